@@ -1,0 +1,1 @@
+"""The kesheng command line and application edges."""

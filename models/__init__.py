@@ -1,0 +1,1 @@
+"""Model registry and the default model (see issue: transformer sentiment model)."""

@@ -1,0 +1,122 @@
+"""Small typed values that flow through the pipeline: items in, results out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Speaker = Literal["agent", "customer"]
+Kind = Literal["transcript", "survey"]
+Label = Literal["negative", "neutral", "positive"]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One turn of a call. `text` is the raw text as read; redaction happens in the pipeline."""
+
+    speaker: Speaker
+    text: str
+    start: float | None = None
+    end: float | None = None
+
+
+@dataclass(frozen=True)
+class Item:
+    """One unit of analysis: a call (with turns) or a survey answer.
+
+    `meta` carries segment metadata under canonical keys (tier, channel, region, product, date,
+    nps, csat, ...). `source` is "file:line" for error messages and audit.
+    """
+
+    id: str
+    kind: Kind
+    text: str
+    turns: tuple[Turn, ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Sentiment:
+    """A sentiment judgement; `score` = 1 - 2 * negative_probability, in [-1, 1]."""
+
+    label: Label
+    score: float
+    negative_probability: float
+    model_version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "score": round(self.score, 4),
+            "negative_probability": round(self.negative_probability, 4),
+            "model_version": self.model_version,
+        }
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A word that moved the lexicon score, with its signed weight after negation and degree."""
+
+    word: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a text reads the way it does: the cue words and, for negative text, an emotion class."""
+
+    cues: tuple[Cue, ...] = ()
+    emotion: str | None = None
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    speaker: Speaker
+    text: str
+    sentiment: Sentiment
+    start: float | None = None
+    end: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"speaker": self.speaker, "text": self.text, "sentiment": self.sentiment.to_dict()}
+        if self.start is not None:
+            out["start"] = self.start
+        if self.end is not None:
+            out["end"] = self.end
+        return out
+
+
+@dataclass(frozen=True)
+class Result:
+    """The per-item output (one line of results.jsonl, see SPEC.md)."""
+
+    id: str
+    kind: Kind
+    text: str
+    sentiment: Sentiment
+    turns: tuple[TurnResult, ...] = ()
+    emotion: str | None = None
+    explanation: tuple[Cue, ...] = ()
+    keywords: tuple[str, ...] = ()
+    themes: tuple[str, ...] = ()
+    redactions: Mapping[str, int] = field(default_factory=dict)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "kind": self.kind,
+            "text": self.text,
+            "sentiment": self.sentiment.to_dict(),
+        }
+        if self.kind == "transcript":
+            out["turns"] = [t.to_dict() for t in self.turns]
+        out["emotion"] = self.emotion
+        out["explanation"] = [{"word": c.word, "weight": round(c.weight, 3)} for c in self.explanation]
+        out["keywords"] = list(self.keywords)
+        out["themes"] = list(self.themes)
+        out["redactions"] = dict(self.redactions)
+        out["meta"] = dict(self.meta)
+        return out

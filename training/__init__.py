@@ -1,0 +1,1 @@
+"""Data scientists' workflow: sample building, training, evaluation."""
