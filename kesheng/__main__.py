@@ -1,0 +1,3 @@
+from kesheng.cli import main
+
+main()
