@@ -11,6 +11,75 @@ class RedactionConfig:
     """What is redacted. Phones, ID numbers, bank cards and e-mails always are; names need the NER model."""
 
     person_names: bool = True
+    # How many characters before a number are searched for context words.
+    context_window: int = 8
+    # A number that looks like a bank card or phone right after one of these is an order, waybill or
+    # product number, and is kept — unless a personal cue (below) is in the same window.
+    order_context_words: tuple[str, ...] = (
+        "订单", "单号", "运单", "快递单", "物流单", "工单", "sku", "编号",
+        "货号", "流水号", "交易号", "商品编码",
+    )  # fmt: skip
+    personal_context_words: tuple[str, ...] = (
+        "电话", "手机", "联系", "致电", "拨打", "卡号", "银行卡", "身份证",
+    )  # fmt: skip
+    # 15-digit pre-1999 ID numbers have no checksum, so they are taken only right after one of these.
+    old_id_context_words: tuple[str, ...] = ("身份证", "证件号", "身份号")
+    id_min_birth_year: int = 1900
+    # NER spans equal to one of these are not names: roles said alone, and brands LAC tags as persons.
+    name_stopwords: tuple[str, ...] = (
+        "客服", "师傅", "快递员", "小哥", "快递小哥", "配送员", "骑手", "司机", "老板",
+        "店家", "掌柜", "经理", "小妹", "妹子", "妹纸", "小主", "亲亲", "先生", "女士",
+        "小姐", "老师", "宝宝", "祝亲",
+        "李宁", "王老吉", "张小泉", "王守义", "陈克明", "鲁花", "张飞牛肉", "杨铭宇黄焖鸡",
+        "达达", "晨光", "立白", "洁柔", "派克", "雷神", "吉选", "金福来",
+    )  # fmt: skip
+    # Interjections and sound words LAC sometimes tags as persons (嗯恩, 咔咔); no name starts with one.
+    name_noise_initials: str = "嗯恩哦噢喔哈啊呀额呃厄奥嘿嘻呵唉哎诶欸咔嘎哗啪嗒叮咚砰"
+    # After a digit these start a unit or amount (30元, 5000毫安), not a name.
+    unit_initials: str = "元角毛分克斤吨升米毫个件台天号次年月日岁"
+    # A 3+ character span ending in one of these is a place (高林中路, 朝阳站), not a name.
+    place_suffixes: str = "路街巷道镇村站店市省县区"
+    # Titles after a name: kept visible (王女士 → [姓名]女士); alone they are not names.
+    name_titles: tuple[str, ...] = (
+        "先生", "女士", "小姐", "师傅", "老师", "经理", "总监", "主任", "主管",
+        "医生", "阿姨", "大姐", "大哥",
+    )  # fmt: skip
+    # Surname + one of these is taken as a name even when the NER model misses it (陈先生, 欧阳女士).
+    surname_titles: tuple[str, ...] = ("先生", "女士", "小姐")
+    # Sentences tagged by the NER model are cached (customer-service lines repeat a lot); ~200 bytes each.
+    ner_cache_size: int = 65536
+    # onnxruntime threads for the NER model. One is fastest for LAC's small per-sentence calls: measured
+    # twice the texts/s of the default (all cores) on a shared 2-core machine, at half the CPU time.
+    ner_threads: int = 1
+
+
+@dataclass(frozen=True)
+class LexiconConfig:
+    """Tunables of the lexicon scorer (nlp.sentiment.lexicon); defaults tuned on ChnSentiCorp dev."""
+
+    # How many tokens before a sentiment word are searched for negators and degree adverbs.
+    negation_window: int = 3
+    # Longest run of tokens matched as one lexicon entry ("态度/差", "没/收到").
+    max_ngram: int = 3
+    # 不差 / 没有不满意: a negated negative word turns mildly positive, not fully positive.
+    negated_negative_factor: float = 0.5
+    # 不是很满意: a degree adverb after a negator softens instead of intensifying.
+    negated_degree_factor: float = 0.6
+    # "A，但是 B": cues before the contrast word count less, cues after it more.
+    contrast_before: float = 0.5
+    contrast_after: float = 1.5
+    # A wish or condition (如果…就更好了, 希望…) turns every cue of its clause into a complaint this strong.
+    wish_factor: float = 0.5
+    # A clause ending in ! / ！ counts this much more (once, however many marks).
+    exclamation_boost: float = 1.3
+    # Negative cues count this much more than positive ones: reviewers and callers wrap complaints in
+    # praise words (还不错, 本来很好), and scaling keeps a text without cues exactly neutral.
+    negative_weight: float = 1.0
+    # negative_probability = 1 / (1 + exp(slope * (score + offset))).
+    logistic_slope: float = 1.2
+    logistic_offset: float = 0.0
+    # An emotion is named only for text whose negative probability is above this.
+    emotion_above: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -22,6 +91,7 @@ class SentimentConfig:
     positive_below: float = 0.4
     # "mean" of the customer turns' negative probabilities, "worst" turn, or "mean_worst" (average of both).
     call_aggregation: str = "mean"
+    lexicon: LexiconConfig = field(default_factory=LexiconConfig)
 
 
 @dataclass(frozen=True)
