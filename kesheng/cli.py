@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections import Counter
@@ -56,13 +57,18 @@ def _write_jsonl_atomic(path: Path, rows: Iterator[dict[str, Any]]) -> int:
 
 @app.command()
 def analyze(
-    inputs: Annotated[list[Path], typer.Argument(help="Transcript (.jsonl, .txt) and survey (.csv, .xlsx, .jsonl) files.")],
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Transcript (.jsonl, .txt) and survey (.csv, .xlsx, .jsonl) files.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("out"),
     kind: Annotated[str | None, typer.Option(help="Force 'transcript' or 'survey' for every input.")] = None,
     column: Annotated[
-        list[str] | None, typer.Option("--column", "-c", help="Survey column mapping, e.g. -c text=回答 -c tier=等级.")
+        list[str] | None,
+        typer.Option("--column", "-c", help="Survey column mapping, e.g. -c text=回答 -c tier=等级."),
     ] = None,
-    no_names: Annotated[bool, typer.Option("--no-names", help="Skip person-name redaction (no NER model).")] = False,
+    no_names: Annotated[
+        bool, typer.Option("--no-names", help="Skip person-name redaction (no NER model).")
+    ] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=4096)] = 64,
 ) -> None:
     """Files → DIR/results.jsonl (one result per item) and DIR/report.json (inputs, mappings, bad rows)."""
@@ -116,38 +122,60 @@ def analyze(
 
 def _print_summary(report: dict[str, Any], results: Path, report_path: Path, stream: TextIO) -> None:
     labels = report["labels"]
+    files = len(report["inputs"])
     print(
-        f"analysed {report['items']} items from {len(report['inputs'])} file(s) with {report['model_version']}: "
+        f"analysed {report['items']} items from {files} file(s) with {report['model_version']}: "
         f"{labels.get('negative', 0)} negative, {labels.get('neutral', 0)} neutral, "
         f"{labels.get('positive', 0)} positive",
         file=stream,
     )
     for entry in report["inputs"]:
-        print(f"  {entry['file']}: {entry['format']}, {entry['encoding']}, {entry['items']} items", file=stream)
+        print(
+            f"  {entry['file']}: {entry['format']}, {entry['encoding']}, {entry['items']} items", file=stream
+        )
     if report["problems"]:
         print(f"{len(report['problems'])} bad row(s) reported in {report_path}:", file=stream)
         for problem in report["problems"][:5]:
-            print(f"  {problem['file']}:{problem['row']} [{problem['field']}] {problem['message']}", file=stream)
+            print(
+                f"  {problem['file']}:{problem['row']} [{problem['field']}] {problem['message']}", file=stream
+            )
     print(f"results: {results}", file=stream)
     print(f"report:  {report_path}", file=stream)
 
 
 @app.command()
 def score(
-    source: Annotated[str, typer.Argument(help="A file with one text per line, or - for standard input.")] = "-",
+    source: Annotated[
+        str, typer.Argument(help="A file with one text per line, or - for standard input.")
+    ] = "-",
 ) -> None:
     """Texts (one per line) → one JSON object per line: label, score, negative_probability, model_version."""
     from nlp.config import SentimentConfig
     from nlp.normalize import normalize
+    from nlp.readers.encoding import decode_bytes, split_lines
     from nlp.sentiment.lexicon import LexiconScorer
     from nlp.tokenize import Tokenizer
 
+    data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    try:
+        text, _encoding = decode_bytes(data, "<stdin>" if source == "-" else source)
+    except KeshengError as error:
+        raise _fail(error) from None
+    texts = split_lines(text)
+    if texts and texts[-1] == "":
+        texts.pop()  # the final newline ends the last line; it does not start another
     scorer = LexiconScorer(Tokenizer(), SentimentConfig())
-    stream = sys.stdin if source == "-" else open(source, encoding="utf-8-sig")  # noqa: SIM115
-    with stream:
-        texts = [line.rstrip("\n") for line in stream]
     for sentiment in scorer.score([normalize(t) for t in texts]):
         print(json.dumps(sentiment.to_dict(), ensure_ascii=False))
+
+
+@app.callback()
+def _startup() -> None:
+    # jieba announces every dictionary load at DEBUG level on its own logger, which it configures at
+    # import; keep the CLI output clean.
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
 
 
 def main() -> None:

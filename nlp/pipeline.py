@@ -137,7 +137,7 @@ def build_pipeline(config: PipelineConfig | None = None, scorer: SentimentScorer
 
     config = config or PipelineConfig()
     tokenizer = Tokenizer()
-    names = PersonNameFinder() if config.redaction.person_names else None
+    names = PersonNameFinder(config.redaction) if config.redaction.person_names else None
     lexicon = LexiconScorer(tokenizer, config.sentiment)
     return Pipeline(
         redactor=Redactor(config.redaction, names=names),

@@ -1,0 +1,105 @@
+"""`kesheng analyze` and `kesheng score` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from kesheng.cli import app
+
+runner = CliRunner()
+
+SURVEY_GBK = (
+    "编号,回答,客户等级,渠道,区域,产品线,日期,NPS评分\n"
+    "1,快递三天还没到，打了客服电话13912345678也没人管,钻石,电话回访,华东,净水器,2026-11-02,2\n"
+    "2,安装师傅很专业，非常满意，价格299元也实惠,黄金,微信,华南,净水器,2026/11/03,10\n"
+    "3,,白银,APP,华北,扫地机器人,2026-11-04,5\n"
+    "4,退款一直不到账，银行卡6222021234567894,基础,APP,华东,扫地机器人,2026年11月5日,0\n"
+)
+
+TRANSCRIPT_TXT = """# id=call-7 tier=钻石 channel=电话回访 region=华东 date=2026-11-02
+[00:00:01] 客服：您好，这里是客声家电的回访，请问是王先生吗？
+[00:00:05] 客户：是我。你们的净水器漏水了，
+我已经打了三次电话都没人来修！
+[00:00:12] 客服：非常抱歉，我马上帮您登记。
+---
+坐席: 您好，请问对上次的安装服务满意吗？
+顾客: 挺满意的，师傅很准时。
+"""
+
+
+def _analyze(tmp_path: Path, *files: Path) -> tuple[int, str, Path]:
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["analyze", *map(str, files), "--out", str(out), "--no-names"])
+    return result.exit_code, result.output, out
+
+
+def _results(out: Path) -> list[dict[str, Any]]:
+    lines = (out / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_analyze_gbk_survey_and_text_transcripts(tmp_path: Path) -> None:
+    survey = tmp_path / "问卷.csv"
+    survey.write_bytes(SURVEY_GBK.encode("gbk"))
+    calls = tmp_path / "calls.txt"
+    calls.write_text(TRANSCRIPT_TXT, encoding="utf-8")
+
+    code, output, out = _analyze(tmp_path, survey, calls)
+    assert code == 0, output
+    results = _results(out)
+    by_id = {r["id"]: r for r in results}
+    assert len(results) == 5  # 3 usable answers + 2 calls; the empty answer is reported, not an item
+
+    raw = (out / "results.jsonl").read_text(encoding="utf-8")
+    assert "13912345678" not in raw and "6222021234567894" not in raw
+    assert "299元" in raw
+
+    call = by_id["call-7"]
+    assert call["kind"] == "transcript"
+    assert [t["speaker"] for t in call["turns"]] == ["agent", "customer", "agent"]
+    assert call["sentiment"]["label"] == "negative"
+    assert call["meta"]["tier"] == "钻石"
+
+    answer = next(r for r in results if r["kind"] == "survey" and "安装师傅" in str(r["text"]))
+    assert answer["sentiment"]["label"] == "positive"
+    assert answer["meta"]["region"] == "华南"
+
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["inputs"][0]["encoding"].lower() in {"gb18030", "gbk"}
+    assert report["inputs"][0]["columns"]["text"] == "回答"
+    assert [(p["row"], p["field"]) for p in report["problems"]] == [(4, "text")]
+    assert "1 bad row" in output
+
+
+def test_rejected_file_writes_nothing(tmp_path: Path) -> None:
+    good = tmp_path / "good.jsonl"
+    good.write_text(
+        json.dumps({"id": "c1", "turns": [{"speaker": "客户", "text": "挺好的"}]}, ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(
+        '{"id": "c2", "turns": [{"speaker": "客户", "text": "太慢了"}]}\n{"id": "c3", "turns": [\n'
+    )
+
+    code, output, out = _analyze(tmp_path, good, broken)
+    assert code == 2
+    assert "broken.jsonl:2" in output
+    assert not (out / "results.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [("非常满意，服务很周到", "positive"), ("太差了，再也不买了", "negative")],
+)
+def test_score_reads_lines_and_prints_json(tmp_path: Path, text: str, label: str) -> None:
+    result = runner.invoke(app, ["score", "-"], input=text + "\n")
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output.strip())
+    assert row["label"] == label
+    assert set(row) == {"label", "score", "negative_probability", "model_version"}
