@@ -80,7 +80,11 @@ class TurnResult:
     end: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"speaker": self.speaker, "text": self.text, "sentiment": self.sentiment.to_dict()}
+        out: dict[str, Any] = {
+            "speaker": self.speaker,
+            "text": self.text,
+            "sentiment": self.sentiment.to_dict(),
+        }
         if self.start is not None:
             out["start"] = self.start
         if self.end is not None:
