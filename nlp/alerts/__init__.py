@@ -1,0 +1,44 @@
+"""Alerts: rules in configuration, a pure engine over results, and the alert lifecycle.
+
+``evaluate(results, rules, state, now) -> (raised, new_state)`` is the whole engine; loading and saving
+the state and delivering alerts live at the edges (kesheng.alerts_store, kesheng.webhook).
+"""
+
+from __future__ import annotations
+
+from nlp.alerts.engine import (
+    Alert,
+    AlertState,
+    AlertTransitionError,
+    Delivery,
+    Evidence,
+    Example,
+    HistoryEntry,
+    Window,
+    acknowledge,
+    apply_deadline,
+    evaluate,
+    resolve,
+)
+from nlp.alerts.rules import AlertRules, RiseRule, SevereRule, ShareRule, load_rules, rules_from_dict
+
+__all__ = [
+    "Alert",
+    "AlertRules",
+    "AlertState",
+    "AlertTransitionError",
+    "Delivery",
+    "Evidence",
+    "Example",
+    "HistoryEntry",
+    "RiseRule",
+    "SevereRule",
+    "ShareRule",
+    "Window",
+    "acknowledge",
+    "apply_deadline",
+    "evaluate",
+    "load_rules",
+    "resolve",
+    "rules_from_dict",
+]
