@@ -6,7 +6,8 @@ the state and delivering alerts live at the edges (kesheng.alerts_store, kesheng
 
 from __future__ import annotations
 
-from nlp.alerts.engine import (
+from nlp.alerts.engine import evaluate
+from nlp.alerts.model import (
     Alert,
     AlertState,
     AlertTransitionError,
@@ -17,7 +18,6 @@ from nlp.alerts.engine import (
     Window,
     acknowledge,
     apply_deadline,
-    evaluate,
     resolve,
 )
 from nlp.alerts.rules import AlertRules, RiseRule, SevereRule, ShareRule, load_rules, rules_from_dict
