@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -59,9 +60,19 @@ def rules_or_default(rules_path: Path | None) -> AlertRules:
     return load_rules(rules_path if rules_path is not None else data_path(*DEFAULT_RULES))
 
 
+def with_theme_departments(rules: AlertRules, departments: Mapping[str, str]) -> AlertRules:
+    """The rules with each theme's own department (from the theme taxonomy) routed by exact id.
+
+    The taxonomy owns the department of its themes; the rules' routing table still catches
+    discovered themes by their words, and is the override when it names a theme id exactly.
+    """
+    routes = {**departments, **rules.routing.themes}
+    return replace(rules, routing=replace(rules.routing, themes=routes))
+
+
 def run_alerts(
     results: Iterable[Result],
-    rules_path: Path | None,
+    rules: AlertRules,
     state_path: Path | None,
     now: datetime,
     deliver: Callable[[Alert], Alert] | None = None,
@@ -74,7 +85,6 @@ def run_alerts(
     it records is saved with the state: it must skip events it already delivered (kesheng.webhook.deliver
     does), so new alerts and escalations are pushed once and failed pushes are retried on the next run.
     """
-    rules = rules_or_default(rules_path)
     store = AlertStore(state_path) if state_path is not None else None
     state = store.load() if store is not None else AlertState()
     _, new_state = evaluate(results, rules, state, now)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
-from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated
 
 import typer
 
-from nlp.errors import KeshengError, RowProblem
-from nlp.schema import Item
+from nlp.config import SentimentConfig
+from nlp.errors import KeshengError
+from nlp.sentiment import SentimentScorer
 
 app = typer.Typer(
     help="客声 kesheng — offline Chinese voice-of-customer analysis.",
@@ -40,19 +38,21 @@ def _parse_columns(pairs: list[str]) -> dict[str, str]:
     return mapping
 
 
-def _write_jsonl_atomic(path: Path, rows: Iterator[dict[str, Any]]) -> int:
-    """Write rows to a temporary file and rename it, so a failed run leaves no half-written output."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    count = 0
-    try:
-        with tmp.open("w", encoding="utf-8") as out:
-            for row in rows:
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-                count += 1
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return count
+def load_scorer(model: Path | None, lexicon: bool, config: SentimentConfig) -> SentimentScorer | None:
+    """The sentiment model to use: `--model DIR`, else the default model, else None (the lexicon).
+
+    None means the pipeline's lexicon scorer; a missing default model is said on stderr, not hidden.
+    """
+    from models import default_model_dir
+    from nlp.sentiment.transformer import TransformerScorer
+
+    if lexicon:
+        return None
+    folder = model or default_model_dir()
+    if folder is None:
+        typer.echo("note: no sentiment model found under models/default; using the lexicon scorer", err=True)
+        return None
+    return TransformerScorer.load(folder, config)
 
 
 @app.command()
@@ -66,88 +66,47 @@ def analyze(
         list[str] | None,
         typer.Option("--column", "-c", help="Survey column mapping, e.g. -c text=回答 -c tier=等级."),
     ] = None,
-    no_names: Annotated[
-        bool, typer.Option("--no-names", help="Skip person-name redaction (no NER model).")
-    ] = False,
+    dimension: Annotated[str, typer.Option(help="Heatmap columns: tier, channel, region, product, week...")] = "tier",
+    rules: Annotated[Path | None, typer.Option(help="Alert rules (TOML); default data/alerts.toml.")] = None,
+    alert_state: Annotated[
+        Path | None, typer.Option(help="Alert state file kept between runs; default DIR/alert-state.json.")
+    ] = None,
+    model: Annotated[Path | None, typer.Option(help="Sentiment model folder; default models/default.")] = None,
+    lexicon: Annotated[bool, typer.Option("--lexicon", help="Score with the lexicon instead of the model.")] = False,
+    no_names: Annotated[bool, typer.Option("--no-names", help="Skip person-name redaction (no NER model).")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=4096)] = 64,
 ) -> None:
-    """Files → DIR/results.jsonl (one result per item) and DIR/report.json (inputs, mappings, bad rows)."""
-    from tqdm import tqdm
-
+    """Files → DIR/results.jsonl, heatmap.{json,csv,png,html}, trend.png, alerts.json and report.json."""
+    from kesheng.analyze import AnalyzeOptions, analyze, read_inputs, summary_lines
     from nlp.config import PipelineConfig, RedactionConfig
     from nlp.pipeline import build_pipeline
-    from nlp.readers import read_path
 
     if kind not in (None, "transcript", "survey"):
         raise typer.BadParameter("must be 'transcript' or 'survey'", param_hint="--kind")
-    columns = _parse_columns(column or [])
-    # Read and validate every input before anything is written: a rejected file rejects the batch.
-    items: list[Item] = []
-    problems: list[RowProblem] = []
-    reports: list[dict[str, Any]] = []
+    options = AnalyzeOptions(
+        kind=kind,
+        columns=_parse_columns(column or []),
+        dimension=dimension,
+        rules=rules,
+        alert_state=alert_state or out / "alert-state.json",
+        batch_size=batch_size,
+    )
     try:
-        for path in inputs:
-            outcome = read_path(path, kind=kind, columns=columns or None)  # type: ignore[arg-type]
-            items.extend(outcome.items)
-            problems.extend(outcome.problems)
-            reports.append({**outcome.report, "items": len(outcome.items), "problems": len(outcome.problems)})
+        batch = read_inputs(inputs, options)
+        config = PipelineConfig(redaction=RedactionConfig(person_names=not no_names))
+        pipeline = build_pipeline(config, scorer=load_scorer(model, lexicon, config.sentiment))
+        report = analyze(batch, pipeline, out, options)
     except KeshengError as error:
         raise _fail(error) from None
-
-    config = PipelineConfig(redaction=RedactionConfig(person_names=not no_names))
-    pipeline = build_pipeline(config)
-    out.mkdir(parents=True, exist_ok=True)
-    labels: Counter[str] = Counter()
-
-    def rows() -> Iterator[dict[str, Any]]:
-        with tqdm(total=len(items), unit="item", desc="analyze", file=sys.stderr, disable=None) as bar:
-            for result in pipeline.pipe(items, batch_size=batch_size):
-                labels[result.sentiment.label] += 1
-                bar.update(1)
-                yield result.to_dict()
-
-    results_path = out / "results.jsonl"
-    written = _write_jsonl_atomic(results_path, rows())
-    report = {
-        "inputs": reports,
-        "items": written,
-        "labels": dict(labels),
-        "model_version": pipeline.scorer.version,
-        "problems": [p.to_dict() for p in problems],
-    }
-    report_path = out / "report.json"
-    report_path.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    _print_summary(report, results_path, report_path, sys.stdout)
-
-
-def _print_summary(report: dict[str, Any], results: Path, report_path: Path, stream: TextIO) -> None:
-    labels = report["labels"]
-    files = len(report["inputs"])
-    print(
-        f"analysed {report['items']} items from {files} file(s) with {report['model_version']}: "
-        f"{labels.get('negative', 0)} negative, {labels.get('neutral', 0)} neutral, "
-        f"{labels.get('positive', 0)} positive",
-        file=stream,
-    )
-    for entry in report["inputs"]:
-        print(
-            f"  {entry['file']}: {entry['format']}, {entry['encoding']}, {entry['items']} items", file=stream
-        )
-    if report["problems"]:
-        print(f"{len(report['problems'])} bad row(s) reported in {report_path}:", file=stream)
-        for problem in report["problems"][:5]:
-            print(
-                f"  {problem['file']}:{problem['row']} [{problem['field']}] {problem['message']}", file=stream
-            )
-    print(f"results: {results}", file=stream)
-    print(f"report:  {report_path}", file=stream)
+    for line in summary_lines(report):
+        typer.echo(line)
 
 
 @app.command()
 def score(
-    source: Annotated[
-        str, typer.Argument(help="A file with one text per line, or - for standard input.")
-    ] = "-",
+    source: Annotated[str, typer.Argument(help="A file with one text per line, or - for standard input.")] = "-",
+    model: Annotated[Path | None, typer.Option(help="Sentiment model folder; default models/default.")] = None,
+    lexicon: Annotated[bool, typer.Option("--lexicon", help="Score with the lexicon instead of the model.")] = False,
 ) -> None:
     """Texts (one per line) → one JSON object per line: label, score, negative_probability, model_version."""
     from nlp.config import SentimentConfig
@@ -157,16 +116,43 @@ def score(
     from nlp.tokenize import Tokenizer
 
     data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    config = SentimentConfig()
     try:
         text, _encoding = decode_bytes(data, "<stdin>" if source == "-" else source)
+        scorer = load_scorer(model, lexicon, config) or LexiconScorer(Tokenizer(), config)
     except KeshengError as error:
         raise _fail(error) from None
     texts = split_lines(text)
     if texts and texts[-1] == "":
         texts.pop()  # the final newline ends the last line; it does not start another
-    scorer = LexiconScorer(Tokenizer(), SentimentConfig())
     for sentiment in scorer.score([normalize(t) for t in texts]):
-        print(json.dumps(sentiment.to_dict(), ensure_ascii=False))
+        typer.echo(json.dumps(sentiment.to_dict(), ensure_ascii=False))
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Option(help="CSV/TSV with a text column and a 0/1 label column (1 = positive).")],
+    model: Annotated[Path | None, typer.Option(help="Sentiment model folder; default models/default.")] = None,
+    lexicon: Annotated[bool, typer.Option("--lexicon", help="Evaluate the lexicon scorer.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Folder for report.json and report.md.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Accuracy, macro-F1, ROC-AUC and the confusion matrix of a sentiment model on labelled data."""
+    from nlp.config import SentimentConfig
+    from nlp.sentiment.lexicon import LexiconScorer
+    from nlp.tokenize import Tokenizer
+    from training.evaluate import evaluate as run_evaluation
+    from training.evaluate import write_report
+
+    config = SentimentConfig()
+    try:
+        scorer = load_scorer(model, lexicon, config) or LexiconScorer(Tokenizer(), config)
+        report = run_evaluation(scorer, data)
+    except KeshengError as error:
+        raise _fail(error) from None
+    if out is not None:
+        write_report(report, out)
+    typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1) if as_json else report.to_markdown())
 
 
 @app.callback()

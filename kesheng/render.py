@@ -73,9 +73,7 @@ def _atomic_text(path: Path, text: str) -> Path:
 
 
 def _write_json(heatmap: Heatmap, trend: Trend, path: Path) -> Path:
-    return _atomic_text(
-        path, json.dumps(heatmap_document(heatmap, trend), ensure_ascii=False, indent=2) + "\n"
-    )
+    return _atomic_text(path, json.dumps(heatmap_document(heatmap, trend), ensure_ascii=False, indent=2) + "\n")
 
 
 def _write_csv(heatmap: Heatmap, path: Path) -> Path:
@@ -243,9 +241,7 @@ for (const theme of data.themes) {
 """
 
 
-def _write_html(
-    heatmap: Heatmap, path: Path, examples: Mapping[tuple[str, str], Sequence[str]] | None
-) -> Path:
+def _write_html(heatmap: Heatmap, path: Path, examples: Mapping[tuple[str, str], Sequence[str]] | None) -> Path:
     document = heatmap.to_dict()
     if examples is not None:
         for cell in document["cells"]:

@@ -50,9 +50,7 @@ class WebhookTarget:
     timeout_seconds: float = 5.0
 
 
-def target_from_settings(
-    settings: WebhookSettings, environ: Mapping[str, str] | None = None
-) -> WebhookTarget | None:
+def target_from_settings(settings: WebhookSettings, environ: Mapping[str, str] | None = None) -> WebhookTarget | None:
     """The target described by the rules file, or None when no url is set. The secret comes from the
     environment variable the settings name; a url without a secret is a ConfigError."""
     if not settings.url:
@@ -112,9 +110,7 @@ def body_of(alert: Alert) -> bytes:
     """The JSON body: the event and the alert (without its own delivery records)."""
     data = alert.to_dict()
     del data["deliveries"]
-    return json.dumps({"event": f"alert.{event_of(alert)}", "alert": data}, ensure_ascii=False).encode(
-        "utf-8"
-    )
+    return json.dumps({"event": f"alert.{event_of(alert)}", "alert": data}, ensure_ascii=False).encode("utf-8")
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -127,9 +123,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
-def _attempt(
-    target: WebhookTarget, body: bytes, key: str, clock: Callable[[], float]
-) -> tuple[int | None, str]:
+def _attempt(target: WebhookTarget, body: bytes, key: str, clock: Callable[[], float]) -> tuple[int | None, str]:
     """One POST: (HTTP status or None on a network error, error text or "")."""
     timestamp = str(int(clock()))
     request = urllib.request.Request(

@@ -1,1 +1,16 @@
-"""Model registry and the default model (see issue: transformer sentiment model)."""
+"""Model registry and the default model.
+
+The committed default sentiment model lives in ``models/default`` (ONNX, tokenizer, manifest and
+model card); see its MODEL_CARD.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default"
+
+
+def default_model_dir() -> Path | None:
+    """The default model's folder, or None when no model is installed there (the lexicon is used)."""
+    return DEFAULT_MODEL_DIR if (DEFAULT_MODEL_DIR / "manifest.json").is_file() else None

@@ -105,6 +105,8 @@ class Result:
     explanation: tuple[Cue, ...] = ()
     keywords: tuple[str, ...] = ()
     themes: tuple[str, ...] = ()
+    # Each theme's share of the item's themed keyword weight (themes are ordered heaviest first).
+    theme_weights: Mapping[str, float] = field(default_factory=dict)
     redactions: Mapping[str, int] = field(default_factory=dict)
     meta: Mapping[str, Any] = field(default_factory=dict)
 
@@ -120,7 +122,7 @@ class Result:
         out["emotion"] = self.emotion
         out["explanation"] = [{"word": c.word, "weight": round(c.weight, 3)} for c in self.explanation]
         out["keywords"] = list(self.keywords)
-        out["themes"] = list(self.themes)
+        out["themes"] = [{"id": t, "weight": self.theme_weights.get(t)} for t in self.themes]
         out["redactions"] = dict(self.redactions)
         out["meta"] = dict(self.meta)
         return out

@@ -211,9 +211,7 @@ def _normalise(matrix: FloatArray) -> FloatArray:
     return out
 
 
-def _context_vectors(
-    terms: list[str], counts: Sequence[TermCounts], dimensions: int, seed: int
-) -> FloatArray:
+def _context_vectors(terms: list[str], counts: Sequence[TermCounts], dimensions: int, seed: int) -> FloatArray:
     """Each keyword's company: positive PMI of document co-occurrence, reduced by SVD, L2-normalised.
 
     A word alone says little to a small encoder (头发 lands near 摄像头 by its character); the words
@@ -231,9 +229,7 @@ def _context_vectors(
             if col is not None:
                 rows.append(row)
                 cols.append(col)
-    docs = sparse.csr_matrix(
-        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(counts), len(terms))
-    )
+    docs = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(counts), len(terms)))
     together = (docs.T @ docs).toarray().astype(np.float64)
     np.fill_diagonal(together, 0.0)
     totals = together.sum(axis=1)
@@ -329,9 +325,7 @@ class ThemeModel:
         """Keywords frequent enough to embed, not yet known, most frequent first (ties by text)."""
         config, df = self.config_, self.keywords_.document_frequency_
         threshold = max(config.min_df, config.min_df_share * self.keywords_.n_documents_)
-        fresh = sorted(
-            (t for t, n in df.items() if n >= threshold and t not in self._index), key=lambda t: (-df[t], t)
-        )
+        fresh = sorted((t for t, n in df.items() if n >= threshold and t not in self._index), key=lambda t: (-df[t], t))
         return fresh[: max(0, config.max_vocabulary - len(self._index))]
 
     def _add_vocabulary(self, terms: list[str], counts: Sequence[TermCounts]) -> None:
@@ -575,7 +569,8 @@ class ThemeModel:
         config = self.config_
         out: list[Result] = []
         for result, scores, shares in zip(results, batch.scores, self._shares(batch), strict=True):
-            themes = [t for t, share in shares.items() if share >= config.min_item_share]
+            themes = [t for t, share in shares.items() if share >= config.min_item_share][: config.max_item_themes]
             keywords = self.keywords_.top_keywords(scores)
-            out.append(replace(result, keywords=keywords, themes=tuple(themes[: config.max_item_themes])))
+            weights = {t: round(shares[t], 4) for t in themes}
+            out.append(replace(result, keywords=keywords, themes=tuple(themes), theme_weights=weights))
         return out

@@ -75,6 +75,14 @@ def test_analyze_gbk_survey_and_text_transcripts(tmp_path: Path) -> None:
     assert [(p["row"], p["field"]) for p in report["problems"]] == [(4, "text")]
     assert "1 bad row" in output
 
+    for name in ("heatmap.json", "heatmap.csv", "heatmap.png", "heatmap.html", "trend.png", "alerts.json"):
+        assert (out / name).stat().st_size > 0, name
+    heatmap = json.loads((out / "heatmap.json").read_text(encoding="utf-8"))
+    assert heatmap["dimension"] == "tier"
+    assert sum(cell["count"] for cell in heatmap["cells"]) == len(results)
+    alerts = json.loads((out / "alerts.json").read_text(encoding="utf-8"))
+    assert all(a["department"] and a["deadline"] and a["status"] == "open" for a in alerts)
+
 
 def test_rejected_file_writes_nothing(tmp_path: Path) -> None:
     good = tmp_path / "good.jsonl"
@@ -83,9 +91,7 @@ def test_rejected_file_writes_nothing(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     broken = tmp_path / "broken.jsonl"
-    broken.write_text(
-        '{"id": "c2", "turns": [{"speaker": "客户", "text": "太慢了"}]}\n{"id": "c3", "turns": [\n'
-    )
+    broken.write_text('{"id": "c2", "turns": [{"speaker": "客户", "text": "太慢了"}]}\n{"id": "c3", "turns": [\n')
 
     code, output, out = _analyze(tmp_path, good, broken)
     assert code == 2
@@ -100,6 +106,6 @@ def test_rejected_file_writes_nothing(tmp_path: Path) -> None:
 def test_score_reads_lines_and_prints_json(tmp_path: Path, text: str, label: str) -> None:
     result = runner.invoke(app, ["score", "-"], input=text + "\n")
     assert result.exit_code == 0, result.output
-    row = json.loads(result.output.strip())
+    row = json.loads(result.stdout.strip())
     assert row["label"] == label
     assert set(row) == {"label", "score", "negative_probability", "model_version"}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kesheng.alerts_store import AlertStore, run_alerts
+from kesheng.alerts_store import AlertStore, rules_or_default, run_alerts
 from kesheng.webhook import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
@@ -84,9 +84,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def _target(url: str, secret: bytes = SECRET, attempts: int = 3) -> WebhookTarget:
-    return WebhookTarget(
-        url=url, secret=secret, max_attempts=attempts, backoff_seconds=0.5, timeout_seconds=5
-    )
+    return WebhookTarget(url=url, secret=secret, max_attempts=attempts, backoff_seconds=0.5, timeout_seconds=5)
 
 
 def _items() -> list[Result]:
@@ -177,13 +175,11 @@ def test_run_alerts_delivers_once_and_records_it_in_the_state(receiver: Receiver
     rules_path.write_text('[[share]]\nname = "share"\nthreshold = 0.5\nmin_volume = 20\n', encoding="utf-8")
     state_path = tmp_path / "state.json"
     send = partial(deliver, target=_target(receiver.url), sleep=lambda _: None)
-    first = run_alerts(_items(), rules_path, state_path, NOW, deliver=send)
-    second = run_alerts(_items(), rules_path, state_path, NOW, deliver=send)
+    first = run_alerts(_items(), rules_or_default(rules_path), state_path, NOW, deliver=send)
+    second = run_alerts(_items(), rules_or_default(rules_path), state_path, NOW, deliver=send)
     assert len(receiver.requests) == 1 and len(receiver.processed) == 1
     assert [d.status for d in first[0].deliveries] == ["delivered"]
-    assert (
-        AlertStore(state_path).load().alerts == tuple(second) and second[0].deliveries == first[0].deliveries
-    )
+    assert AlertStore(state_path).load().alerts == tuple(second) and second[0].deliveries == first[0].deliveries
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from kesheng.alerts_store import AlertStore, run_alerts
+from kesheng.alerts_store import AlertStore, rules_or_default, run_alerts
 from nlp.alerts import (
     Alert,
     AlertRules,
@@ -116,9 +116,9 @@ def test_share_rule_splits_by_theme_segment_and_window() -> None:
 
 def test_examples_are_the_most_negative_distinct_texts() -> None:
     texts = ["送餐太慢了", "送餐太慢了", "骑手把汤洒了一袋子", "等了两个小时还没到", "饭菜是凉的"]
-    items = [
-        _result(f"x{i}", True, text=texts[i % 5], probability=0.99 - i / 100) for i in range(20)
-    ] + _cell("ok", 0, 4)
+    items = [_result(f"x{i}", True, text=texts[i % 5], probability=0.99 - i / 100) for i in range(20)] + _cell(
+        "ok", 0, 4
+    )
     raised, _ = evaluate(items, _rules(**SHARE_ONLY), AlertState(), NOW)
     assert [(e.id, e.text) for e in raised[0].evidence.examples] == [
         ("x0", "送餐太慢了"),
@@ -181,9 +181,7 @@ def test_planted_demo_cell_fires_on_nps_alone() -> None:
             }
             meta |= {"product": row["产品线"], "nps": int(row["NPS评分"])}
             neutral = Sentiment("neutral", 0.0, 0.5, "none")  # no model: only the NPS rules can fire
-            items.append(
-                Result(id=row["编号"], kind="survey", text=row["回答"], sentiment=neutral, meta=meta)
-            )
+            items.append(Result(id=row["编号"], kind="survey", text=row["回答"], sentiment=neutral, meta=meta))
     raised, _ = evaluate(items, load_rules(data_path("alerts.toml")), AlertState(), NOW)
     assert [(a.rule, dict(a.segment), a.window.start) for a in raised] == [
         ("product_region_nps_week", {"product": "外卖", "region": "华东"}, "2026-11-02"),
@@ -267,9 +265,7 @@ def test_complaint_words_count_only_from_the_customer_in_a_call() -> None:
         )
         text = "\n".join(t.text for t in turns)
         meta = {"tier": "白银", "date": "2026-11-02"}
-        return Result(
-            id="c1", kind="transcript", text=text, sentiment=angry, turns=turns, emotion="愤怒", meta=meta
-        )
+        return Result(id="c1", kind="transcript", text=text, sentiment=angry, turns=turns, emotion="愤怒", meta=meta)
 
     assert evaluate([call("净水器漏水了，你们到底管不管！")], rules, AlertState(), NOW)[0] == []
     raised, _ = evaluate([call("再不处理我就打12315！")], rules, AlertState(), NOW)
@@ -430,9 +426,7 @@ def test_replay_raises_one_alert_for_the_jump_routed_and_dated(timeline: list[Re
     assert alert.evidence.count == len(planted)
     assert alert.evidence.negatives == sum(r.sentiment.label == "negative" for r in planted)
     assert 1 <= len(alert.evidence.examples) <= 3
-    assert {e.id for e in alert.evidence.examples} <= {
-        r.id for r in planted if r.sentiment.label == "negative"
-    }
+    assert {e.id for e in alert.evidence.examples} <= {r.id for r in planted if r.sentiment.label == "negative"}
     # Replaying the same data raises nothing new and changes nothing.
     again, state_again = evaluate(timeline, rules, state, NOW)
     assert again == [] and state_again == state
@@ -458,8 +452,8 @@ def test_replay_week_by_week_raises_only_in_week_six(timeline: list[Result], tmp
 
 def test_run_alerts_uses_the_default_rules_and_the_state_file(timeline: list[Result], tmp_path: Path) -> None:
     state_path = tmp_path / "alerts_state.json"
-    first = run_alerts(timeline, None, state_path, NOW)
-    second = run_alerts(timeline, None, state_path, NOW + timedelta(hours=1))
+    first = run_alerts(timeline, rules_or_default(None), state_path, NOW)
+    second = run_alerts(timeline, rules_or_default(None), state_path, NOW + timedelta(hours=1))
     assert len(first) == 1 and [a.id for a in second] == [first[0].id]
     assert second[0].history == first[0].history  # nothing new happened to it
     assert first[0].to_dict()["evidence"]["count"] == first[0].evidence.count
