@@ -115,9 +115,7 @@ def run(args: argparse.Namespace) -> Figures:
     tokenizer_load = time.perf_counter() - start
 
     start = time.perf_counter()
-    model = ThemeModel(
-        load_taxonomy(), ThemeConfig(seed=args.seed), E5Embedder(threads=args.threads), tokenizer
-    )
+    model = ThemeModel(load_taxonomy(), ThemeConfig(seed=args.seed), E5Embedder(threads=args.threads), tokenizer)
     themed = model.fit_transform(results)
     keywords_themes = time.perf_counter() - start
 
@@ -135,11 +133,7 @@ def run(args: argparse.Namespace) -> Figures:
     if args.nmi:
         from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-        pairs = [
-            (c, r.themes[0] if r.themes else "-")
-            for c, r in zip(categories, themed, strict=True)
-            if c != "外卖"
-        ]
+        pairs = [(c, r.themes[0] if r.themes else "-") for c, r in zip(categories, themed, strict=True) if c != "外卖"]
         truth, found = [c for c, _ in pairs], [t for _, t in pairs]
         nmi, ari = float(normalized_mutual_info_score(truth, found)), float(adjusted_rand_score(truth, found))
 

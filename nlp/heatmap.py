@@ -108,8 +108,7 @@ class Trend:
                     "theme": theme,
                     "label": self.labels.get(theme, theme),
                     "points": [
-                        {"week": p.week, "count": p.count, "negative_share": round(p.negative_share, 4)}
-                        for p in points
+                        {"week": p.week, "count": p.count, "negative_share": round(p.negative_share, 4)} for p in points
                     ],
                 }
                 for theme, points in self.series.items()
@@ -171,9 +170,7 @@ def build_heatmap(
             members = groups.get((theme.id, column))
             if members:
                 cells.append(_cell(theme.id, column, members, overall, config))
-    return Heatmap(
-        dimension, tuple(rows), tuple(columns), tuple(cells), len(results), overall, config.prior_items
-    )
+    return Heatmap(dimension, tuple(rows), tuple(columns), tuple(cells), len(results), overall, config.prior_items)
 
 
 def _cell(theme: str, column: str, members: list[Result], overall: float, config: HeatmapConfig) -> Cell:

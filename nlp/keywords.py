@@ -146,8 +146,7 @@ class KeywordExtractor:
         ``agent_weight``), or the answer of a survey."""
         if result.kind == "transcript" and result.turns:
             return [
-                (turn.text, 1.0 if turn.speaker == "customer" else self.config.agent_weight)
-                for turn in result.turns
+                (turn.text, 1.0 if turn.speaker == "customer" else self.config.agent_weight) for turn in result.turns
             ]
         return [(result.text, 1.0)]
 

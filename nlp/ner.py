@@ -64,9 +64,7 @@ def surname_title_spans(text: str, config: RedactionConfig = _DEFAULT_CONFIG) ->
     return spans
 
 
-def clean_name_span(
-    text: str, start: int, end: int, config: RedactionConfig = _DEFAULT_CONFIG
-) -> Span | None:
+def clean_name_span(text: str, start: int, end: int, config: RedactionConfig = _DEFAULT_CONFIG) -> Span | None:
     """The part of a model's PER span that is a name, or None when the span is noise.
 
     Edges that are not Chinese characters are trimmed ("[子" → 子); a trailing title is trimmed and kept

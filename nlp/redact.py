@@ -47,9 +47,7 @@ _LANDLINE = re.compile(
 _HOTLINE = re.compile(_B + r"[48]00(?:[ -]?\d){7}" + _E)
 _ID18 = re.compile(_B + r"\d{6}[ -]?\d{8}[ -]?\d{3}[0-9Xx]" + _E)
 _ID15 = re.compile(_B + r"\d{15}" + _E)
-_CARD = re.compile(
-    _B + r"(?:\d{16,19}|\d{4}(?P<sep>[ -])\d{4}(?P=sep)\d{4}(?P=sep)\d{4}(?:(?P=sep)\d{1,3})?)" + _E
-)
+_CARD = re.compile(_B + r"(?:\d{16,19}|\d{4}(?P<sep>[ -])\d{4}(?P=sep)\d{4}(?P=sep)\d{4}(?:(?P=sep)\d{1,3})?)" + _E)
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9])")
 _NOT_DIGIT = re.compile(r"\D")
 
@@ -142,9 +140,7 @@ def find_personal_data(text: str, config: RedactionConfig = _DEFAULT_CONFIG) -> 
             candidates.append(_Match(m.start(), m.end(), "id_card"))
     for m in _ID15.finditer(view):
         cue = _context_before(lowered, m.start(), config)
-        if any(w in cue for w in config.old_id_context_words) and _birth_date_plausible(
-            "19" + m.group()[6:12], config
-        ):
+        if any(w in cue for w in config.old_id_context_words) and _birth_date_plausible("19" + m.group()[6:12], config):
             candidates.append(_Match(m.start(), m.end(), "id_card"))
     for m in _CARD.finditer(view):
         if luhn_valid(_NOT_DIGIT.sub("", m.group())):
@@ -169,9 +165,7 @@ class Redactor:
     Redacting a redacted text changes nothing more.
     """
 
-    def __init__(
-        self, config: RedactionConfig = _DEFAULT_CONFIG, names: PersonNameFinder | None = None
-    ) -> None:
+    def __init__(self, config: RedactionConfig = _DEFAULT_CONFIG, names: PersonNameFinder | None = None) -> None:
         self.config = config
         self.names = names if config.person_names else None
 

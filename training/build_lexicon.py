@@ -361,9 +361,7 @@ def build(source: Path, out: Path) -> dict[str, int]:
     """Compile every output; returns the number of entries written per file."""
     lexicons = source / "lexicons"
     negators = (set(read_list(lexicons / "negation_words.txt")) - NEGATION_DROP) | set(NEGATION_ADD)
-    degree = {
-        w: v for w, v in read_hownet_degree(lexicons / "hownet_degree.txt").items() if w not in DEGREE_DROP
-    }
+    degree = {w: v for w, v in read_hownet_degree(lexicons / "hownet_degree.txt").items() if w not in DEGREE_DROP}
     # degree_adverbs.txt repeats HowNet's words with a constant weight of 2; it only adds words.
     for word in read_list(lexicons / "degree_adverbs.txt"):
         name = word.split(",")[0].strip()
@@ -371,9 +369,7 @@ def build(source: Path, out: Path) -> dict[str, int]:
             degree.setdefault(name, DEGREE_LEVELS["very"])
     degree.update(DEGREE_OVERRIDE)
     filler = {w for w in read_list(out / "lexicon" / "filler.txt") if not w.startswith("#")}
-    markers = {
-        line.split("\t")[0] for line in read_list(out / "lexicon" / "markers.tsv") if not line.startswith("#")
-    }
+    markers = {line.split("\t")[0] for line in read_list(out / "lexicon" / "markers.tsv") if not line.startswith("#")}
     domain = read_domain_polarity(out / "lexicon" / "domain_polarity.tsv")
     clash = sorted(w for w, v in domain.items() if v and w in filler)
     if clash:
@@ -393,9 +389,7 @@ def build(source: Path, out: Path) -> dict[str, int]:
     stopwords = compile_stopwords(source, filler, sentiment_words)
 
     write_lines(out / "lexicon" / "polarity.tsv", (f"{w}\t{v:g}" for w, v in sorted(polarity.items())))
-    write_lines(
-        out / "lexicon" / "emotion.tsv", (f"{w}\t{e}\t{v:g}" for w, (e, v) in sorted(emotion.items()))
-    )
+    write_lines(out / "lexicon" / "emotion.tsv", (f"{w}\t{e}\t{v:g}" for w, (e, v) in sorted(emotion.items())))
     write_lines(out / "lexicon" / "negation.txt", sorted(negators))
     write_lines(out / "lexicon" / "degree.tsv", (f"{w}\t{v:g}" for w, v in sorted(degree.items())))
     write_lines(out / "stopwords.txt", stopwords)

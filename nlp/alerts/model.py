@@ -194,9 +194,7 @@ def acknowledge(alert: Alert, note: str, now: datetime) -> Alert:
 def resolve(alert: Alert, note: str, now: datetime) -> Alert:
     """open/acknowledged → resolved. A resolution needs a note (what was done)."""
     if not note.strip():
-        raise AlertTransitionError(
-            f"alert {alert.id}: a resolution needs a note ({AlertTransitionError.code})"
-        )
+        raise AlertTransitionError(f"alert {alert.id}: a resolution needs a note ({AlertTransitionError.code})")
     return _transition(alert, "resolved", note, now, ("open", "acknowledged"))
 
 

@@ -177,9 +177,7 @@ class _Reader:
         if value is None:
             self.fail(self.key(name), value, "is required")
         if not isinstance(value, str) or (not empty and not value.strip()):
-            self.fail(
-                self.key(name), value, "must be a non-empty string" if not empty else "must be a string"
-            )
+            self.fail(self.key(name), value, "must be a non-empty string" if not empty else "must be a string")
         return value
 
     def boolean(self, name: str, default: bool) -> bool:
@@ -227,9 +225,7 @@ class _Reader:
             self.fail(self.key(name), value, f"must be one of {', '.join(allowed)}")
         return str(value)
 
-    def strings(
-        self, name: str, default: tuple[str, ...], *, allowed: tuple[str, ...] = ()
-    ) -> tuple[str, ...]:
+    def strings(self, name: str, default: tuple[str, ...], *, allowed: tuple[str, ...] = ()) -> tuple[str, ...]:
         value = self.raw(name, list(default))
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             self.fail(self.key(name), value, "must be a list of non-empty strings")

@@ -105,9 +105,7 @@ class RiseTest:
     p_value: float
 
 
-def two_proportion_rise(
-    before_successes: int, before_trials: int, after_successes: int, after_trials: int
-) -> RiseTest:
+def two_proportion_rise(before_successes: int, before_trials: int, after_successes: int, after_trials: int) -> RiseTest:
     """Pooled two-proportion z test, one-sided (after > before).
 
     When both shares are 0 or both are 1 the pooled variance is zero; there is no evidence of a rise

@@ -51,9 +51,7 @@ def _dedupe_ids(items: list[tuple[int, Item]], file: str) -> tuple[list[Item], l
             new_id = f"{item.id}#{suffix}"
             seen.add(new_id)
             problems.append(
-                RowProblem(
-                    Location(file, row, "id"), f"duplicate id {item.id!r} in this file; kept as {new_id!r}"
-                )
+                RowProblem(Location(file, row, "id"), f"duplicate id {item.id!r} in this file; kept as {new_id!r}")
             )
             item = replace(item, id=new_id)
         used.add(item.id)
@@ -83,9 +81,7 @@ def read_bytes(
     """
     extension = PurePosixPath(name.replace("\\", "/")).suffix.lower()
     if extension not in EXTENSIONS:
-        raise InputError(
-            Location(name), f"unsupported file type {extension or '(none)'!r}; expected {EXTENSIONS}"
-        )
+        raise InputError(Location(name), f"unsupported file type {extension or '(none)'!r}; expected {EXTENSIONS}")
     stem = _stem(name)
     output: ReaderOutput
     if extension == ".xlsx":
@@ -121,9 +117,7 @@ def read_bytes(
 
 def _refuse(kind: ReadKind | None, supported: ReadKind, name: str) -> None:
     if kind is not None and kind != supported:
-        raise InputError(
-            Location(name), f"a {Path(name).suffix} file can only hold {supported} data, not {kind}"
-        )
+        raise InputError(Location(name), f"a {Path(name).suffix} file can only hold {supported} data, not {kind}")
 
 
 def read_path(

@@ -131,8 +131,7 @@ def _reject_binary(text: str, data: bytes, file: str) -> None:
         line = text.count("\n", 0, first.start()) + 1
         raise InputError(
             Location(file, line),
-            f"binary data, not text: {count} control characters (first U+{ord(first.group()):04X})"
-            f"{_binary_hint(data)}",
+            f"binary data, not text: {count} control characters (first U+{ord(first.group()):04X}){_binary_hint(data)}",
         )
 
 
@@ -158,9 +157,7 @@ def parse_json_lines(text: str, file: str) -> list[tuple[int, dict[str, Any]]]:
         if isinstance(whole, list):
             for number, element in enumerate(whole, start=1):
                 if not isinstance(element, dict):
-                    raise InputError(
-                        Location(file, number), f"element {number} of the JSON array is not an object"
-                    )
+                    raise InputError(Location(file, number), f"element {number} of the JSON array is not an object")
             return list(enumerate(whole, start=1))
         if isinstance(whole, dict):
             return [(text[: len(text) - len(stripped)].count("\n") + 1, whole)]
@@ -175,8 +172,6 @@ def parse_json_lines(text: str, file: str) -> list[tuple[int, dict[str, Any]]]:
                 Location(file, number), f"malformed JSON line: {error.msg} at column {error.colno}"
             ) from None
         if not isinstance(value, dict):
-            raise InputError(
-                Location(file, number), f"expected a JSON object per line, got {type(value).__name__}"
-            )
+            raise InputError(Location(file, number), f"expected a JSON object per line, got {type(value).__name__}")
         records.append((number, value))
     return records

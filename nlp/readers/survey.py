@@ -104,8 +104,7 @@ def _table(raw: list[tuple[int, list[object]]], file: str, ragged_ok: bool, limi
         if len(cells) > width and _filled(cells[width:]):
             raise InputError(
                 Location(file, number, f"column {width + 1}"),
-                f"row has {len(cells)} fields but the header has {width}; "
-                "quote fields that contain the delimiter",
+                f"row has {len(cells)} fields but the header has {width}; quote fields that contain the delimiter",
             )
         body.append((number, [*cells[:width], *[None] * (width - len(cells))]))
     return Table(headers, body, header_row)
@@ -173,9 +172,7 @@ def csv_table(text: str, file: str, tab_first: bool, limits: InferenceLimits = L
     except csv.Error as error:
         line, column = _locate_quote_error(split_lines(text), previous, delimiter)
         header = raw[0][1] if raw else []
-        field_name = (
-            str(header[column]) if column < len(header) and header[column] else f"column {column + 1}"
-        )
+        field_name = str(header[column]) if column < len(header) and header[column] else f"column {column + 1}"
         raise InputError(
             Location(file, line + skipped, field_name),
             f"malformed CSV: {error}; a field with quotes must be wholly quoted, with inner quotes doubled",
@@ -202,9 +199,7 @@ def xlsx_table(data: bytes, file: str, limits: InferenceLimits = LIMITS) -> Tabl
         title = sheet.title
         # Some writers store a wrong sheet size; read every row actually present.
         sheet.reset_dimensions()
-        raw = [
-            (number, list(cells)) for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1)
-        ]
+        raw = [(number, list(cells)) for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1)]
     finally:
         workbook.close()
     table = _table(raw, file, ragged_ok=True, limits=limits)
@@ -369,9 +364,7 @@ def read_survey(table: Table, file: str, stem: str, given: Mapping[str, str] | N
         for name, message in meta_problems:
             header = table.headers[plan.fields[name]] if name in plan.fields else name
             problems.append(RowProblem(Location(file, row, name), f"{message} (column {header!r})"))
-        item = Item(
-            id=item_id or f"{stem}-{row}", kind="survey", text=text, meta=meta, source=f"{file}:{row}"
-        )
+        item = Item(id=item_id or f"{stem}-{row}", kind="survey", text=text, meta=meta, source=f"{file}:{row}")
         items.append((row, item))
     report: dict[str, Any] = {
         "rows": len(table.rows),

@@ -64,9 +64,7 @@ def _turn(raw: object, index: int, file: str, row: int, problems: list[RowProble
     speaker = speaker_of(str(label)) if isinstance(label, str | int) else None
     if speaker is None:
         problems.append(
-            RowProblem(
-                Location(file, row, f"{where}.{speaker_field}"), f"unknown speaker {label!r}; turn skipped"
-            )
+            RowProblem(Location(file, row, f"{where}.{speaker_field}"), f"unknown speaker {label!r}; turn skipped")
         )
         return None
     if isinstance(text, int | float) and not isinstance(text, bool):

@@ -157,9 +157,7 @@ class _TextTranscriptReader:
             self.call.turns[-1].parts.append(text)
         else:
             snippet = text[:MAX_SNIPPET]
-            self.problem(
-                number, "speaker", f"no speaker marker and no turn to continue: {snippet!r}; line skipped"
-            )
+            self.problem(number, "speaker", f"no speaker marker and no turn to continue: {snippet!r}; line skipped")
 
     def close(self) -> None:
         call = self.call

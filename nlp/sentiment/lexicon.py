@@ -99,12 +99,8 @@ class Lexicon:
         kinds = {k for _, k in markers} - set(_MARKER_KINDS)
         if kinds:
             raise InputError(Location(str(markers_path)), f"unknown marker kinds {sorted(kinds)}")
-        phrases = tuple(
-            EmotionPhrase(p, e, _float(v, phrases_path, p)) for p, e, v in _read_table(phrases_path, 3)
-        )
-        unknown = sorted(
-            ({e for e, _ in word_emotions.values()} | {p.emotion for p in phrases}) - set(EMOTIONS)
-        )
+        phrases = tuple(EmotionPhrase(p, e, _float(v, phrases_path, p)) for p, e, v in _read_table(phrases_path, 3))
+        unknown = sorted(({e for e, _ in word_emotions.values()} | {p.emotion for p in phrases}) - set(EMOTIONS))
         if unknown:
             raise InputError(Location(str(folder)), f"unknown emotions {unknown}; expected one of {EMOTIONS}")
         return cls(

@@ -63,9 +63,7 @@ def test_writes_the_five_files(tmp_path: Path) -> None:
 
 def test_html_is_self_contained_and_quotes_cannot_break_out(tmp_path: Path) -> None:
     heatmap = build_heatmap(RESULTS, THEMES, "tier")
-    write_heatmap_files(
-        heatmap, build_trend(RESULTS, THEMES), tmp_path, examples={("D01", "黄金"): ["屏幕有坏点"]}
-    )
+    write_heatmap_files(heatmap, build_trend(RESULTS, THEMES), tmp_path, examples={("D01", "黄金"): ["屏幕有坏点"]})
     page = (tmp_path / "heatmap.html").read_text(encoding="utf-8")
     assert page.count("</script>") == 2  # the data block and the code, not the quote
     assert "物流太慢了<\\/script>" in page

@@ -78,9 +78,7 @@ def test_cell_values_and_priority_formula() -> None:
 
 
 def test_priority_grows_with_volume_and_negativity() -> None:
-    big = [
-        item(f"n{i}", ("logistics",), "negative" if i % 5 < 3 else "positive", tier="A") for i in range(200)
-    ]
+    big = [item(f"n{i}", ("logistics",), "negative" if i % 5 < 3 else "positive", tier="A") for i in range(200)]
     small = [item(f"s{i}", ("price",), "negative", tier="A") for i in range(2)]
     calm = [item(f"c{i}", ("price",), "positive", tier="B") for i in range(200)]
     heatmap = build_heatmap(big + small + calm, THEMES, "tier")

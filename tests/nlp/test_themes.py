@@ -15,9 +15,7 @@ from nlp.schema import Result, Sentiment
 from nlp.themes import E5Embedder, FloatArray, ThemeModel, load_taxonomy
 from nlp.tokenize import Tokenizer
 
-SHOPPING = (
-    Path(__file__).resolve().parents[3] / "shared" / "data" / "sentiment" / "online_shopping_10_cats.csv"
-)
+SHOPPING = Path(__file__).resolve().parents[3] / "shared" / "data" / "sentiment" / "online_shopping_10_cats.csv"
 NEUTRAL = Sentiment("neutral", 0.0, 0.5, "test")
 
 

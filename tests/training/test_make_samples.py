@@ -239,11 +239,7 @@ def test_txt_calls_exercise_every_variant_and_read_back(
 def test_survey_has_promised_columns_and_no_labels(small_sample: Path) -> None:
     with (small_sample / "survey.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert (
-        tuple(rows[0])
-        == SURVEY_HEADER
-        == ("编号", "回答", "客户等级", "渠道", "区域", "产品线", "日期", "NPS评分")
-    )
+    assert tuple(rows[0]) == SURVEY_HEADER == ("编号", "回答", "客户等级", "渠道", "区域", "产品线", "日期", "NPS评分")
     body = rows[1:]
     assert len(body) == 400 and all(len(row) == 8 for row in body)
     assert len({row[0] for row in body}) == 400

@@ -113,9 +113,7 @@ def test_stratified_split_holds_out_the_fraction_of_every_stratum_deterministica
 
 
 def _small_sources() -> dict[str, list[Example]]:
-    waimai = [
-        ex(i % 2, f"外卖评论第{i}条，" + ("好吃" if i % 2 else "太难吃了"), "waimai") for i in range(40)
-    ]
+    waimai = [ex(i % 2, f"外卖评论第{i}条，" + ("好吃" if i % 2 else "太难吃了"), "waimai") for i in range(40)]
     shopping = [
         ex(1, "这本书写得很好，值得一读", "shop", "书籍"),
         ex(1, "这间酒店环境和服务态度亦算不错", "shop", "酒店"),  # = a test review

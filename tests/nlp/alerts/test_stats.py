@@ -49,9 +49,7 @@ def test_bound_tightens_with_volume_at_the_same_share() -> None:
         ((0, 20), (0, 25), 0.0, 1.0),  # no variance: no evidence of a rise
     ],
 )
-def test_two_proportion_rise(
-    before: tuple[int, int], after: tuple[int, int], z: float, p_value: float
-) -> None:
+def test_two_proportion_rise(before: tuple[int, int], after: tuple[int, int], z: float, p_value: float) -> None:
     test = two_proportion_rise(*before, *after)
     assert test.z == pytest.approx(z, abs=1e-5)
     assert test.p_value == pytest.approx(p_value, abs=1e-5)

@@ -6,9 +6,7 @@ from nlp.errors import InputError
 from nlp.readers.encoding import decode_bytes, parse_json_lines, split_lines
 
 SURVEY = "编号,回答,满意度\n1,快递三天还没到,2\n2,退款一直不到账，客服也不回,1\n3,安装师傅态度很好,5\n"
-TRADITIONAL = (
-    "客戶等級,產品線,滿意度\n金卡,淨水器,非常滿意，安裝師傅態度很好\n銀卡,空氣淨化器,退款一直不到賬\n"
-)
+TRADITIONAL = "客戶等級,產品線,滿意度\n金卡,淨水器,非常滿意，安裝師傅態度很好\n銀卡,空氣淨化器,退款一直不到賬\n"
 
 
 @pytest.mark.parametrize(

@@ -53,9 +53,7 @@ EXPECTED = [
         ("survey.csv", ",", "gb18030", b""),
     ],
 )
-def test_delimited_surveys_with_chinese_headers(
-    name: str, delimiter: str, encoding: str, prefix: bytes
-) -> None:
+def test_delimited_surveys_with_chinese_headers(name: str, delimiter: str, encoding: str, prefix: bytes) -> None:
     text = _csv(["编号", "回答", "NPS评分", "日期", "客户等级", "地区"], ANSWERS, delimiter)
     data = prefix + text.encode("gbk" if encoding == "gb18030" else "utf-8")
     outcome = read_bytes(data, name)
@@ -101,9 +99,7 @@ def test_gbk_csv_with_traditional_free_form_headers() -> None:
     )
     outcome = read_bytes(text.encode("gbk"), "回访.csv")
     assert outcome.report["encoding"] == "gb18030"
-    assert _summary(outcome) == [
-        ("7", "安装师傅态度很好", {"csat": 5, "date": "2026-11-02", "product": "空调"})
-    ]
+    assert _summary(outcome) == [("7", "安装师傅态度很好", {"csat": 5, "date": "2026-11-02", "product": "空调"})]
 
 
 def test_xlsx_with_title_row_numbers_and_date_cells(tmp_path: Path) -> None:

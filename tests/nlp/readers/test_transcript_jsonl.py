@@ -86,9 +86,7 @@ def test_speaker_synonyms_are_normalised(label: str, speaker: str) -> None:
 
 
 def test_missing_id_uses_file_stem_and_line() -> None:
-    outcome = read_bytes(
-        b"\n" + _jsonl({"turns": [{"speaker": "customer", "text": "快递太慢了"}]}), "x/回访.jsonl"
-    )
+    outcome = read_bytes(b"\n" + _jsonl({"turns": [{"speaker": "customer", "text": "快递太慢了"}]}), "x/回访.jsonl")
     assert outcome.items[0].id == "回访-2"
     assert outcome.items[0].source == "x/回访.jsonl:2"
 
