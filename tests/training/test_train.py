@@ -1,0 +1,300 @@
+"""The fine-tuning recipe end to end on a tiny randomly initialised encoder: config validation, head+tail
+truncation, length-bucketed batches, checkpoint and exact resume, ONNX export with int8 and a manifest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from safetensors.torch import load_file
+from tokenizers import Tokenizer
+from transformers import BertConfig, BertModel
+
+from nlp.errors import ConfigError
+from training.build_encoder import prune_tokenizer_json
+from training.calibrate import classification_metrics, fit_temperature, nll, positive_probability
+from training.encoder import QUERY_PREFIX, source_files
+from training.export import export, fp32_nodes
+from training.train import (
+    Config,
+    Trainer,
+    encode,
+    epoch_batches,
+    load_classifier,
+    load_config,
+)
+
+CONFIG = Path(__file__).resolve().parents[2] / "training" / "configs" / "sentiment.toml"
+
+# Real reviews and service-call turns (waimai, JD, hotel, electronics), 1 = positive.
+POSITIVE = [
+    "送餐很快，味道不错，下次还点",
+    "客服小姐姐很耐心，问题解决了",
+    "房间干净，早餐丰富，下次还会入住",
+    "师傅上门安装很专业，点个赞！",
+    "东西收到了，质量不错，物流也快",
+    "性价比很高，屏幕清晰，运行流畅",
+    "包装很用心，分量足，好吃",
+    "服务态度好，前台很热情",
+    "电池很耐用，充电也快，满意",
+    "快递小哥送到家门口，非常方便",
+    "书的印刷质量很好，内容也精彩",
+    "宝贝和描述一致，好评",
+    "酒店位置好，交通方便，值得推荐",
+    "售后处理很及时，谢谢",
+    "菜品新鲜，还送了饮料，好评",
+    "用了一个月了，没有任何问题，推荐购买",
+    "价格实惠，做工精细",
+    "很满意的一次购物",
+    "这家店的米饭特别香，再来一份",
+    "安装师傅很准时，态度很好",
+]
+NEGATIVE = [
+    "快递太慢了，等了一个星期还没到",
+    "退款申请三天了还没到账，你们到底管不管",
+    "电话打了十几次都没人接，太失望了",
+    "房间太小，隔音很差，前台态度冷淡",
+    "送来的饭都凉了，而且少了一份菜",
+    "用了两天就坏了，质量太差",
+    "客服一直推脱，问题根本没解决",
+    "味道太咸了，再也不点了",
+    "屏幕有坏点，申请换货没人理",
+    "酒店设施陈旧，卫生间有异味",
+    "等了两个小时才送到，汤都洒了",
+    "充电器发热严重，不敢用",
+    "书有破损，像是二手的",
+    "说好的赠品没有，差评",
+    "外卖员态度恶劣，还骂人",
+    "空调不制冷，晚上热得睡不着",
+    "发票一直不给开，太坑了",
+    "买了就降价，不给保价",
+    "商品和图片严重不符",
+    "米饭夹生，菜里有头发",
+]
+# Long review with the verdict at the end, longer than the tiny window.
+LONG_REVIEW = "房间在走廊尽头，装修一般，早餐品种不多，停车场也比较远，" * 3 + "但总体来说前台服务很好，还会再来"
+
+
+def write_tsv(path: Path, rows: list[tuple[int, str]]) -> None:
+    path.write_text("label\ttext\n" + "".join(f"{label}\t{text}\n" for label, text in rows), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def tiny_tokenizer_json() -> dict[str, Any]:
+    """The real e5 tokenizer pruned to the pieces the test texts use (plus the specials)."""
+    full = json.loads(source_files().tokenizer.read_text(encoding="utf-8"))
+    tokenizer = Tokenizer.from_str(json.dumps(full))
+    texts = [QUERY_PREFIX, *POSITIVE, *NEGATIVE, LONG_REVIEW]
+    keep = {int(t["id"]) for t in full["added_tokens"]}
+    keep.update(i for e in tokenizer.encode_batch(texts) for i in e.ids)
+    return prune_tokenizer_json(full, sorted(keep))
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizer_json: dict[str, Any]) -> Path:
+    """A repo-like root: runs/base-encoder (random 2-layer BERT, hidden 32) and runs/pool/*.tsv."""
+    root = tmp_path_factory.mktemp("repo")
+    encoder_dir = root / "runs" / "base-encoder"
+    encoder_dir.mkdir(parents=True)
+    vocab = len(tiny_tokenizer_json["model"]["vocab"])
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=vocab,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+    )
+    BertModel(config, add_pooling_layer=False).save_pretrained(str(encoder_dir))
+    (encoder_dir / "tokenizer.json").write_text(json.dumps(tiny_tokenizer_json, ensure_ascii=False), "utf-8")
+    (encoder_dir / "build_manifest.json").write_text(
+        json.dumps({"base_model": "tiny random BERT", "packages": {}, "vocab": {"after": vocab}}), "utf-8"
+    )
+    pool = root / "runs" / "pool"
+    pool.mkdir()
+    rows = [(1, t) for t in POSITIVE] + [(0, t) for t in NEGATIVE]
+    write_tsv(pool / "train.tsv", rows)
+    write_tsv(pool / "dev.tsv", [*rows[::3], (1, LONG_REVIEW)])
+    write_tsv(pool / "test.tsv", rows[1::4])
+    return root
+
+
+def tiny_config(**extra: str) -> Config:
+    overrides = {
+        "data.train": '"runs/pool/train.tsv"',
+        "data.dev": '"runs/pool/dev.tsv"',
+        "data.evals": '{ chnsenticorp_test = "runs/pool/test.tsv", chnsenticorp_dev = "runs/pool/dev.tsv" }',
+        "model.layers": "2",
+        "model.max_length": "16",
+        "model.head_tokens": "5",
+        "train.batch_size": "8",
+        "train.max_steps": "6",
+        "train.lr": "1e-3",
+        "train.mega_batches": "2",
+        "train.checkpoint_every": "3",
+        "train.eval_every": "3",
+        "train.log_every": "1",
+        "train.stop_after_minutes": "0",
+        **extra,
+    }
+    return load_config(CONFIG, [f"{k}={v}" for k, v in overrides.items()])
+
+
+def test_real_config_is_valid() -> None:
+    config = load_config(CONFIG)
+    assert config.model.text_prefix == QUERY_PREFIX
+    assert config.model.head_tokens < config.model.max_length
+    assert {"chnsenticorp_test", "waimai_heldout", "online_shopping_heldout", "chnsenticorp_dev"} <= set(
+        config.data.evals
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["train.max_stepz=5"], "unknown key 'train.max_stepz'"),
+        (["optimiser.lr=1e-4"], "unknown section 'optimiser'"),
+        (["train.batch_size=true"], "train.batch_size must be int"),
+        (["train.lr=fast"], "train.lr must be float"),
+        (["model.freeze_word_embeddings=1"], "model.freeze_word_embeddings must be bool"),
+        (["model.head_tokens=500"], "head_tokens must be below"),
+        (["train.max_steps"], "expected SECTION.KEY=VALUE"),
+    ],
+)
+def test_config_errors_name_the_key(overrides: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load_config(CONFIG, overrides)
+
+
+def test_unknown_and_missing_keys_in_the_file(tmp_path: Path) -> None:
+    text = CONFIG.read_text(encoding="utf-8")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace("dropout = 0.1", "dropout = 0.1\ndropuot = 0.2"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"unknown key model\.'dropuot'"):
+        load_config(bad)
+    bad.write_text(text.replace("dropout = 0.1", ""), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"missing key model\.'dropout'"):
+        load_config(bad)
+
+
+def test_long_text_keeps_head_and_tail(workspace: Path) -> None:
+    tokenizer = Tokenizer.from_file(str(workspace / "runs" / "base-encoder" / "tokenizer.json"))
+    full = tokenizer.encode(QUERY_PREFIX + LONG_REVIEW).ids
+    (kept,) = encode(tokenizer, [LONG_REVIEW], QUERY_PREFIX, 16, 5)
+    assert len(full) > 16
+    assert kept == full[:5] + full[-11:]
+    assert tokenizer.decode(kept[-6:]).replace(" ", "").endswith("还会再来")
+    (short,) = encode(tokenizer, ["好评"], QUERY_PREFIX, 16, 5)
+    assert short == tokenizer.encode(QUERY_PREFIX + "好评").ids
+
+
+def test_batches_cover_every_text_once_and_are_deterministic() -> None:
+    lengths = [5, 40, 7, 38, 6, 41, 8, 39] * 8
+    batches = epoch_batches(lengths, 8, 4, seed=7, epoch=0)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert batches == epoch_batches(lengths, 8, 4, seed=7, epoch=0)
+    assert batches != epoch_batches(lengths, 8, 4, seed=7, epoch=1)
+    # Sorting inside windows keeps long and short texts apart: far less padding than random batches.
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    assert padded < 0.8 * len(lengths) * max(lengths)
+
+
+def test_temperature_and_metrics() -> None:
+    labels = [1, 0, 1, 0, 1, 1, 0, 0]
+    # Over-confident logits with two mistakes: the fitted temperature softens them (T > 1).
+    margins = np.array([9, -8, 7, 6, 8, -9, -7, -6], dtype=np.float32)
+    logits = np.stack([np.zeros_like(margins), margins], axis=1)
+    t = fit_temperature(logits, labels)
+    assert t > 1.0
+    assert nll(logits, labels, t) < nll(logits, labels, 1.0)
+    metrics = classification_metrics(logits, labels)
+    assert metrics["accuracy"] == pytest.approx(0.75)
+    assert metrics["confusion"] == {"tn": 3, "fp": 1, "fn": 1, "tp": 3}
+    assert positive_probability(logits, t)[0] > 0.5
+
+
+def weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_train_resume_and_export(workspace: Path, tmp_path: Path) -> None:
+    config = tiny_config()
+    straight = tmp_path / "straight"
+    Trainer(config, straight, workspace).run()
+
+    interrupted = tmp_path / "interrupted"
+    Trainer(config, interrupted, workspace).run(stop_at_step=3)
+    assert json.loads((interrupted / "last" / "state.json").read_text())["step"] == 3
+    resumed = Trainer(config, interrupted, workspace)
+    resumed.resume()
+    assert resumed.state["step"] == 3
+    resumed.run()
+    assert resumed.state["step"] == 6
+
+    a, b = weights(straight / "last"), weights(interrupted / "last")
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6, msg=name)
+    # The frozen word embeddings did not move; the trained head did.
+    start = load_file(str(workspace / "runs" / "base-encoder" / "model.safetensors"))
+    torch.testing.assert_close(
+        a["encoder.embeddings.word_embeddings.weight"], start["embeddings.word_embeddings.weight"]
+    )
+    assert not torch.equal(
+        a["encoder.encoder.layer.0.output.dense.weight"], start["encoder.layer.0.output.dense.weight"]
+    )
+    history = [json.loads(line) for line in (straight / "history.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in history if "dev" in r] == [3, 6]
+
+    model, tokenizer, _raw = load_classifier(straight / "best")
+    out = tmp_path / "model"
+    manifest = export(straight / "best", out, tmp_path / "work", workspace, threads=1)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "MODEL_CARD.md",
+        "manifest.json",
+        "model.onnx",
+        "tokenizer.json",
+    ]
+    saved = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert saved == manifest
+    assert saved["labels"] == ["negative", "positive"]
+    assert saved["max_length"] == 16 and saved["text_prefix"] == QUERY_PREFIX
+    assert saved["temperature"] > 0
+    assert saved["config"]["model"]["layers"] == 2
+    assert set(saved["metrics"]) == {"chnsenticorp_test", "chnsenticorp_dev", "fp32_vs_int8"}
+    assert saved["metrics"]["chnsenticorp_test"]["n"] == 10
+    assert saved["data"]["runs/pool/train.tsv"]["count"] == 40
+    assert saved["training"]["steps"] in (3, 6)
+    assert "non-commercial" in (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+
+    # The fp32 candidates name real nodes of the graph: head + 2 FFN outputs, then + 2 attention outputs.
+    fp32_graph = tmp_path / "work" / "model-fp32.onnx"
+    assert fp32_nodes(fp32_graph, "none") == []
+    ffn = fp32_nodes(fp32_graph, "ffn_out")
+    assert len(ffn) == 3 and any("/head/" in n for n in ffn)
+    assert not any("/attention/" in n for n in ffn)
+    assert len(fp32_nodes(fp32_graph, "ffn_out+attn_out")) == 5
+
+    # The ONNX graph takes any batch and sequence length and agrees with torch.
+    sess = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == ["input_ids", "attention_mask"]
+    rows = encode(tokenizer, [POSITIVE[0], NEGATIVE[0], LONG_REVIEW], QUERY_PREFIX, 16, 5)
+    width = max(map(len, rows))
+    ids = np.ones((3, width), dtype=np.int64)
+    mask = np.zeros((3, width), dtype=np.int64)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)], mask[i, : len(row)] = row, 1
+    (logits,) = sess.run(["logits"], {"input_ids": ids, "attention_mask": mask})
+    assert logits.shape == (3, 2) and logits.dtype == np.float32
+    with torch.no_grad():
+        reference = model(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+    assert np.abs(logits - reference).max() < 0.05
