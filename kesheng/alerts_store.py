@@ -7,13 +7,12 @@ renamed over the old one, so a crash never leaves a half-written state (which wo
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from kesheng.files import write_text_atomic
 from nlp.alerts import Alert, AlertRules, AlertState, evaluate, load_rules
 from nlp.errors import InputError, Location
 from nlp.resources import data_path
@@ -41,18 +40,7 @@ class AlertStore:
 
     def save(self, state: AlertState) -> None:
         """Write the state atomically (temporary file + fsync + rename)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(state.to_dict(), ensure_ascii=False, indent=1)
-        handle, tmp_name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_text_atomic(self.path, json.dumps(state.to_dict(), ensure_ascii=False, indent=1))
 
 
 def rules_or_default(rules_path: Path | None) -> AlertRules:

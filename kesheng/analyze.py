@@ -8,7 +8,6 @@ the report.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -18,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from kesheng.files import write_lines_atomic, write_text_atomic
 from nlp.errors import RowProblem
 from nlp.pipeline import Pipeline
 from nlp.schema import Item, Result
@@ -55,19 +55,8 @@ def read_inputs(paths: Sequence[Path], options: AnalyzeOptions) -> Inputs:
     return Inputs(items, problems, reports)
 
 
-def _write_lines_atomic(path: Path, lines: Iterable[str]) -> None:
-    """Write to a temporary file and rename it: a failed run never leaves a half-written output."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.writelines(lines)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_json_atomic(path: Path, value: Any) -> None:
-    _write_lines_atomic(path, [json.dumps(value, ensure_ascii=False, indent=1) + "\n"])
+    write_text_atomic(path, json.dumps(value, ensure_ascii=False, indent=1) + "\n")
 
 
 def _score(pipeline: Pipeline, items: list[Item], batch_size: int) -> list[Result]:
@@ -109,7 +98,7 @@ def analyze(
     results = themes.fit_transform(results) if results else results
     theme_list = themes.themes_ if results else []
 
-    _write_lines_atomic(out / "results.jsonl", (json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in results))
+    write_lines_atomic(out / "results.jsonl", (json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in results))
     heatmap_files = write_heatmap_files(
         build_heatmap(results, theme_list, options.dimension), build_trend(results, theme_list), out
     )

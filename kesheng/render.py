@@ -12,11 +12,11 @@ import csv
 import importlib.util
 import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kesheng.files import atomic_writer, write_text_atomic
 from nlp.errors import ModelError
 from nlp.heatmap import Heatmap, Trend
 
@@ -65,22 +65,14 @@ def write_heatmap_files(
     return paths
 
 
-def _atomic_text(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
 def _write_json(heatmap: Heatmap, trend: Trend, path: Path) -> Path:
-    return _atomic_text(path, json.dumps(heatmap_document(heatmap, trend), ensure_ascii=False, indent=2) + "\n")
+    return write_text_atomic(path, json.dumps(heatmap_document(heatmap, trend), ensure_ascii=False, indent=2) + "\n")
 
 
 def _write_csv(heatmap: Heatmap, path: Path) -> Path:
     labels = {t.id: t.label for t in heatmap.themes}
-    tmp = path.with_name(f".{path.name}.tmp")
     # utf-8-sig: Excel on Chinese Windows reads a BOM-less CSV as GBK and garbles it.
-    with tmp.open("w", encoding="utf-8-sig", newline="") as out:
+    with atomic_writer(path, encoding="utf-8-sig", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(CSV_FIELDS)
         for c in heatmap.cells:
@@ -88,7 +80,6 @@ def _write_csv(heatmap: Heatmap, path: Path) -> Path:
                 [c.theme, labels.get(c.theme, c.theme), c.column, c.count,
                  f"{c.negative_share:.4f}", f"{c.mean_score:.4f}", f"{c.priority:.3f}"]
             )  # fmt: skip
-    os.replace(tmp, path)
     return path
 
 
@@ -251,4 +242,4 @@ def _write_html(heatmap: Heatmap, path: Path, examples: Mapping[tuple[str, str],
     payload = json.dumps(document, ensure_ascii=False)
     # Inside <script>, "</" could close the element early: a quote may contain "</script>".
     payload = payload.replace("</", "<\\/")
-    return _atomic_text(path, _HTML.replace("__DATA__", payload))
+    return write_text_atomic(path, _HTML.replace("__DATA__", payload))

@@ -1,0 +1,37 @@
+"""Atomic output files: written beside the target, flushed to disk and renamed over it, so a failed
+or interrupted run never leaves a half-written output or state file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+
+@contextmanager
+def atomic_writer(path: Path, encoding: str = "utf-8", newline: str | None = None) -> Iterator[TextIO]:
+    """A text handle whose content replaces `path` only when the block ends without an error."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(handle, "w", encoding=encoding, newline=newline) as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_lines_atomic(path: Path, lines: Iterable[str]) -> Path:
+    with atomic_writer(path) as out:
+        out.writelines(lines)
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    return write_lines_atomic(path, [text])
