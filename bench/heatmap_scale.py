@@ -31,9 +31,11 @@ from typing import Any
 
 from kesheng.render import write_heatmap_files
 from nlp.config import ThemeConfig
+from nlp.embed import E5Embedder
 from nlp.heatmap import build_heatmap, build_trend
 from nlp.schema import Result, Sentiment
-from nlp.themes import E5Embedder, ThemeModel, load_taxonomy
+from nlp.taxonomy import load_taxonomy
+from nlp.themes import ThemeModel
 from nlp.tokenize import Tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent

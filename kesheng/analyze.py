@@ -85,7 +85,8 @@ def analyze(
     from kesheng.render import write_heatmap_files
     from kesheng.webhook import deliver, target_from_settings
     from nlp.heatmap import build_heatmap, build_trend
-    from nlp.themes import ThemeModel, load_taxonomy
+    from nlp.taxonomy import load_taxonomy
+    from nlp.themes import ThemeModel
 
     now = now or datetime.now(UTC)
     rules = rules_or_default(options.rules)  # validated before the long work starts

