@@ -55,6 +55,14 @@ def load_scorer(model: Path | None, lexicon: bool, config: SentimentConfig) -> S
     return TransformerScorer.load(folder, config)
 
 
+def _scorer_or_lexicon(model: Path | None, lexicon: bool, config: SentimentConfig) -> SentimentScorer:
+    """`load_scorer`, with a lexicon scorer of its own where that says "the lexicon"."""
+    from nlp.sentiment.lexicon import LexiconScorer
+    from nlp.tokenize import Tokenizer
+
+    return load_scorer(model, lexicon, config) or LexiconScorer(Tokenizer(), config)
+
+
 @app.command()
 def analyze(
     inputs: Annotated[
@@ -78,7 +86,7 @@ def analyze(
 ) -> None:
     """Files → DIR/results.jsonl, heatmap.{json,csv,png,html}, trend.png, alerts.json and report.json."""
     from kesheng.analyze import AnalyzeOptions, analyze, read_inputs, summary_lines
-    from nlp.config import PipelineConfig, RedactionConfig
+    from nlp.config import KeywordConfig, PipelineConfig, RedactionConfig
     from nlp.pipeline import build_pipeline
 
     if kind not in (None, "transcript", "survey"):
@@ -93,7 +101,8 @@ def analyze(
     )
     try:
         batch = read_inputs(inputs, options)
-        config = PipelineConfig(redaction=RedactionConfig(person_names=not no_names))
+        # The theme model recomputes keywords over the whole batch; the pipeline need not.
+        config = PipelineConfig(redaction=RedactionConfig(person_names=not no_names), keywords=KeywordConfig(top_k=0))
         pipeline = build_pipeline(config, scorer=load_scorer(model, lexicon, config.sentiment))
         report = analyze(batch, pipeline, out, options)
     except KeshengError as error:
@@ -112,14 +121,12 @@ def score(
     from nlp.config import SentimentConfig
     from nlp.normalize import normalize
     from nlp.readers.encoding import decode_bytes, split_lines
-    from nlp.sentiment.lexicon import LexiconScorer
-    from nlp.tokenize import Tokenizer
 
     data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     config = SentimentConfig()
     try:
         text, _encoding = decode_bytes(data, "<stdin>" if source == "-" else source)
-        scorer = load_scorer(model, lexicon, config) or LexiconScorer(Tokenizer(), config)
+        scorer = _scorer_or_lexicon(model, lexicon, config)
     except KeshengError as error:
         raise _fail(error) from None
     texts = split_lines(text)
@@ -139,15 +146,12 @@ def evaluate(
 ) -> None:
     """Accuracy, macro-F1, ROC-AUC and the confusion matrix of a sentiment model on labelled data."""
     from nlp.config import SentimentConfig
-    from nlp.sentiment.lexicon import LexiconScorer
-    from nlp.tokenize import Tokenizer
     from training.evaluate import evaluate as run_evaluation
     from training.evaluate import write_report
 
     config = SentimentConfig()
     try:
-        scorer = load_scorer(model, lexicon, config) or LexiconScorer(Tokenizer(), config)
-        report = run_evaluation(scorer, data)
+        report = run_evaluation(_scorer_or_lexicon(model, lexicon, config), data)
     except KeshengError as error:
         raise _fail(error) from None
     if out is not None:

@@ -96,6 +96,8 @@ class SentimentConfig:
 
 @dataclass(frozen=True)
 class KeywordConfig:
+    # Per-item keywords from jieba's generic IDF; 0 leaves them to a corpus step (nlp.themes), which
+    # recomputes every item's keywords with the batch's own IDF.
     top_k: int = 8
 
 

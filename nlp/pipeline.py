@@ -98,6 +98,10 @@ class Pipeline:
         r = self.redactor(item.text)
         return _Prepared(item, r.text, [], Counter(r.counts))
 
+    def _keywords(self, text: str) -> tuple[str, ...]:
+        top_k = self.config.keywords.top_k
+        return tuple(self.tokenizer.keywords(text, top_k)) if top_k else ()
+
     def _result(self, p: _Prepared, sentiments: Iterator[Sentiment]) -> Result:
         item, config = p.item, self.config
         analysis_text = normalize(p.text)
@@ -120,7 +124,9 @@ class Pipeline:
             turns=turns,
             emotion=explanation.emotion if sentiment.label == "negative" else None,
             explanation=explanation.cues,
-            keywords=tuple(self.tokenizer.keywords(analysis_text, config.keywords.top_k)),
+            keywords=tuple(self.tokenizer.keywords(analysis_text, config.keywords.top_k))
+            if config.keywords.top_k
+            else (),
             redactions=dict(p.redactions),
             meta=item.meta,
         )
