@@ -22,7 +22,7 @@ import sys
 import time
 import tomllib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,9 @@ class DataConfig:
     dev: str
     evals: dict[str, str]
     base_encoder: str
+    # Logits [n, 2] of a teacher model for the rows of `train`, in order (training.teacher writes
+    # them); "" trains on the labels alone.
+    teacher_logits: str = ""
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,10 @@ class TrainConfig:
     eval_batch_size: int
     threads: int
     stop_after_minutes: float
+    # Knowledge distillation (Hinton et al. 2015): the loss is (1 - w) × cross-entropy on the labels
+    # + w × T² × KL(teacher ‖ student) on logits softened by T. Used only with data.teacher_logits.
+    distill_weight: float = 0.0
+    distill_temperature: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -129,12 +136,14 @@ _SCALARS: dict[str, tuple[type[Any], ...]] = {
 }
 
 
-def _check_keys(table: dict[str, Any], known: Sequence[str], where: str, source: str) -> None:
+def _check_keys(
+    table: dict[str, Any], known: Sequence[str], where: str, source: str, optional: Sequence[str] = ()
+) -> None:
     for key in table:
         if key not in known:
             raise ConfigError(f"{source}: unknown key {where}{key!r} (known: {', '.join(known)})")
     for key in known:
-        if key not in table:
+        if key not in table and key not in optional:
             raise ConfigError(f"{source}: missing key {where}{key!r}")
 
 
@@ -159,9 +168,13 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
         if not isinstance(table, dict):
             raise ConfigError(f"{source}: [{section}] must be a table")
         names = [f.name for f in fields(cls)]
-        _check_keys(table, names, f"{section}.", source)
+        # Keys added after a recipe was written have defaults, so old manifests' configs still load.
+        optional = [f.name for f in fields(cls) if f.default is not MISSING]
+        _check_keys(table, names, f"{section}.", source, optional)
         types = {f.name: str(f.type) for f in fields(cls)}
-        sections[section] = cls(**{k: _typed(table[k], types[k], f"{section}.{k}", source) for k in names})
+        sections[section] = cls(
+            **{k: _typed(table[k], types[k], f"{section}.{k}", source) for k in names if k in table}
+        )
     seed = _typed(raw["seed"], "int", "seed", source)
     config = Config(seed=seed, **sections)
     if config.model.head_tokens >= config.model.max_length:
@@ -171,6 +184,10 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
             raise ConfigError(f"{source}: train.{name} must be at least 1")
     if config.train.max_steps < 0 or (config.train.max_steps == 0 and config.train.epochs < 1):
         raise ConfigError(f"{source}: set train.max_steps > 0 or train.epochs >= 1")
+    if not 0.0 <= config.train.distill_weight <= 1.0 or config.train.distill_temperature <= 0:
+        raise ConfigError(f"{source}: train.distill_weight must be in [0, 1] and distill_temperature above 0")
+    if config.train.distill_weight > 0 and not config.data.teacher_logits:
+        raise ConfigError(f"{source}: train.distill_weight > 0 needs data.teacher_logits")
     return config
 
 
@@ -337,6 +354,41 @@ def _replace_dir(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def load_teacher_logits(root: Path, data: DataConfig, rows: int) -> torch.Tensor | None:
+    """The teacher's logits for the training rows, or None without a teacher."""
+    if not data.teacher_logits:
+        return None
+    path = root / data.teacher_logits
+    if not path.is_file():
+        raise ConfigError(f"{path}: teacher logits not found; write them with python -m training.teacher")
+    logits = np.load(path)
+    if logits.shape != (rows, len(LABELS)):
+        raise ConfigError(f"{path}: shape {logits.shape}, expected ({rows}, {len(LABELS)}) for {data.train}")
+    return torch.from_numpy(logits.astype(np.float32))
+
+
+class DistillationLoss:
+    """Cross-entropy on the labels, mixed with the softened teacher's distribution when given."""
+
+    def __init__(self, weight: float, temperature: float) -> None:
+        self.weight, self.temperature = weight, temperature
+
+    def __call__(self, logits: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None) -> torch.Tensor:
+        """Mean loss of a batch."""
+        hard = torch.nn.functional.cross_entropy(logits, labels)
+        if teacher is None or self.weight == 0:
+            return hard
+        t = self.temperature
+        soft = torch.nn.functional.kl_div(
+            torch.log_softmax(logits / t, dim=-1),
+            torch.log_softmax(teacher / t, dim=-1),
+            reduction="batchmean",
+            log_target=True,
+        )
+        # T² keeps the soft term's gradients on the scale of the hard term's (Hinton et al. 2015).
+        return (1 - self.weight) * hard + self.weight * t * t * soft
+
+
 class BudgetSchedule:
     """Linear warm-up over `warmup` steps, then linear decay reaching 0 at `total` steps or, when a
     wall-time budget is set, at the end of the budget if that comes first.
@@ -386,6 +438,7 @@ class Trainer:
         self.dev_ids = encode(self.tokenizer, [t for _, t in dev], m.text_prefix, m.max_length, m.head_tokens)
         self.dev_labels = [label for label, _ in dev]
         self.lengths = [len(ids) for ids in self.train_ids]
+        self.teacher = load_teacher_logits(root, config.data, len(train))
         self.per_epoch = len(epoch_batches(self.lengths, tc.batch_size, tc.mega_batches, config.seed, 0))
         self.total = tc.max_steps or tc.epochs * self.per_epoch
         decay: list[torch.nn.Parameter] = []
@@ -482,7 +535,7 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n", encoding="utf-8")
         self.model.train()
-        loss_fn = torch.nn.CrossEntropyLoss()
+        loss_fn = DistillationLoss(tc.distill_weight if self.teacher is not None else 0.0, tc.distill_temperature)
         started = time.monotonic()
         wall_before = float(self.state["wall_seconds"])
         window: list[tuple[float, float]] = []  # (loss, seconds) of recent steps
@@ -499,8 +552,9 @@ class Trainer:
                 indices = batches[self.state["batch_in_epoch"]]
                 ids, mask = pad([self.train_ids[i] for i in indices], self.pad_id)
                 labels = torch.tensor([self.train_labels[i] for i in indices], dtype=torch.long)
-                loss = loss_fn(self.model(ids, mask), labels)
-                loss.backward()
+                teacher = None if self.teacher is None else self.teacher[indices]
+                loss = loss_fn(self.model(ids, mask), labels, teacher)
+                loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
                 self.lr = tc.lr * self.scheduler.factor(self.state["step"], self.state["wall_seconds"])
                 for group in self.optimizer.param_groups:
                     group["lr"] = self.lr

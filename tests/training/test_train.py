@@ -22,6 +22,7 @@ from training.encoder import QUERY_PREFIX, source_files
 from training.export import export, fp32_nodes
 from training.train import (
     Config,
+    DistillationLoss,
     Trainer,
     encode,
     epoch_batches,
@@ -144,6 +145,8 @@ def tiny_config(**extra: str) -> Config:
         "train.eval_every": "3",
         "train.log_every": "1",
         "train.stop_after_minutes": "0",
+        "data.teacher_logits": '""',
+        "train.distill_weight": "0",
         **extra,
     }
     return load_config(CONFIG, [f"{k}={v}" for k, v in overrides.items()])
@@ -184,6 +187,54 @@ def test_unknown_and_missing_keys_in_the_file(tmp_path: Path) -> None:
     bad.write_text(text.replace("dropout = 0.1", ""), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"missing key model\.'dropout'"):
         load_config(bad)
+
+
+def test_distillation_needs_teacher_logits_of_the_right_shape(workspace: Path) -> None:
+    with pytest.raises(ConfigError, match=r"distill_weight > 0 needs data\.teacher_logits"):
+        tiny_config(**{"train.distill_weight": "0.5"})
+    with pytest.raises(ConfigError, match=r"distill_weight must be in \[0, 1\]"):
+        tiny_config(**{"train.distill_weight": "1.5", "data.teacher_logits": '"runs/pool/t.npy"'})
+    config = tiny_config(**{"train.distill_weight": "0.5", "data.teacher_logits": '"runs/pool/missing.npy"'})
+    with pytest.raises(ConfigError, match=r"missing\.npy: teacher logits not found"):
+        Trainer(config, workspace / "runs" / "never", workspace)
+    np.save(workspace / "runs" / "pool" / "short.npy", np.zeros((7, 2), dtype=np.float32))
+    config = tiny_config(**{"train.distill_weight": "0.5", "data.teacher_logits": '"runs/pool/short.npy"'})
+    with pytest.raises(ConfigError, match=r"shape \(7, 2\), expected \(40, 2\)"):
+        Trainer(config, workspace / "runs" / "never", workspace)
+
+
+def test_distillation_loss_pulls_towards_the_teacher() -> None:
+    logits = torch.tensor([[2.0, -1.0], [0.5, 0.3]])
+    labels = torch.tensor([0, 1])
+    hard = torch.nn.functional.cross_entropy(logits, labels)
+    torch.testing.assert_close(DistillationLoss(0.0, 2.0)(logits, labels, logits.flip(1)), hard)
+    torch.testing.assert_close(DistillationLoss(0.5, 2.0)(logits, labels, None), hard)
+    # A teacher that agrees with the student adds nothing; one that disagrees adds a penalty.
+    torch.testing.assert_close(DistillationLoss(1.0, 2.0)(logits, labels, logits.clone()), torch.tensor(0.0))
+    agree = DistillationLoss(0.5, 2.0)(logits, labels, logits.clone())
+    disagree = DistillationLoss(0.5, 2.0)(logits, labels, logits.flip(1))
+    assert disagree > agree
+    torch.testing.assert_close(agree, 0.5 * hard)
+
+
+def test_distilled_training_moves_towards_the_teacher(workspace: Path, tmp_path: Path) -> None:
+    # A teacher that calls every text positive: with all weight on it, the student follows.
+    teacher = np.tile(np.array([[-4.0, 4.0]], dtype=np.float32), (40, 1))
+    np.save(workspace / "runs" / "pool" / "teacher.npy", teacher)
+    config = tiny_config(
+        **{"train.distill_weight": "1.0", "data.teacher_logits": '"runs/pool/teacher.npy"', "train.max_steps": "12"}
+    )
+    Trainer(config, tmp_path / "run", workspace).run()
+    model, tokenizer, _raw = load_classifier(tmp_path / "run" / "last")
+    rows = encode(tokenizer, NEGATIVE[:8], QUERY_PREFIX, 16, 5)
+    with torch.no_grad():
+        logits = torch.cat([model(*pad_rows([row])) for row in rows])
+    assert bool((logits[:, 1] > logits[:, 0]).all())
+
+
+def pad_rows(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    ids = torch.tensor(rows, dtype=torch.long)
+    return ids, torch.ones_like(ids)
 
 
 def test_long_text_keeps_head_and_tail(workspace: Path) -> None:
