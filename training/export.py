@@ -45,7 +45,7 @@ from training.train import (
 )
 
 MODEL_NAME = "kesheng-sentiment"
-MODEL_VERSION = "e5s-zh-1"
+MODEL_VERSION = "e5s-zh-2"
 MAX_FOLDER_BYTES = 60 * 1024 * 1024
 DEV_SET = "chnsenticorp_dev"
 ONNX_BATCH = 64
@@ -142,8 +142,18 @@ def fp32_nodes(onnx_path: Path, kind: str) -> list[str]:
     return picked
 
 
+def fuse(fp32: Path, fused: Path, heads: int, hidden: int) -> None:
+    """Fuse the BERT graph (attention, skip layer norms, bias GELU, embeddings) for ONNX Runtime."""
+    from onnxruntime.transformers import optimizer
+
+    model = optimizer.optimize_model(str(fp32), model_type="bert", num_heads=heads, hidden_size=hidden)
+    model.save_model_to_file(str(fused))
+
+
 def quantize(fp32: Path, int8: Path, exclude: Sequence[str]) -> None:
     """Dynamic int8 quantisation, per channel, signed weights; `exclude` nodes stay fp32."""
+    import onnx
+
     quantize_dynamic(
         str(fp32),
         str(int8),
@@ -152,7 +162,9 @@ def quantize(fp32: Path, int8: Path, exclude: Sequence[str]) -> None:
         nodes_to_exclude=list(exclude),
         # Only weight MatMuls: quantising the attention products (both inputs activations) costs
         # accuracy for little speed, as their operands are small.
-        extra_options={"MatMulConstBOnly": True},
+        # The fused operators (Attention, SkipLayerNormalization) live in the com.microsoft domain,
+        # where ONNX shape inference cannot type their outputs; they are float.
+        extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
     )
 
 
@@ -189,8 +201,11 @@ def _public(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: metrics[k] for k in ("accuracy", "macro_f1", "roc_auc", "n", "confusion")}
 
 
-def export(checkpoint: Path, out: Path, work: Path, root: Path, threads: int) -> dict[str, Any]:
-    """Export `checkpoint` into the model folder `out`; returns the manifest."""
+def export(
+    checkpoint: Path, out: Path, work: Path, root: Path, threads: int, version: str | None = None
+) -> dict[str, Any]:
+    """Export `checkpoint` into the model folder `out` as model `version` (default: the config's
+    export.version, else MODEL_VERSION); returns the manifest."""
     started = time.monotonic()
     model, tokenizer, raw_config = load_classifier(checkpoint)
     config = config_from_dict(raw_config, str(checkpoint))
@@ -205,6 +220,10 @@ def export(checkpoint: Path, out: Path, work: Path, root: Path, threads: int) ->
         rows = read_pool_tsv(root / rel)
         ids = encode(tokenizer, [t for _, t in rows], m.text_prefix, m.max_length, m.head_tokens)
         sets.append(EvalSet(name, root / rel, ids, [label for label, _ in rows]))
+    if config.export.fuse:
+        fused_path = work / "model-fp32-fused.onnx"
+        fuse(fp32_path, fused_path, model.encoder.config.num_attention_heads, model.encoder.config.hidden_size)
+        fp32_path = fused_path
     fp32_sess = session(fp32_path, threads)
     probe = sorted(sets[0].ids, key=len)[:: max(1, len(sets[0].ids) // 32)]
     torch_gap = check_against_torch(model, fp32_sess, probe, pad_id)
@@ -270,6 +289,7 @@ def export(checkpoint: Path, out: Path, work: Path, root: Path, threads: int) ->
     base_tokenizer = root / config.data.base_encoder / TOKENIZER_FILE
     shutil.copyfile(base_tokenizer if base_tokenizer.is_file() else checkpoint / TOKENIZER_FILE, out / "tokenizer.json")
     manifest = build_manifest(checkpoint, config.to_dict(), root, temperature, metrics, time.monotonic() - started)
+    manifest["version"] = version or config.export.version or MODEL_VERSION
     manifest["sizes"] = {
         "model.onnx": (out / "model.onnx").stat().st_size,
         "fp32_onnx": fp32_path.stat().st_size,
@@ -480,10 +500,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/export"), help="fp32/int8 intermediates")
     parser.add_argument("--root", type=Path, default=Path("."), help="paths in the config are relative to this")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--version", default=None, help="model_version to report (default: export.version)")
     args = parser.parse_args(argv)
     os.environ["HF_HUB_OFFLINE"] = "1"
     torch.set_num_threads(args.threads)
-    manifest = export(args.checkpoint, args.out, args.work, args.root, args.threads)
+    manifest = export(args.checkpoint, args.out, args.work, args.root, args.threads, args.version)
     print(
         json.dumps(
             {"temperature": manifest["temperature"], "metrics": manifest["metrics"]},

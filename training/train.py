@@ -105,6 +105,11 @@ class ExportConfig:
     window_stride: int
     opset: int
     max_int8_loss_points: float
+    # The model_version the exported model reports ("" = training.export's default name).
+    version: str = ""
+    # Fuse attention, layer norms and GELU (onnxruntime.transformers) before quantising: exact in
+    # fp32, and the fused int8 graph measured 1.2-1.35× faster than the unfused one.
+    fuse: bool = True
 
 
 @dataclass(frozen=True)
