@@ -36,6 +36,9 @@ def aggregate_call(turns: Sequence[Sentiment], version: str, config: SentimentCo
         p = worst
     elif config.call_aggregation == "mean_worst":
         p = (mean + worst) / 2
+    elif config.call_aggregation == "recent":
+        weights = [0.5 ** ((len(turns) - 1 - i) / config.recent_half_life) for i in range(len(turns))]
+        p = sum(w * q for w, q in zip(weights, probabilities, strict=True)) / sum(weights)
     else:
         raise ValueError(f"unknown call_aggregation {config.call_aggregation!r}")
     return sentiment_from_probability(p, version, config)

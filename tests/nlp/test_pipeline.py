@@ -20,6 +20,10 @@ def _s(p: float) -> Sentiment:
         ("worst", [0.2, 0.8, 0.5], 0.8),
         ("mean_worst", [0.2, 0.8, 0.5], 0.65),
         ("mean", [], 0.5),
+        # Half-life 2 turns: the turn before the last weighs 2**-0.5 of the last.
+        ("recent", [0.9, 0.1], (0.9 * 2**-0.5 + 0.1) / (2**-0.5 + 1)),
+        ("recent", [0.1, 0.9], (0.1 * 2**-0.5 + 0.9) / (2**-0.5 + 1)),
+        ("recent", [0.3], 0.3),
     ],
 )
 def test_aggregate_call(aggregation: str, probabilities: list[float], expected: float) -> None:
