@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from kesheng import models_cmd
 from nlp.config import SentimentConfig
 from nlp.errors import KeshengError
 from nlp.sentiment import SentimentScorer
@@ -39,16 +40,17 @@ def _parse_columns(pairs: list[str]) -> dict[str, str]:
 
 
 def load_scorer(model: Path | None, lexicon: bool, config: SentimentConfig) -> SentimentScorer | None:
-    """The sentiment model to use: `--model DIR`, else the default model, else None (the lexicon).
+    """The sentiment model to use: `--model DIR` or a registered VERSION, else the registry's active
+    version (the default model until another is promoted), else None (the lexicon).
 
     None means the pipeline's lexicon scorer; a missing default model is said on stderr, not hidden.
     """
-    from models import default_model_dir
+    from kesheng.models_cmd import resolve_model_folder
     from nlp.sentiment.transformer import TransformerScorer
 
     if lexicon:
         return None
-    folder = model or default_model_dir()
+    folder = resolve_model_folder(model)
     if folder is None:
         typer.echo("note: no sentiment model found under models/default; using the lexicon scorer", err=True)
         return None
@@ -79,7 +81,7 @@ def analyze(
     alert_state: Annotated[
         Path | None, typer.Option(help="Alert state file kept between runs; default DIR/alert-state.json.")
     ] = None,
-    model: Annotated[Path | None, typer.Option(help="Sentiment model folder; default models/default.")] = None,
+    model: Annotated[Path | None, typer.Option(help="Model folder or registered version; default: active.")] = None,
     lexicon: Annotated[bool, typer.Option("--lexicon", help="Score with the lexicon instead of the model.")] = False,
     no_names: Annotated[bool, typer.Option("--no-names", help="Skip person-name redaction (no NER model).")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=4096)] = 64,
@@ -114,7 +116,7 @@ def analyze(
 @app.command()
 def score(
     source: Annotated[str, typer.Argument(help="A file with one text per line, or - for standard input.")] = "-",
-    model: Annotated[Path | None, typer.Option(help="Sentiment model folder; default models/default.")] = None,
+    model: Annotated[Path | None, typer.Option(help="Model folder or registered version; default: active.")] = None,
     lexicon: Annotated[bool, typer.Option("--lexicon", help="Score with the lexicon instead of the model.")] = False,
 ) -> None:
     """Texts (one per line) → one JSON object per line: label, score, negative_probability, model_version."""
@@ -139,24 +141,30 @@ def score(
 @app.command()
 def evaluate(
     data: Annotated[Path, typer.Option(help="CSV/TSV with a text column and a 0/1 label column (1 = positive).")],
-    model: Annotated[Path | None, typer.Option(help="Sentiment model folder; default models/default.")] = None,
+    model: Annotated[Path | None, typer.Option(help="Model folder or registered version; default: active.")] = None,
     lexicon: Annotated[bool, typer.Option("--lexicon", help="Evaluate the lexicon scorer.")] = False,
-    out: Annotated[Path | None, typer.Option(help="Folder for report.json and report.md.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for report.json, report.md and report.html.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Accuracy, macro-F1, ROC-AUC and the confusion matrix of a sentiment model on labelled data."""
     from nlp.config import SentimentConfig
-    from training.evaluate import evaluate as run_evaluation
     from training.evaluate import write_report
+    from training.report import evaluate_sets
 
     config = SentimentConfig()
     try:
-        report = run_evaluation(_scorer_or_lexicon(model, lexicon, config), data)
+        full = evaluate_sets(_scorer_or_lexicon(model, lexicon, config), {data.stem: data})
     except KeshengError as error:
         raise _fail(error) from None
+    report = full.sets[0].report
     if out is not None:
         write_report(report, out)
+        # The HTML adds the calibration curve (training.report).
+        (out / "report.html").write_text(full.to_html(), encoding="utf-8")
     typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1) if as_json else report.to_markdown())
+
+
+models_cmd.register(app)  # train, models list|compare|promote|rollback
 
 
 @app.callback()
@@ -170,3 +178,9 @@ def _startup() -> None:
 
 def main() -> None:
     app()
+
+
+# `kesheng serve` and `kesheng keys …` live in kesheng/serve_cmd.py (the HTTP service's CLI edge).
+from kesheng.serve_cmd import register as _register_service  # noqa: E402
+
+_register_service(app)

@@ -1,7 +1,9 @@
 """Model registry and the default model.
 
 The committed default sentiment model lives in ``models/default`` (ONNX, tokenizer, manifest and
-model card); see its MODEL_CARD.md.
+model card); see its MODEL_CARD.md. It is the built-in first version of the registry
+(``models.registry.Registry``), which holds retrained versions and says which one is active;
+``models.hotswap.ActiveScorer`` follows the active version in a running service.
 """
 
 from __future__ import annotations

@@ -170,6 +170,16 @@ def _delimiter(header_line: str, suffix: str) -> str:
     return preferred
 
 
+def find_column(headers: Sequence[str], names: Sequence[str]) -> int | None:
+    """Index of the first of `names` among `headers` (trimmed, BOM and case ignored), or None."""
+    return _find_column(headers, names)
+
+
+def detect_delimiter(header_line: str, suffix: str) -> str:
+    """The delimiter of a labelled table, from its header line and file extension (as read_labelled)."""
+    return _delimiter(header_line, suffix)
+
+
 def read_labelled(path: Path) -> LabelledData:
     """Read a labelled CSV/TSV; InputError names the file, row and field of the first bad row."""
     file = str(path)
@@ -301,7 +311,9 @@ __all__ = [
     "Example",
     "LabelledData",
     "ProbabilityScorer",
+    "detect_delimiter",
     "evaluate",
+    "find_column",
     "negative_probabilities",
     "read_labelled",
     "report_from_probabilities",

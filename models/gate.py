@@ -1,0 +1,175 @@
+"""The promotion gate: which golden evaluation sets, which metrics, what margin; and the values a
+comparison and a promotion produce (they are what the CLI prints and the HTTP API returns).
+
+A candidate is refused when, on any golden set, any gated metric is lower than the baseline's (the
+active version's) by more than ``margin_points`` percentage points. Both are scored on the same
+texts, so the difference is much less noisy than either figure.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nlp.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = REPO_ROOT / "training" / "configs" / "registry.toml"
+CONFIG_ENV = "KESHENG_REGISTRY_CONFIG"
+GATE_METRICS = ("accuracy", "macro_f1", "roc_auc")
+
+
+def registry_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$KESHENG_REGISTRY_CONFIG``, else the shipped training/configs/registry.toml."""
+    env = os.environ if environ is None else environ
+    return Path(env[CONFIG_ENV]).expanduser() if env.get(CONFIG_ENV) else DEFAULT_CONFIG
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """The promotion gate: golden evaluation sets (name → labelled file), the metrics compared and
+    the largest drop, in percentage points, a candidate may show against the active version."""
+
+    golden: Mapping[str, Path]
+    margin_points: float = 1.0
+    metrics: tuple[str, ...] = ("accuracy", "macro_f1")
+
+    @classmethod
+    def load(cls, path: Path = DEFAULT_CONFIG, root: Path | None = None) -> GateConfig:
+        """Read the ``[gate]`` table of a TOML file. Relative golden paths are relative to `root`;
+        by default the repository for the shipped config, else the config file's folder."""
+        if root is None:
+            root = REPO_ROOT if path == DEFAULT_CONFIG else path.parent
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: registry config not found") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML: {error}") from error
+        return cls.from_dict(raw.get("gate", {}), str(path), root)
+
+    @classmethod
+    def from_dict(cls, table: Mapping[str, Any], source: str, root: Path) -> GateConfig:
+        """Validate a parsed ``[gate]`` table; ConfigError names the key."""
+        known = {"golden", "margin_points", "metrics"}
+        for key in table:
+            if key not in known:
+                raise ConfigError(f"{source}: unknown key gate.{key!r} (known: {', '.join(sorted(known))})")
+        golden = table.get("golden")
+        if not isinstance(golden, dict) or not golden or not all(isinstance(v, str) for v in golden.values()):
+            raise ConfigError(f"{source}: gate.golden must be a non-empty table of name = labelled file")
+        margin = table.get("margin_points", cls.margin_points)
+        if isinstance(margin, bool) or not isinstance(margin, int | float) or margin < 0:
+            raise ConfigError(f"{source}: gate.margin_points must be a number >= 0, got {margin!r}")
+        metrics = table.get("metrics", list(cls.metrics))
+        if not isinstance(metrics, list) or not metrics or any(m not in GATE_METRICS for m in metrics):
+            raise ConfigError(f"{source}: gate.metrics must be a non-empty list of {', '.join(GATE_METRICS)}")
+        return cls({name: root / rel for name, rel in golden.items()}, float(margin), tuple(metrics))
+
+
+@dataclass(frozen=True)
+class MetricDelta:
+    """One metric on one golden set: candidate against baseline."""
+
+    golden_set: str
+    metric: str
+    candidate: float
+    baseline: float
+    n: int
+
+    @property
+    def delta_points(self) -> float:
+        """Candidate minus baseline, in percentage points."""
+        return 100.0 * (self.candidate - self.baseline)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two versions on the golden sets, judged against the gate's margin."""
+
+    candidate: str
+    baseline: str
+    margin_points: float
+    deltas: tuple[MetricDelta, ...]
+
+    @property
+    def failures(self) -> tuple[MetricDelta, ...]:
+        """The (set, metric) pairs where the candidate is worse by more than the margin."""
+        return tuple(d for d in self.deltas if d.delta_points < -self.margin_points)
+
+    @property
+    def passed(self) -> bool:
+        """True when no golden set shows a drop larger than the margin."""
+        return not self.failures
+
+    def table(self) -> str:
+        """A plain-text table of every figure and its change."""
+        lines = [f"{'golden set':<24} {'metric':<9} {self.baseline:>14} {self.candidate:>14} {'Δ pt':>7}"]
+        for d in self.deltas:
+            flag = "  ✗ worse than the margin" if d in self.failures else ""
+            lines.append(
+                f"{d.golden_set:<24} {d.metric:<9} {d.baseline:>14.4f} {d.candidate:>14.4f} "
+                f"{d.delta_points:>+7.2f}{flag}"
+            )
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready comparison (for the API's promotion response)."""
+        return {
+            "candidate": self.candidate,
+            "baseline": self.baseline,
+            "margin_points": self.margin_points,
+            "passed": self.passed,
+            "deltas": [
+                {
+                    "golden_set": d.golden_set,
+                    "metric": d.metric,
+                    "candidate": round(d.candidate, 5),
+                    "baseline": round(d.baseline, 5),
+                    "delta_points": round(d.delta_points, 3),
+                    "n": d.n,
+                    "within_margin": d not in self.failures,
+                }
+                for d in self.deltas
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    """What `promote` did: promoted or not, why, and the numbers it decided on."""
+
+    version: str
+    previous: str
+    promoted: bool
+    forced: bool
+    reason: str
+    comparison: Comparison | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready result."""
+        return {
+            "version": self.version,
+            "previous": self.previous,
+            "promoted": self.promoted,
+            "forced": self.forced,
+            "reason": self.reason,
+            "comparison": None if self.comparison is None else self.comparison.to_dict(),
+        }
+
+
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_CONFIG",
+    "GATE_METRICS",
+    "REPO_ROOT",
+    "Comparison",
+    "GateConfig",
+    "MetricDelta",
+    "PromotionResult",
+    "registry_config_path",
+]
