@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -30,7 +30,10 @@ import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from nlp.errors import ModelError
-from training.calibrate import FloatArray, classification_metrics, fit_temperature
+from nlp.sentiment.ngram import PARAMS_FILE as NGRAM_PARAMS_FILE
+from nlp.sentiment.ngram import WEIGHTS_FILE as NGRAM_WEIGHTS_FILE
+from nlp.sentiment.ngram import NgramModel
+from training.calibrate import FloatArray, classification_metrics, fit_temperature, nll
 from training.pool import read_pool_tsv, sha256_file
 from training.train import (
     BUILD_MANIFEST_FILE,
@@ -64,6 +67,7 @@ class EvalSet:
     path: Path
     ids: list[list[int]]
     labels: list[int]
+    texts: list[str]
 
 
 def export_onnx(model: SentimentClassifier, path: Path, opset: int) -> None:
@@ -197,18 +201,48 @@ def score_int8(
     return logits, worst
 
 
+def margin_logits(margins: FloatArray) -> FloatArray:
+    """Log-odds of positive as two-class logits [n, 2]."""
+    return np.stack([np.zeros_like(margins), margins], axis=1)
+
+
+def mix(logits: FloatArray, margins: FloatArray, weight: float) -> FloatArray:
+    """(1 - weight) × the transformer's logits + weight × the n-gram model's (as the runtime does)."""
+    return (1 - weight) * logits + weight * margin_logits(margins)
+
+
+def fit_ngram_weight(logits: FloatArray, margins: FloatArray, labels: Sequence[int]) -> float:
+    """The mixing weight (0, 0.05 … 0.7) whose temperature-calibrated NLL on `labels` is lowest."""
+    best, best_nll = 0.0, float("inf")
+    for weight in np.arange(0.0, 0.7001, 0.05):
+        mixed = mix(logits, margins, float(weight))
+        loss = nll(mixed, labels, fit_temperature(mixed, labels))
+        if loss < best_nll - 1e-9:
+            best, best_nll = round(float(weight), 2), loss
+    return best
+
+
 def _public(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: metrics[k] for k in ("accuracy", "macro_f1", "roc_auc", "n", "confusion")}
 
 
 def export(
-    checkpoint: Path, out: Path, work: Path, root: Path, threads: int, version: str | None = None
+    checkpoint: Path,
+    out: Path,
+    work: Path,
+    root: Path,
+    threads: int,
+    version: str | None = None,
+    ngram: str | None = None,
 ) -> dict[str, Any]:
     """Export `checkpoint` into the model folder `out` as model `version` (default: the config's
-    export.version, else MODEL_VERSION); returns the manifest."""
+    export.version, else MODEL_VERSION), mixing in the n-gram model `ngram` (default: the config's
+    data.ngram); returns the manifest."""
     started = time.monotonic()
     model, tokenizer, raw_config = load_classifier(checkpoint)
     config = config_from_dict(raw_config, str(checkpoint))
+    if ngram is not None:
+        config = replace(config, data=replace(config.data, ngram=ngram))
     m = config.model
     pad_id = int(model.encoder.config.pad_token_id or 1)
     work.mkdir(parents=True, exist_ok=True)
@@ -219,7 +253,7 @@ def export(
     for name, rel in config.data.evals.items():
         rows = read_pool_tsv(root / rel)
         ids = encode(tokenizer, [t for _, t in rows], m.text_prefix, m.max_length, m.head_tokens)
-        sets.append(EvalSet(name, root / rel, ids, [label for label, _ in rows]))
+        sets.append(EvalSet(name, root / rel, ids, [label for label, _ in rows], [t for _, t in rows]))
     if config.export.fuse:
         fused_path = work / "model-fp32-fused.onnx"
         fuse(fp32_path, fused_path, model.encoder.config.num_attention_heads, model.encoder.config.hidden_size)
@@ -260,6 +294,23 @@ def export(
     shipped, model_path, logits = "int8", int8_path, int8_logits
 
     labels = {s.name: s.labels for s in sets}
+    ngram_weight, ngram_report = 0.0, {}
+    if config.data.ngram and DEV_SET in labels:
+        ngram_model = NgramModel.load(root / config.data.ngram)
+        margins = {s.name: ngram_model.margins(s.texts).astype(np.float32) for s in sets}
+        ngram_weight = fit_ngram_weight(logits[DEV_SET], margins[DEV_SET], labels[DEV_SET])
+        ngram_report = {
+            "weight": ngram_weight,
+            **{
+                s.name: {
+                    "transformer": _public(classification_metrics(logits[s.name], s.labels)),
+                    "ngram": _public(classification_metrics(margin_logits(margins[s.name]), s.labels)),
+                }
+                for s in sets
+            },
+        }
+        logits = {name: mix(values, margins[name], ngram_weight) for name, values in logits.items()}
+        print(f"n-gram model mixed in with weight {ngram_weight:.2f}", flush=True)
     temperature = fit_temperature(logits[DEV_SET], labels[DEV_SET]) if DEV_SET in labels else 1.0
     comparison: dict[str, Any] = {
         "shipped": shipped,
@@ -280,16 +331,23 @@ def export(
             "label_flips": int(np.sum(fp32_logits[s.name].argmax(1) != int8_logits[s.name].argmax(1))),
         }
     metrics["fp32_vs_int8"] = comparison
+    if ngram_report:
+        metrics["ngram_mix"] = ngram_report
 
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.iterdir():
         if stale.is_file() and stale.name != "__init__.py":
             stale.unlink()
     shutil.copyfile(model_path, out / "model.onnx")
+    if ngram_weight > 0:
+        for name in (NGRAM_WEIGHTS_FILE, NGRAM_PARAMS_FILE):
+            shutil.copyfile(root / config.data.ngram / name, out / name)
     base_tokenizer = root / config.data.base_encoder / TOKENIZER_FILE
     shutil.copyfile(base_tokenizer if base_tokenizer.is_file() else checkpoint / TOKENIZER_FILE, out / "tokenizer.json")
     manifest = build_manifest(checkpoint, config.to_dict(), root, temperature, metrics, time.monotonic() - started)
     manifest["version"] = version or config.export.version or MODEL_VERSION
+    if ngram_weight > 0:
+        manifest["ngram_weight"] = ngram_weight
     manifest["sizes"] = {
         "model.onnx": (out / "model.onnx").stat().st_size,
         "fp32_onnx": fp32_path.stat().st_size,
@@ -501,10 +559,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--root", type=Path, default=Path("."), help="paths in the config are relative to this")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--version", default=None, help="model_version to report (default: export.version)")
+    parser.add_argument("--ngram", default=None, help="n-gram model folder to mix in (default: data.ngram)")
     args = parser.parse_args(argv)
     os.environ["HF_HUB_OFFLINE"] = "1"
     torch.set_num_threads(args.threads)
-    manifest = export(args.checkpoint, args.out, args.work, args.root, args.threads, args.version)
+    manifest = export(args.checkpoint, args.out, args.work, args.root, args.threads, args.version, args.ngram)
     print(
         json.dumps(
             {"temperature": manifest["temperature"], "metrics": manifest["metrics"]},

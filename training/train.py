@@ -60,6 +60,8 @@ class DataConfig:
     # Logits [n, 2] of a teacher model for the rows of `train`, in order (training.teacher writes
     # them); "" trains on the labels alone.
     teacher_logits: str = ""
+    # A character n-gram model folder (training.ngram) that export mixes with the transformer; "" = none.
+    ngram: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ class ExportConfig:
     version: str = ""
     # Fuse attention, layer norms and GELU (onnxruntime.transformers) before quantising: exact in
     # fp32, and the fused int8 graph measured 1.2-1.35× faster than the unfused one.
-    fuse: bool = True
+    fuse: bool = False
 
 
 @dataclass(frozen=True)

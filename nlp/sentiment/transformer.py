@@ -36,6 +36,7 @@ from nlp.config import SentimentConfig
 from nlp.errors import ModelError
 from nlp.schema import Sentiment
 from nlp.sentiment import sentiment_from_probability
+from nlp.sentiment.ngram import NgramModel
 from nlp.sentiment.windows import sentence_ends, token_windows
 
 MODEL_FILE = "model.onnx"
@@ -79,6 +80,9 @@ class ModelManifest:
     max_length: int
     window_stride: int
     temperature: float
+    # Weight of the character n-gram model's logit (ngram.safetensors) against the transformer's;
+    # 0 = no n-gram model in the folder.
+    ngram_weight: float = 0.0
     metrics: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -116,6 +120,7 @@ class ModelManifest:
             max_length=get("max_length", int),
             window_stride=get("window_stride", int),
             temperature=float(get("temperature", (int, float))),
+            ngram_weight=float(get("ngram_weight", (int, float))) if "ngram_weight" in data else 0.0,
             metrics=data.get("metrics") or {},
             raw=data,
         )
@@ -123,6 +128,8 @@ class ModelManifest:
             raise ModelError(f"{path}: key 'version' is empty")
         if not manifest.temperature > 0:
             raise ModelError(f"{path}: key 'temperature' must be > 0, got {manifest.temperature}")
+        if not 0.0 <= manifest.ngram_weight < 1.0:
+            raise ModelError(f"{path}: key 'ngram_weight' must be in [0, 1), got {manifest.ngram_weight}")
         if manifest.window_stride < 0:
             raise ModelError(f"{path}: key 'window_stride' must be >= 0, got {manifest.window_stride}")
         return manifest
@@ -149,9 +156,13 @@ class TransformerScorer:
         manifest: ModelManifest,
         config: SentimentConfig | None = None,
         inference: InferenceConfig | None = None,
+        ngram: NgramModel | None = None,
     ) -> None:
         """Use ``TransformerScorer.load``; this only wires already-loaded parts together."""
+        if (ngram is None) != (manifest.ngram_weight == 0):
+            raise ModelError(f"{MANIFEST_FILE}: ngram_weight {manifest.ngram_weight} needs exactly an n-gram model")
         self.session = session
+        self.ngram = ngram
         self.tokenizer = tokenizer
         self.manifest = manifest
         self.config = config or SentimentConfig()
@@ -204,7 +215,8 @@ class TransformerScorer:
         tokenizer.no_truncation()
         tokenizer.no_padding()
         session = _session(folder / MODEL_FILE, inference.threads)
-        scorer = cls(session, tokenizer, manifest, config, inference)
+        ngram = NgramModel.load(folder) if manifest.ngram_weight > 0 else None
+        scorer = cls(session, tokenizer, manifest, config, inference, ngram)
         scorer._check(folder / MODEL_FILE)
         return scorer
 
@@ -233,8 +245,19 @@ class TransformerScorer:
         return np.exp(-np.logaddexp(0.0, margin))
 
     def logits(self, texts: Sequence[str]) -> FloatArray:
-        """Raw logits [len(texts), 2] (before temperature), long texts combined over their windows;
-        zeros (p = 0.5) for empty text."""
+        """Raw logits [len(texts), 2] (before temperature), long texts combined over their windows,
+        mixed with the n-gram model's when the folder has one; zeros (p = 0.5) for empty text."""
+        out = self.transformer_logits(texts)
+        if self.ngram is None:
+            return out
+        present = [i for i, text in enumerate(texts) if text.strip()]
+        w = self.manifest.ngram_weight
+        out[present] *= 1 - w
+        out[present, 1] += w * self.ngram.margins([texts[i] for i in present])
+        return out
+
+    def transformer_logits(self, texts: Sequence[str]) -> FloatArray:
+        """The transformer's logits alone (see ``logits``)."""
         out = np.zeros((len(texts), 2), dtype=np.float64)
         present = [i for i, text in enumerate(texts) if text.strip()]
         if not present:

@@ -146,6 +146,7 @@ def tiny_config(**extra: str) -> Config:
         "train.log_every": "1",
         "train.stop_after_minutes": "0",
         "data.teacher_logits": '""',
+        "data.ngram": '""',
         "train.distill_weight": "0",
         **extra,
     }
@@ -349,3 +350,34 @@ def test_train_resume_and_export(workspace: Path, tmp_path: Path) -> None:
     with torch.no_grad():
         reference = model(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
     assert np.abs(logits - reference).max() < 0.05
+
+
+def test_export_mixes_in_the_ngram_model(workspace: Path, tmp_path: Path) -> None:
+    from nlp.sentiment.ngram import NgramParams
+    from nlp.sentiment.transformer import TransformerScorer
+    from training.ngram import fit_ngram
+
+    rows = [(1, t) for t in POSITIVE] + [(0, t) for t in NEGATIVE]
+    fit_ngram([t for _, t in rows], [label for label, _ in rows], NgramParams(n_features=2**12)).save(
+        workspace / "runs" / "ngram"
+    )
+    Trainer(tiny_config(**{"train.max_steps": "3", "export.window_stride": "4"}), tmp_path / "run", workspace).run()
+    config_file = tmp_path / "run" / "best" / "train_config.json"
+    raw = json.loads(config_file.read_text(encoding="utf-8"))
+    raw["data"]["ngram"] = "runs/ngram"
+    config_file.write_text(json.dumps(raw), encoding="utf-8")
+
+    out = tmp_path / "model"
+    manifest = export(tmp_path / "run" / "best", out, tmp_path / "work", workspace, threads=1, version="tiny-mix")
+    assert manifest["version"] == "tiny-mix"
+    mix = manifest["metrics"]["ngram_mix"]
+    assert 0.0 <= mix["weight"] <= 0.7
+    assert set(mix["chnsenticorp_dev"]) == {"transformer", "ngram"}
+    # The dev set was written from the training rows, which the n-gram model has learnt by heart.
+    assert mix["chnsenticorp_dev"]["ngram"]["accuracy"] > 0.9
+    assert mix["weight"] > 0, "the tiny random transformer knows nothing; the n-gram model must get weight"
+    assert manifest["ngram_weight"] == mix["weight"]
+    assert (out / "ngram.safetensors").is_file() and (out / "ngram.json").is_file()
+    scorer = TransformerScorer.load(out)
+    assert scorer.version == "tiny-mix"
+    assert scorer.negative_probabilities(["质量太差", "很满意的一次购物"]).shape == (2,)

@@ -1,0 +1,94 @@
+"""A character n-gram logistic regression: the fast second opinion next to the transformer.
+
+Hashed character 1–3-grams (no vocabulary to ship), sublinear TF × IDF, L2-normalised, and a linear
+model. It reads spelling and set phrases (差评, 不推荐, 好评) the way the transformer reads context, so
+their errors differ and a weighted sum of their logits beats either (measured in training.ngram).
+Saved as `ngram.safetensors` (idf, coef as float16) + `ngram.json` (hashing parameters).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from safetensors.numpy import load_file, save_file
+
+from nlp.errors import ModelError
+
+WEIGHTS_FILE = "ngram.safetensors"
+PARAMS_FILE = "ngram.json"
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class NgramParams:
+    """How texts become features; fixed when the model is fitted."""
+
+    n_features: int = 2**20
+    ngram_min: int = 1
+    ngram_max: int = 3
+
+    def vectorizer(self) -> Any:
+        """The (stateless) hashing vectorizer of these parameters: raw counts, no normalisation."""
+        from sklearn.feature_extraction.text import HashingVectorizer
+
+        return HashingVectorizer(
+            analyzer="char",
+            ngram_range=(self.ngram_min, self.ngram_max),
+            n_features=self.n_features,
+            alternate_sign=False,
+            norm=None,
+            lowercase=True,
+        )
+
+
+class NgramModel:
+    """Sublinear TF-IDF over hashed character n-grams → logistic regression (margin = positive)."""
+
+    def __init__(self, params: NgramParams, idf: FloatArray, coef: FloatArray, intercept: float) -> None:
+        self.params, self.idf, self.coef, self.intercept = params, idf, coef, intercept
+        self._vectorizer = params.vectorizer()
+
+    def features(self, texts: Sequence[str]) -> Any:
+        """Sparse [len(texts), n_features] rows: (1 + log tf) × idf, L2-normalised."""
+        from sklearn.preprocessing import normalize
+
+        counts = self._vectorizer.transform(texts).astype(np.float64)
+        counts.data = 1.0 + np.log(counts.data)
+        return normalize(counts.multiply(self.idf).tocsr())
+
+    def margins(self, texts: Sequence[str]) -> FloatArray:
+        """log-odds of positive for each text, float64 [len(texts)]."""
+        if not texts:
+            return np.zeros(0)
+        return np.asarray(self.features(texts) @ self.coef, dtype=np.float64) + self.intercept
+
+    def save(self, folder: Path) -> None:
+        """Write ngram.safetensors and ngram.json into `folder`."""
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file(
+            {"idf": self.idf.astype(np.float16), "coef": self.coef.astype(np.float16)},
+            str(folder / WEIGHTS_FILE),
+        )
+        params = {**self.params.__dict__, "intercept": self.intercept}
+        (folder / PARAMS_FILE).write_text(json.dumps(params, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> NgramModel:
+        """Read a model written by `save`."""
+        for name in (WEIGHTS_FILE, PARAMS_FILE):
+            if not (folder / name).is_file():
+                raise ModelError(f"{folder / name}: missing n-gram model file")
+        raw = json.loads((folder / PARAMS_FILE).read_text(encoding="utf-8"))
+        intercept = float(raw.pop("intercept"))
+        params = NgramParams(**raw)
+        tensors = load_file(str(folder / WEIGHTS_FILE))
+        idf, coef = tensors["idf"].astype(np.float64), tensors["coef"].astype(np.float64)
+        if idf.shape != (params.n_features,) or coef.shape != (params.n_features,):
+            raise ModelError(f"{folder / WEIGHTS_FILE}: expected vectors of {params.n_features} features")
+        return cls(params, idf, coef, intercept)
