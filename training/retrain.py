@@ -49,6 +49,7 @@ CHECKPOINT_FILES = (
 CLEAN_TRAIN = Path("data") / "train.tsv"
 # Where a run records the version it started from, so that --resume registers the same lineage.
 LINEAGE_FILE = "lineage.json"
+NGRAM_DIR = "ngram"
 Log = Callable[[str], None]
 
 
@@ -190,6 +191,14 @@ def retrain(request: RetrainRequest, registry: Registry, log: Log = print) -> Re
     validation.raise_for_errors()
     log(f"validated: {validation.summary()}")
     write_clean_tsv(validation, out / CLEAN_TRAIN)
+    ngram = None
+    if recipe.data.ngram:
+        # The n-gram model is part of the recipe: fitted on this run's own training data.
+        from training.ngram import fit_ngram
+
+        fit_ngram([e.text for e in validation.examples], [e.label for e in validation.examples]).save(out / NGRAM_DIR)
+        ngram = str((out / NGRAM_DIR).resolve())
+        log(f"n-gram model fitted on {len(validation.examples)} texts")
 
     ensure_base_encoder(root / recipe.data.base_encoder, root, log)
     trainer = Trainer(recipe, out, root)
@@ -211,7 +220,9 @@ def retrain(request: RetrainRequest, registry: Registry, log: Log = print) -> Re
 
     model_dir = out / "model"
     version = request.version or registry.next_version_name()
-    manifest = export(out / "best", model_dir, out / "export-work", root, recipe.train.threads, version=version)
+    manifest = export(
+        out / "best", model_dir, out / "export-work", root, recipe.train.threads, version=version, ngram=ngram
+    )
     weights = model_dir / "weights"
     weights.mkdir(exist_ok=True)
     for name in CHECKPOINT_FILES:

@@ -84,6 +84,7 @@ train = "runs/pool/none.tsv"
 dev = "runs/pool/dev.tsv"
 evals = { chnsenticorp_test = "runs/pool/test.tsv", chnsenticorp_dev = "runs/pool/dev.tsv" }
 base_encoder = "runs/base-encoder"
+ngram = "runs/ngram"
 [model]
 layers = 2
 text_prefix = "query: "
@@ -204,6 +205,9 @@ def test_train_gate_promote_score_retrain_rollback(workspace: Path, home: Path, 
     assert new.manifest["training_data"]["files"][0]["sha256"] == sha256_file(data)
     assert new.manifest["config"]["train"]["max_steps"] == 3
     assert new.checkpoint is not None and (new.path / "report.html").is_file()
+    # The recipe's n-gram model was refitted on this run's own data and shipped with the version.
+    assert "n-gram model fitted on 24 texts" in result.output
+    assert (new.path / "ngram.safetensors").is_file() and new.manifest["config"]["data"]["ngram"].endswith("ngram")
     assert f"registered {new.version} (parent {builtin})" in result.output
     assert f"promote with: kesheng models promote {new.version}" in result.output
 
