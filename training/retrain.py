@@ -177,7 +177,8 @@ def retrain(request: RetrainRequest, registry: Registry, log: Log = print) -> Re
     from safetensors.torch import load_file
 
     from nlp.sentiment.transformer import TransformerScorer
-    from training.export import export, render_model_card
+    from training.export import export
+    from training.model_card import render_model_card
     from training.train import Trainer
 
     root, out = request.root, request.out
