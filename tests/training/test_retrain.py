@@ -11,15 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
-from tokenizers import Tokenizer
-from transformers import BertConfig, BertModel
 from typer.testing import CliRunner
 
 from kesheng.cli import app
 from models.registry import Registry
-from training.build_encoder import prune_tokenizer_json
-from training.encoder import QUERY_PREFIX, source_files
+from tests.training.tiny_encoder import pruned_tokenizer_json, write_tiny_encoder
 from training.pool import sha256_file
 
 runner = CliRunner()
@@ -125,26 +121,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repo-like root: a tiny random 2-layer BERT as runs/base-encoder (the real e5 tokenizer pruned
     to the pieces of these texts), dev/test sets, the recipe, and a registry config with the golden set."""
     root = tmp_path_factory.mktemp("retrain")
-    full = json.loads(source_files().tokenizer.read_text(encoding="utf-8"))
-    tokenizer = Tokenizer.from_str(json.dumps(full))
-    texts = [QUERY_PREFIX, *POSITIVE, *NEGATIVE, *(t for _, t in HELD_OUT + GOLDEN)]
-    keep = {int(t["id"]) for t in full["added_tokens"]} | {i for e in tokenizer.encode_batch(texts) for i in e.ids}
-    pruned: dict[str, Any] = prune_tokenizer_json(full, sorted(keep))
-    encoder = root / "runs" / "base-encoder"
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(pruned["model"]["vocab"]),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-    )
-    BertModel(config, add_pooling_layer=False).save_pretrained(str(encoder))
-    (encoder / "tokenizer.json").write_text(json.dumps(pruned, ensure_ascii=False), "utf-8")
+    texts = [*POSITIVE, *NEGATIVE, *(t for _, t in HELD_OUT + GOLDEN)]
+    write_tiny_encoder(root / "runs" / "base-encoder", pruned_tokenizer_json(texts))
     write_tsv(root / "runs" / "pool" / "dev.tsv", HELD_OUT)
     write_tsv(root / "runs" / "pool" / "test.tsv", HELD_OUT[1::2])
     write_tsv(root / "golden" / "golden.tsv", GOLDEN)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -13,12 +12,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from tokenizers import Tokenizer
-from transformers import BertConfig, BertModel
 
 from nlp.errors import ConfigError
-from training.build_encoder import prune_tokenizer_json
+from tests.training.tiny_encoder import pruned_tokenizer_json, write_tiny_encoder
 from training.calibrate import classification_metrics, fit_temperature, nll, positive_probability
-from training.encoder import QUERY_PREFIX, source_files
+from training.encoder import QUERY_PREFIX
 from training.export import export, fp32_nodes
 from training.train import (
     Config,
@@ -86,40 +84,10 @@ def write_tsv(path: Path, rows: list[tuple[int, str]]) -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_tokenizer_json() -> dict[str, Any]:
-    """The real e5 tokenizer pruned to the pieces the test texts use (plus the specials)."""
-    full = json.loads(source_files().tokenizer.read_text(encoding="utf-8"))
-    tokenizer = Tokenizer.from_str(json.dumps(full))
-    texts = [QUERY_PREFIX, *POSITIVE, *NEGATIVE, LONG_REVIEW]
-    keep = {int(t["id"]) for t in full["added_tokens"]}
-    keep.update(i for e in tokenizer.encode_batch(texts) for i in e.ids)
-    return prune_tokenizer_json(full, sorted(keep))
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizer_json: dict[str, Any]) -> Path:
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repo-like root: runs/base-encoder (random 2-layer BERT, hidden 32) and runs/pool/*.tsv."""
     root = tmp_path_factory.mktemp("repo")
-    encoder_dir = root / "runs" / "base-encoder"
-    encoder_dir.mkdir(parents=True)
-    vocab = len(tiny_tokenizer_json["model"]["vocab"])
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=vocab,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-    )
-    BertModel(config, add_pooling_layer=False).save_pretrained(str(encoder_dir))
-    (encoder_dir / "tokenizer.json").write_text(json.dumps(tiny_tokenizer_json, ensure_ascii=False), "utf-8")
-    (encoder_dir / "build_manifest.json").write_text(
-        json.dumps({"base_model": "tiny random BERT", "packages": {}, "vocab": {"after": vocab}}), "utf-8"
-    )
+    write_tiny_encoder(root / "runs" / "base-encoder", pruned_tokenizer_json([*POSITIVE, *NEGATIVE, LONG_REVIEW]))
     pool = root / "runs" / "pool"
     pool.mkdir()
     rows = [(1, t) for t in POSITIVE] + [(0, t) for t in NEGATIVE]
