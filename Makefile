@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 run: install
 	$(BIN)/kesheng analyze $(SAMPLES) --out $(OUT)
+	@echo "starting the HTTP service with the demo sample queued (data in $(OUT)/service); a new admin key:"
+	@$(BIN)/kesheng keys create --role admin --name make-run --data-dir $(OUT)/service 2>/dev/null
+	@echo "try: curl -H 'X-API-Key: <key>' 'http://127.0.0.1:8000/v1/heatmap?dimension=tier'  (Ctrl-C stops)"
+	$(BIN)/kesheng serve --data-dir $(OUT)/service $(SAMPLES)
 
 lint: install
 	$(BIN)/ruff check .

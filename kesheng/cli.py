@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from kesheng import models_cmd
+from kesheng import models_cmd, serve_cmd
 from nlp.config import SentimentConfig
 from nlp.errors import KeshengError
 from nlp.sentiment import SentimentScorer
@@ -165,6 +165,7 @@ def evaluate(
 
 
 models_cmd.register(app)  # train, models list|compare|promote|rollback
+serve_cmd.register(app)  # serve, keys create|list|revoke
 
 
 @app.callback()
@@ -178,9 +179,3 @@ def _startup() -> None:
 
 def main() -> None:
     app()
-
-
-# `kesheng serve` and `kesheng keys …` live in kesheng/serve_cmd.py (the HTTP service's CLI edge).
-from kesheng.serve_cmd import register as _register_service  # noqa: E402
-
-_register_service(app)

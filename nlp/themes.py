@@ -336,6 +336,8 @@ class ThemeModel:
         for k in range(low, high + 1):
             model = KMeans(n_clusters=k, n_init=config.kmeans_init, random_state=config.seed).fit(vectors)
             labels = model.labels_
+            if len(np.unique(labels)) < 2:
+                continue  # identical keyword vectors (a very repetitive batch) make one cluster only
             score = float(
                 silhouette_score(
                     vectors,
@@ -347,7 +349,8 @@ class ThemeModel:
             )
             if best is None or score > best[0]:
                 best = (score, _normalise(model.cluster_centers_.astype(np.float32)), labels)
-        assert best is not None
+        if best is None:
+            return
         _, centres, labels = best
         sizes = np.bincount(labels, minlength=len(centres))
         # Biggest first, so D01 is the busiest new theme; ties by the centre's first coordinate.

@@ -13,7 +13,7 @@ from nlp.config import ThemeConfig
 from nlp.embed import E5Embedder, FloatArray
 from nlp.errors import ConfigError, NotFittedError
 from nlp.schema import Result, Sentiment
-from nlp.taxonomy import load_taxonomy
+from nlp.taxonomy import Taxonomy, load_taxonomy
 from nlp.themes import ThemeModel
 from nlp.tokenize import Tokenizer
 
@@ -125,8 +125,6 @@ def test_themes_recover_product_categories_reproducibly_and_keep_ids(
 ) -> None:
     from sklearn.metrics import normalized_mutual_info_score
 
-    from nlp.taxonomy import Taxonomy
-
     first, categories = _shopping(2000)
     model = ThemeModel(Taxonomy(), QUALITY, embedder, tokenizer)
     themed = model.fit_transform(first)
@@ -143,3 +141,11 @@ def test_themes_recover_product_categories_reproducibly_and_keep_ids(
     model.partial_fit(second)
     assert [t.id for t in model.themes_][: len(ids)] == ids
     assert all(model.term_theme_[term] == theme for term, theme in before.items())
+
+
+def test_a_batch_saying_one_thing_over_and_over_still_fits(tokenizer: Tokenizer) -> None:
+    # Every open keyword embeds to the same point: no split into two discovered themes exists.
+    corpus = [survey("物流太慢了", str(i)) for i in range(60)]
+    model = ThemeModel(Taxonomy(), QUALITY, CharacterEmbedder(), tokenizer).fit(corpus)
+    results = model.transform(corpus[:3])
+    assert [r.themes for r in results] == [results[0].themes] * 3

@@ -1,0 +1,121 @@
+"""The FastAPI application: `create_app(settings)`; the model loads once, in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.utils import get_openapi
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api import errors
+from api.analysis import Analyzer
+from api.batcher import MicroBatcher
+from api.db import make_engine, migrate, session_factory
+from api.metrics import Metrics, MetricsMiddleware
+from api.routes import alerts, batches, health, heatmap, keys, sentiment
+from api.schemas import Problem
+from api.services import Services
+from api.settings import Settings
+from api.worker import Worker, recover
+from nlp.schema import Item, Result
+
+log = logging.getLogger("kesheng.api")
+# Multipart framing around the file: allowed on top of the upload limit before refusing early.
+MULTIPART_OVERHEAD = 64 * 1024
+WARM_UP = Item(id="warm-up", kind="survey", text="快递很快，客服态度也很好")
+
+
+class UploadLimit:
+    """Refuses an upload whose Content-Length is over the limit before its body is read at all."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("method") == "POST" and scope.get("path") == "/v1/batches":
+            length = dict(scope.get("headers", [])).get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.limit + MULTIPART_OVERHEAD:
+                response = errors.problem(
+                    413,
+                    "Content too large",
+                    f"the upload is {int(length)} bytes; at most {self.limit} (KESHENG_MAX_UPLOAD_BYTES)",
+                    errors.TooLargeError.code,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, analyzer: Analyzer | None = None) -> FastAPI:
+    """The service. `analyzer` lets tests share one loaded analyzer; by default it loads at start-up."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url())
+        await run_in_threadpool(migrate, engine)
+        loaded: Analyzer = analyzer if analyzer is not None else await run_in_threadpool(Analyzer, settings)
+        await run_in_threadpool(loaded.analyse, [WARM_UP])  # first model call allocates; not a user's
+        factory = session_factory(engine)
+        batcher: MicroBatcher[Item, Result] = MicroBatcher(
+            loaded.analyse,
+            max_items=settings.batch_max_items,
+            window=settings.batch_window_ms / 1000,
+            on_batch=metrics.model_batch.observe,
+        )
+        await batcher.start()
+        worker = None
+        if settings.worker:
+            if settings.worker_recover_on_start and (taken := recover(factory)):
+                log.info("%s interrupted batch(es) queued again", taken)
+            worker = Worker(factory, loaded, settings, on_items=metrics.items_analysed.inc)
+            worker.start()
+        metrics.model_info.labels(loaded.version).set(1)
+        app.state.services = Services(settings, engine, factory, loaded, batcher, metrics, worker)
+        try:
+            yield
+        finally:
+            await batcher.stop()
+            if worker is not None:
+                await run_in_threadpool(worker.stop)
+            engine.dispose()
+
+    app = FastAPI(
+        title="客声 kesheng",
+        version="1",
+        summary="Offline Chinese voice-of-customer analysis: sentiment, demand heatmap, alerts.",
+        description=(
+            "Send an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`. Roles: service "
+            "(real-time sentiment), analyst (also uploads, results, heatmap, alerts), admin (also keys). "
+            "Errors are application/problem+json."
+        ),
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (sentiment, batches, heatmap, alerts, keys, health):
+        app.include_router(module.router)
+    app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

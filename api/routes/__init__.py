@@ -1,0 +1,24 @@
+"""One router per resource."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.errors import PROBLEM_JSON
+
+_PROBLEM = {"content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the problem+json errors a route can answer with."""
+    descriptions = {
+        400: "Bad request",
+        401: "Missing or invalid API key",
+        403: "The key's role does not allow this",
+        404: "Not found",
+        409: "Not allowed in the current state",
+        413: "Upload too large",
+        422: "Invalid request or unreadable input (names file, row and field)",
+        503: "Not ready",
+    }
+    return {status: {"description": descriptions[status], **_PROBLEM} for status in statuses}

@@ -1,0 +1,71 @@
+"""GET /v1/heatmap and /v1/trend over every completed batch, filtered by date range and theme."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import AnalystKey, ServicesDep, SessionDep
+from api.errors import ApiError
+from api.routes import problems
+from api.schemas import HeatmapOut, TrendOut
+from api.store import stored_results
+from nlp.heatmap import build_heatmap, build_trend
+
+router = APIRouter(prefix="/v1", tags=["heatmap"])
+
+DateFrom = Annotated[date | None, Query(alias="from", description="first day (ISO date), inclusive")]
+DateTo = Annotated[date | None, Query(alias="to", description="last day (ISO date), inclusive")]
+ThemeFilter = Annotated[
+    str | None, Query(max_length=64, description="only items whose top theme is this id (e.g. logistics)")
+]
+
+
+class InvalidRangeError(ApiError):
+    code, status, title = "E622", 422, "Invalid request"
+
+
+def _range(date_from: date | None, date_to: date | None) -> tuple[str | None, str | None]:
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise InvalidRangeError(f"from ({date_from}) is after to ({date_to})")
+    return (
+        date_from.isoformat() if date_from is not None else None,
+        date_to.isoformat() if date_to is not None else None,
+    )
+
+
+@router.get("/heatmap", response_model=HeatmapOut, responses=problems(401, 403, 422))
+def heatmap(
+    session: SessionDep,
+    services: ServicesDep,
+    _key: AnalystKey,
+    dimension: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=32,
+            pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+            description="segment columns: tier, channel, region, product, week … (default tier)",
+        ),
+    ] = None,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+    theme: ThemeFilter = None,
+) -> dict[str, Any]:
+    """Demand heatmap (需求热力图): themes × the values of `dimension`, each cell with count, negative
+    share, mean score, priority and examples. Each item counts once, under its top theme."""
+    start, end = _range(date_from, date_to)
+    results, themes = stored_results(session, start, end, theme)
+    return build_heatmap(results, themes, dimension or services.settings.default_dimension).to_dict()
+
+
+@router.get("/trend", response_model=TrendOut, responses=problems(401, 403, 422))
+def trend(
+    session: SessionDep, _key: AnalystKey, date_from: DateFrom = None, date_to: DateTo = None, theme: ThemeFilter = None
+) -> dict[str, Any]:
+    """Negative share of each theme per ISO week (items with a date)."""
+    start, end = _range(date_from, date_to)
+    results, themes = stored_results(session, start, end, theme)
+    return build_trend(results, themes).to_dict()

@@ -1,0 +1,253 @@
+"""Batches in the database: accepting an upload (validated first, stored whole or not at all), reading
+its status and results, and loading stored results for the heatmap and trend."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.errors import TooLargeError
+from api.results import result_from_dict
+from api.tables import Batch, BatchUpload, Item, RowError
+from nlp.errors import InputError, Location, RowProblem
+from nlp.heatmap import iso_week
+from nlp.readers import ReadKind, ReadOutcome, read_bytes
+from nlp.schema import Item as SchemaItem
+from nlp.schema import Result
+from nlp.themes import Theme
+
+MAX_ROW_ERRORS = 10_000
+
+
+@dataclass(frozen=True)
+class Accepted:
+    batch: Batch
+    duplicate: bool
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def item_chars(item: SchemaItem) -> int:
+    """Characters of an item's text (all turns of a call)."""
+    return sum(len(t.text) for t in item.turns) if item.turns else len(item.text)
+
+
+def read_upload(content: bytes, filename: str, kind: ReadKind | None, columns: Mapping[str, str] | None) -> ReadOutcome:
+    """Read the whole upload (raises InputError naming file, row and field when it cannot be read)."""
+    if not filename.strip():
+        raise InputError(Location("(upload)"), "the upload has no file name; the extension picks the format")
+    if not content:
+        raise InputError(Location(filename), "the file is empty")
+    return read_bytes(content, filename, kind=kind, columns=columns or None)
+
+
+def accept_upload(
+    factory: sessionmaker[Session],
+    content: bytes,
+    filename: str,
+    *,
+    kind: ReadKind | None,
+    columns: Mapping[str, str] | None,
+    max_rows: int,
+    max_item_chars: int,
+) -> Accepted:
+    """Store a new batch for `content`, or return the batch that already holds this exact file.
+
+    The file is read and checked completely before anything is written, and the batch, its input and
+    its bad rows are written in one transaction: a rejected upload leaves nothing behind.
+    """
+    sha = hashlib.sha256(content).hexdigest()
+    with factory() as session, session.begin():
+        existing = session.scalar(select(Batch).where(Batch.sha256 == sha))
+        if existing is not None:
+            if existing.status == "failed":
+                _retry(session, existing, content)
+            return Accepted(existing, duplicate=True)
+    outcome = read_upload(content, filename, kind, columns)
+    if len(outcome.items) > max_rows:
+        raise TooLargeError(
+            f"{filename}: {len(outcome.items)} items; at most {max_rows} per upload (KESHENG_MAX_ROWS)",
+            file=filename,
+        )
+    problems = list(outcome.problems)
+    skipped: list[int] = []
+    for index, item in enumerate(outcome.items):
+        chars = item_chars(item)
+        if chars > max_item_chars:
+            skipped.append(index)
+            row = _row_of(item.source)
+            problems.append(
+                RowProblem(
+                    Location(filename, row, "text"), f"{chars} characters; at most {max_item_chars} (item {item.id!r})"
+                )
+            )
+    if len(skipped) == len(outcome.items):
+        first = f"; first: {problems[0]}" if problems else ""
+        raise InputError(Location(filename), f"no item to analyse ({len(problems)} bad row(s){first})")
+    now = _utcnow()
+    report = dict(outcome.report)
+    report["skipped"] = skipped
+    batch = Batch(
+        sha256=sha,
+        filename=filename[:255],
+        kind=kind,
+        columns=dict(columns or {}),
+        size=len(content),
+        status="queued",
+        phase="queued",
+        total=len(outcome.items) - len(skipped),
+        processed=0,
+        report=report,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with factory() as session, session.begin():
+            session.add(batch)
+            session.flush()
+            session.add(BatchUpload(batch_id=batch.id, content=content))
+            session.add_all(
+                RowError(
+                    batch_id=batch.id,
+                    file=p.location.file[:255],
+                    row=p.location.row,
+                    field=(p.location.field or None) and str(p.location.field)[:255],
+                    message=p.message,
+                )
+                for p in problems[:MAX_ROW_ERRORS]
+            )
+    except IntegrityError:
+        # The same file arrived twice at once: the other request stored it first.
+        with factory() as session:
+            existing = session.scalar(select(Batch).where(Batch.sha256 == sha))
+        if existing is None:
+            raise
+        return Accepted(existing, duplicate=True)
+    return Accepted(batch, duplicate=False)
+
+
+def _row_of(source: str) -> int | None:
+    _, _, tail = source.rpartition(":")
+    return int(tail) if tail.isdigit() else None
+
+
+def _retry(session: Session, batch: Batch, content: bytes) -> None:
+    """A failed batch uploaded again is queued again; it resumes after the rows it had committed."""
+    if session.get(BatchUpload, batch.id) is None:
+        session.add(BatchUpload(batch_id=batch.id, content=content))
+    batch.status, batch.phase, batch.error, batch.updated_at = "queued", "queued", None, _utcnow()
+
+
+def batch_view(session: Session, batch: Batch, errors_limit: int) -> dict[str, Any]:
+    """The status document of a batch (BatchOut)."""
+    errors_total = session.scalar(select(func.count()).select_from(RowError).where(RowError.batch_id == batch.id))
+    errors = session.scalars(
+        select(RowError).where(RowError.batch_id == batch.id).order_by(RowError.id).limit(errors_limit)
+    ).all()
+    labels = dict(batch.labels) if batch.labels else _label_counts(session, batch.id)
+    read = {k: v for k, v in batch.report.items() if k != "skipped"}
+    return {
+        "id": batch.id,
+        "filename": batch.filename,
+        "sha256": batch.sha256,
+        "status": batch.status,
+        "phase": batch.phase,
+        "total": batch.total,
+        "processed": batch.processed,
+        "progress": round(batch.processed / batch.total, 4) if batch.total else 1.0,
+        "counts": {"items": batch.processed, "row_errors": errors_total or 0, "labels": labels},
+        "errors": [{"file": e.file, "row": e.row, "field": e.field, "message": e.message} for e in errors],
+        "error": batch.error,
+        "read": read,
+        "themes": list(batch.themes),
+        "created_at": batch.created_at,
+        "updated_at": batch.updated_at,
+        "finished_at": batch.finished_at,
+    }
+
+
+def _label_counts(session: Session, batch_id: int) -> dict[str, int]:
+    rows = session.execute(select(Item.label, func.count()).where(Item.batch_id == batch_id).group_by(Item.label)).all()
+    return {label: count for label, count in rows}
+
+
+def result_rows(session: Session, batch_id: int, offset: int = 0, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """Stored results of a batch in input order."""
+    query = select(Item.result).where(Item.batch_id == batch_id).order_by(Item.row_index).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    for (result,) in session.execute(query):
+        yield result
+
+
+def count_items(session: Session, batch_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Item).where(Item.batch_id == batch_id)) or 0
+
+
+def item_row(row_index: int, batch_id: int, result: Result) -> dict[str, Any]:
+    """The column values of a stored item."""
+    date = result.meta.get("date")
+    iso = date[:10] if isinstance(date, str) and iso_week(date) is not None else None
+    return {
+        "batch_id": batch_id,
+        "row_index": row_index,
+        "item_id": result.id[:255],
+        "kind": result.kind,
+        "label": result.sentiment.label,
+        "negative_probability": result.sentiment.negative_probability,
+        "date": iso,
+        "top_theme": result.themes[0] if result.themes else None,
+        "result": result.to_dict(),
+    }
+
+
+def stored_results(
+    session: Session, date_from: str | None = None, date_to: str | None = None, theme: str | None = None
+) -> tuple[list[Result], list[Theme]]:
+    """Results of every completed batch (filtered by date range and top theme) and the themes to show.
+
+    With a date range, items without a date are left out (they cannot be placed in it).
+    """
+    query = select(Item.batch_id, Item.result).join(Batch, Batch.id == Item.batch_id).where(Batch.status == "done")
+    if date_from:
+        query = query.where(Item.date >= date_from)
+    if date_to:
+        query = query.where(Item.date <= date_to)
+    if theme:
+        query = query.where(Item.top_theme == theme)
+    results: list[Result] = []
+    batches: set[int] = set()
+    for batch_id, data in session.execute(query.order_by(Item.id)):
+        results.append(result_from_dict(data))
+        batches.add(batch_id)
+    return results, _themes(session, batches)
+
+
+def _themes(session: Session, batch_ids: set[int]) -> list[Theme]:
+    """Taxonomy themes (newest keywords) first, then the discovered themes of the batches shown."""
+    taxonomy: dict[str, Theme] = {}
+    discovered: list[Theme] = []
+    rows = session.execute(select(Batch.id, Batch.themes).where(Batch.status == "done").order_by(Batch.id)).all()
+    for batch_id, themes in rows:
+        for t in themes:
+            theme = Theme(
+                t["id"], t["label"], tuple(t["keywords"]), t.get("department", ""), t.get("discovered", False)
+            )
+            if not theme.discovered:
+                taxonomy[theme.id] = theme
+            elif batch_id in batch_ids:
+                discovered.append(theme)
+    return [*taxonomy.values(), *discovered]
+
+
+def themes_json(themes: Sequence[Theme]) -> list[dict[str, Any]]:
+    return [t.to_dict() for t in themes]

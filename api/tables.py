@@ -1,0 +1,152 @@
+"""The service's tables (SQLAlchemy 2 typed models). Schema changes go through Alembic (api/migrations).
+
+Only redacted text is ever stored in `items`; the raw upload waits in `batch_uploads` until its batch
+is analysed and is deleted in the same transaction that completes the batch.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every database (SQLite keeps no zone: stored as naive UTC)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UTCDateTime}
+
+
+class ApiKey(Base):
+    """An API key: only its sha256 is stored; `prefix` (public) finds the row."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Batch(Base):
+    """An uploaded file and its durable analysis job.
+
+    status: queued → running → done (or failed). `processed` rows have committed items; a worker
+    resumes from there. `lease_until`/`worker` say who holds a running batch until when.
+    """
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str | None] = mapped_column(String(16), default=None)
+    columns: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    phase: Mapped[str] = mapped_column(String(16), default="queued")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    themes: Mapped[list[Any]] = mapped_column(default=list)
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(100), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class BatchUpload(Base):
+    """The uploaded bytes of a batch not yet analysed (the job's input); deleted when it completes."""
+
+    __tablename__ = "batch_uploads"
+
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Item(Base):
+    """One analysed item: the redacted result (Result.to_dict) and the fields queries filter on."""
+
+    __tablename__ = "items"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "row_index", name="uq_items_batch_row"),
+        Index("ix_items_date", "date"),
+        Index("ix_items_top_theme", "top_theme"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
+    row_index: Mapped[int] = mapped_column(Integer)
+    item_id: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(16))
+    negative_probability: Mapped[float] = mapped_column(Float)
+    date: Mapped[str | None] = mapped_column(String(10), default=None)
+    top_theme: Mapped[str | None] = mapped_column(String(64), default=None)
+    result: Mapped[dict[str, Any]]
+
+
+class RowError(Base):
+    """An individually bad row of a batch (empty text, bad date...), kept with the batch."""
+
+    __tablename__ = "row_errors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
+    file: Mapped[str] = mapped_column(String(255))
+    row: Mapped[int | None] = mapped_column(Integer, default=None)
+    field: Mapped[str | None] = mapped_column(String(255), default=None)
+    message: Mapped[str] = mapped_column(Text)
+
+
+class AlertRow(Base):
+    """An alert (nlp.alerts.Alert.to_dict in `data`) with the columns the list endpoint filters on."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    theme: Mapped[str | None] = mapped_column(String(64), default=None)
+    department: Mapped[str] = mapped_column(String(100), default="")
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
