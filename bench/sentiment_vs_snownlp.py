@@ -57,6 +57,12 @@ class Figures:
     latency_ms_p90: float
     latency_ms_p99: float
     latency_calls: int
+    # int8 activations are quantised per batch: a text alone and the same text in a batch of others
+    # may differ slightly. Over the first `consistency_texts` texts of the sample:
+    consistency_texts: int
+    batch: int
+    alone_vs_batch_max_delta: float
+    alone_vs_batch_label_flips: int
     load_average_before: tuple[float, float, float]
     load_average_after: tuple[float, float, float]
 
@@ -110,6 +116,14 @@ def latency(scorer: TransformerScorer, texts: Sequence[str], calls: int) -> list
     return out
 
 
+def alone_vs_batch(scorer: TransformerScorer, texts: Sequence[str], in_batch: Sequence[float]) -> tuple[float, int]:
+    """Largest |P(negative) alone − P(negative) in its batch| and the number of labels that differ."""
+    alone = [scorer.score([normalize(t)])[0].negative_probability for t in texts]
+    deltas = [abs(a - b) for a, b in zip(alone, in_batch, strict=False)]
+    flips = sum((a >= 0.5) != (b >= 0.5) for a, b in zip(alone, in_batch, strict=False))
+    return max(deltas, default=0.0), flips
+
+
 def accuracy(labels: Sequence[int], predicted_positive: Sequence[bool]) -> float:
     return float(np.mean([(y == 1) == p for y, p in zip(labels, predicted_positive, strict=True)]))
 
@@ -124,6 +138,8 @@ def run(args: argparse.Namespace) -> Figures:
     snownlp_seconds, p_positive = time_snownlp(sample.texts)
     short = [t for t in sample.texts if len(t) <= SHORT_TEXT_CHARS] or ["快递太慢了，等了一个星期还没到"]
     millis = latency(scorer, short, args.calls)
+    checked = sample.texts[: args.consistency]
+    max_delta, flips = alone_vs_batch(scorer, checked, p_negative)
     quantiles = np.percentile(millis, [90, 99])
     n = len(sample.texts)
     return Figures(
@@ -142,6 +158,10 @@ def run(args: argparse.Namespace) -> Figures:
         latency_ms_p90=round(float(quantiles[0]), 2),
         latency_ms_p99=round(float(quantiles[1]), 2),
         latency_calls=args.calls,
+        consistency_texts=len(checked),
+        batch=args.batch,
+        alone_vs_batch_max_delta=round(max_delta, 4),
+        alone_vs_batch_label_flips=flips,
         load_average_before=load_before,
         load_average_after=os.getloadavg(),
     )
@@ -161,6 +181,8 @@ def render(f: Figures) -> str:
             f"kesheng, one short text (≤ {SHORT_TEXT_CHARS} chars) per call, {f.latency_calls} calls: "
             f"median {f.latency_ms_median:.2f} ms, p90 {f.latency_ms_p90:.2f} ms, "
             f"p99 {f.latency_ms_p99:.2f} ms",
+            f"alone vs in calls of {f.batch} texts, {f.consistency_texts} texts: max |Δp| "
+            f"{f.alone_vs_batch_max_delta:.4f}, {f.alone_vs_batch_label_flips} labels differ",
             "load average (1, 5, 15 min) before {} after {}".format(
                 *(", ".join(f"{x:.2f}" for x in avg) for avg in (f.load_average_before, f.load_average_after))
             ),
@@ -176,6 +198,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=256, help="texts per scorer call in the throughput run")
     parser.add_argument("--calls", type=int, default=200, help="single-text calls for the latency figures")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default 2)")
+    parser.add_argument("--consistency", type=int, default=300, help="texts scored alone to compare")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     figures = run(args)
