@@ -17,10 +17,12 @@ from api.analysis import Analyzer
 from api.batcher import MicroBatcher
 from api.db import make_engine, migrate, session_factory
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import alerts, batches, health, heatmap, keys, sentiment
+from api.model_holder import ModelHolder, service_registry
+from api.routes import alerts, batches, health, heatmap, keys, labels, models, sentiment, training
 from api.schemas import Problem
 from api.services import Services
 from api.settings import Settings
+from api.training_jobs import TrainingRunner, recover_jobs
 from api.worker import Worker, recover
 from nlp.schema import Item, Result
 
@@ -61,7 +63,13 @@ def create_app(settings: Settings | None = None, analyzer: Analyzer | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url())
         await run_in_threadpool(migrate, engine)
-        loaded: Analyzer = analyzer if analyzer is not None else await run_in_threadpool(Analyzer, settings)
+        registry = service_registry(settings)
+        if analyzer is not None:
+            loaded: Analyzer = analyzer
+        else:
+            # The registry's active version, followed without a restart; None: a pinned folder or the lexicon.
+            holder = await run_in_threadpool(ModelHolder.for_settings, settings)
+            loaded = await run_in_threadpool(Analyzer, settings, holder)
         await run_in_threadpool(loaded.analyse, [WARM_UP])  # first model call allocates; not a user's
         factory = session_factory(engine)
         batcher: MicroBatcher[Item, Result] = MicroBatcher(
@@ -77,12 +85,21 @@ def create_app(settings: Settings | None = None, analyzer: Analyzer | None = Non
                 log.info("%s interrupted batch(es) queued again", taken)
             worker = Worker(factory, loaded, settings, on_items=metrics.items_analysed.inc)
             worker.start()
+        runner = None
+        if settings.training:
+            if taken := recover_jobs(factory):
+                log.info("%s interrupted training job(s) marked failed", taken)
+            runner = TrainingRunner(factory, settings, registry)
+            runner.start()
+        app.state.registry, app.state.training = registry, runner
         metrics.model_info.labels(loaded.version).set(1)
         app.state.services = Services(settings, engine, factory, loaded, batcher, metrics, worker)
         try:
             yield
         finally:
             await batcher.stop()
+            if runner is not None:
+                await run_in_threadpool(runner.stop)
             if worker is not None:
                 await run_in_threadpool(worker.stop)
             engine.dispose()
@@ -93,13 +110,14 @@ def create_app(settings: Settings | None = None, analyzer: Analyzer | None = Non
         summary="Offline Chinese voice-of-customer analysis: sentiment, demand heatmap, alerts.",
         description=(
             "Send an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`. Roles: service "
-            "(real-time sentiment), analyst (also uploads, results, heatmap, alerts), admin (also keys). "
+            "(real-time sentiment), analyst (also uploads, results, heatmap, alerts, labels, model list), "
+            "admin (also keys, model promotion and rollback, training jobs). "
             "Errors are application/problem+json."
         ),
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (sentiment, batches, heatmap, alerts, keys, health):
+    for module in (sentiment, batches, heatmap, alerts, labels, models, training, keys, health):
         app.include_router(module.router)
     app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

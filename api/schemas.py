@@ -327,3 +327,137 @@ class Problem(BaseModel):
     row: int | None = None
     field: str | None = None
     errors: list[dict[str, Any]] | None = None
+
+
+# --- models, labels and training jobs ------------------------------------------------------------------
+class ModelVersionOut(BaseModel):
+    version: str
+    active: bool
+    builtin: bool = Field(description="the committed default model (models/default)")
+    parent_version: str | None = Field(description="the version it was fine-tuned from")
+    created: str | None
+    registered: str | None
+    metrics: dict[str, dict[str, Any]] = Field(description="per evaluation set, as exported")
+    training_data: dict[str, Any]
+    has_weights: bool = Field(description="a retrain can start from this version's weights")
+
+
+class ServingOut(BaseModel):
+    model_version: str = Field(description="the version this service scores with now")
+    follows_registry: bool = Field(description="false when pinned to a model folder or the lexicon")
+    last_error: str | None = Field(description="why the newly active version could not be loaded, if so")
+
+
+class ModelsOut(BaseModel):
+    active: str
+    generation: int = Field(description="grows with every promotion and rollback")
+    serving: ServingOut
+    versions: list[ModelVersionOut]
+
+
+class PromoteIn(_In):
+    force: bool = Field(default=False, description="promote even when the gate refuses")
+
+
+class MetricDeltaOut(BaseModel):
+    golden_set: str
+    metric: str
+    candidate: float
+    baseline: float
+    delta_points: float
+    n: int
+    within_margin: bool
+
+
+class ComparisonOut(BaseModel):
+    candidate: str
+    baseline: str
+    margin_points: float
+    passed: bool
+    deltas: list[MetricDeltaOut]
+
+
+class PromotionOut(BaseModel):
+    version: str
+    previous: str
+    promoted: bool
+    forced: bool
+    reason: str
+    comparison: ComparisonOut | None
+    serving: ServingOut
+
+
+class RollbackOut(BaseModel):
+    version: str = Field(description="the active version now")
+    previous: str
+    generation: int
+    serving: ServingOut
+
+
+class LabelIn(_In):
+    """A corrected label for a stored item, named as in the batch results: batch id and item id."""
+
+    batch_id: int = Field(ge=1, le=2**31)
+    item_id: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    row: int | None = Field(default=None, ge=0, le=2**31, description="0-based row, when the item id repeats")
+    label: Literal["negative", "positive", 0, 1] = Field(description="negative (0) or positive (1)")
+    note: Annotated[str, StringConstraints(max_length=MAX_NOTE_CHARS)] = ""
+
+
+class LabelOut(BaseModel):
+    id: int
+    batch_id: int
+    item_id: str
+    row: int
+    label: Literal["negative", "positive"]
+    text: str = Field(description="the stored (redacted) text")
+    predicted: str = Field(description="the model's label when the item was analysed")
+    negative_probability: float
+    model_version: str | None
+    note: str
+    key_id: int | None
+    created_at: datetime
+
+
+class LabelsOut(BaseModel):
+    total: int
+    items: list[LabelOut]
+
+
+TrainingStatus = Literal["queued", "running", "done", "failed"]
+
+
+class TrainingJobCreatedOut(BaseModel):
+    id: int
+    status: TrainingStatus
+
+
+class TrainingProblemOut(BaseModel):
+    severity: Literal["error", "warning"]
+    kind: str
+    file: str
+    row: int | None
+    field: str | None
+    message: str
+
+
+class TrainingProgressOut(BaseModel):
+    step: int | None
+    total_steps: int | None
+    fraction: float | None
+
+
+class TrainingJobOut(BaseModel):
+    id: int
+    status: TrainingStatus
+    phase: str = Field(description="queued, validating, preparing, training, comparing, done or failed")
+    params: dict[str, Any]
+    progress: TrainingProgressOut
+    log: list[str] = Field(description="the last lines of the job's log")
+    version: str | None = Field(description="the registered version (not promoted)")
+    result: dict[str, Any] | None = Field(description="validation summary and the comparison with the active one")
+    error: str | None
+    problems: list[TrainingProblemOut] = Field(description="why the training data was refused: file, row, field")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None

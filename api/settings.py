@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 
 def default_data_dir() -> Path:
     """``$KESHENG_HOME``, else ``$XDG_DATA_HOME/kesheng``, else ``~/.local/share/kesheng``."""
@@ -37,6 +39,21 @@ class Settings(BaseSettings):
     rules_path: Path | None = None
     # Person-name redaction needs the NER model; off only where names cannot occur (tests, benchmarks).
     redact_names: bool = True
+
+    # --- the model registry and retraining ---------------------------------------------------------
+    # Without model_dir/lexicon the service serves the registry's active version and follows
+    # promotions and rollbacks (by the API, the CLI or another process) without a restart.
+    # Empty: data_dir/models, which is $KESHENG_HOME/models as the CLI's registry (models.registry).
+    registry_dir: Path | None = None
+    # The promotion gate and validation thresholds; empty: $KESHENG_REGISTRY_CONFIG or the shipped one.
+    registry_config: Path | None = None
+    # How often a request may re-read the registry's active pointer (one small file) to notice a change.
+    model_check_seconds: float = Field(default=1.0, ge=0.0)
+    # Run POST /v1/training-jobs in this process (one at a time, in its own thread).
+    training: bool = True
+    # The recipe of training jobs and the folder its relative paths start from (the repository).
+    training_config: Path = REPO_ROOT / "training" / "configs" / "sentiment.toml"
+    training_root: Path = REPO_ROOT
 
     # --- network -------------------------------------------------------------------------------
     host: str = "127.0.0.1"
@@ -72,6 +89,10 @@ class Settings(BaseSettings):
     worker_recover_on_start: bool = True
     # Heatmap dimension used when the request does not name one.
     default_dimension: str = "tier"
+
+    def registry_root(self) -> Path:
+        """The model registry's folder: registry_dir, or `models` in the data directory."""
+        return self.registry_dir or self.data_dir / "models"
 
     def database_url(self) -> str:
         """The SQLAlchemy URL: db_url, or SQLite in the data directory."""

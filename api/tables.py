@@ -150,3 +150,41 @@ class AlertRow(Base):
     data: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class LabelRow(Base):
+    """A corrected label for a stored item, given by an analyst (one per item; a new one replaces it)."""
+
+    __tablename__ = "labels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_pk: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), unique=True)
+    # 0 negative, 1 positive: the training data's labels (training.validate).
+    label: Mapped[int] = mapped_column(Integer)
+    key_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+
+class TrainingJob(Base):
+    """A retraining job run by the service: queued → running → done (a new version) or failed.
+
+    `params` is what was asked (source, overrides...), `log` the tail of the run's log lines,
+    `problems` the validation problems (file, row, field) of refused training data.
+    """
+
+    __tablename__ = "training_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    phase: Mapped[str] = mapped_column(String(32), default="queued")
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    log: Mapped[list[Any]] = mapped_column(default=list)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    version: Mapped[str | None] = mapped_column(String(64), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    problems: Mapped[list[Any]] = mapped_column(default=list)
+    key_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from kesheng import models_cmd, serve_cmd
+from kesheng import labels_cmd, models_cmd, serve_cmd
 from nlp.config import SentimentConfig
 from nlp.errors import KeshengError
 from nlp.sentiment import SentimentScorer
@@ -166,6 +166,7 @@ def evaluate(
 
 models_cmd.register(app)  # train, models list|compare|promote|rollback
 serve_cmd.register(app)  # serve, keys create|list|revoke
+labels_cmd.register(app)  # labels export|suggest
 
 
 @app.callback()

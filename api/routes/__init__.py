@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Path
 
 from api.errors import PROBLEM_JSON
+
+# A stored row's id in a path: bounded, so that a huge number is a 422, not a database overflow.
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="row id")]
 
 _PROBLEM = {"content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 

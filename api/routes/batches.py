@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from api.deps import AnalystKey, ServicesDep, SessionDep
 from api.errors import ApiError, NotFoundError, TooLargeError
-from api.routes import problems
+from api.routes import RowId, problems
 from api.schemas import BatchCreatedOut, BatchOut, ResultsPageOut
 from api.store import accept_upload, batch_view, count_items, result_rows
 from api.tables import Batch
@@ -117,7 +117,7 @@ def list_batches(
 
 @router.get("/{batch_id}", response_model=BatchOut, responses=problems(401, 403, 404, 422))
 def get_batch(
-    batch_id: int,
+    batch_id: RowId,
     session: SessionDep,
     _key: AnalystKey,
     errors_limit: Annotated[int, Query(ge=0, le=10_000)] = 100,
@@ -163,7 +163,7 @@ def _csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     },
 )
 def get_results(
-    batch_id: int,
+    batch_id: RowId,
     session: SessionDep,
     _key: AnalystKey,
     format: Annotated[Literal["json", "jsonl", "csv"], Query()] = "json",

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from api.deps import AdminKey, ServicesDep, SessionDep
 from api.errors import ConflictError, NotFoundError
 from api.keys import create_key
-from api.routes import problems
+from api.routes import RowId, problems
 from api.schemas import KeyCreatedOut, KeyIn, KeyOut
 from api.tables import ApiKey
 
@@ -44,7 +44,7 @@ def new_key(body: KeyIn, session: SessionDep, _key: AdminKey) -> dict[str, Any]:
 
 
 @router.delete("/{key_id}", response_model=KeyOut, responses=problems(401, 403, 404, 409, 422))
-def revoke_key(key_id: int, session: SessionDep, services: ServicesDep, caller: AdminKey) -> dict[str, Any]:
+def revoke_key(key_id: RowId, session: SessionDep, services: ServicesDep, caller: AdminKey) -> dict[str, Any]:
     """Revoke a key at once (its requests get 401). A key cannot revoke itself."""
     row = session.get(ApiKey, key_id)
     if row is None:

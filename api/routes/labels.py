@@ -1,0 +1,37 @@
+"""Labels from the field: an analyst corrects the label of a stored item; `kesheng labels export` and
+training jobs with `source=labels` turn them into training data."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import AnalystKey, SessionDep
+from api.labels_db import LABEL_VALUES, find_item, list_labels, put_label
+from api.routes import problems
+from api.schemas import LabelIn, LabelOut, LabelsOut
+
+router = APIRouter(prefix="/v1/labels", tags=["labels"])
+
+
+@router.post("", response_model=LabelOut, responses=problems(401, 403, 404, 409, 422))
+def create_label(body: LabelIn, session: SessionDep, key: AnalystKey) -> dict[str, Any]:
+    """Store the corrected label (negative/positive, or 0/1) of a stored item, named by its batch and
+    its item id as in the batch results. A new label for the same item replaces the old one."""
+    with session.begin():
+        item = find_item(session, body.batch_id, body.item_id, body.row)
+        labelled = put_label(session, item, LABEL_VALUES[body.label], key.key_id, body.note)
+        return labelled.to_dict()
+
+
+@router.get("", response_model=LabelsOut, responses=problems(401, 403, 422))
+def get_labels(
+    session: SessionDep,
+    _key: AnalystKey,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """The labels given so far, oldest first, with the stored text and the model's prediction."""
+    total, labelled = list_labels(session, offset, limit)
+    return {"total": total, "items": [entry.to_dict() for entry in labelled]}

@@ -1,0 +1,289 @@
+"""Training jobs of the service: POST /v1/training-jobs queues one, a background thread runs them one
+at a time through ``training.retrain`` (validate → fine-tune → export → evaluate → register), and
+GET /v1/training-jobs/{id} reads its status, log tail, progress, result or problems.
+
+A job's files live in ``<data_dir>/training-jobs/<id>/``: ``input/`` (the uploaded file, or the field
+labels exported at the start of the job) and ``run/`` (retrain's run folder). A new version is
+registered, never promoted: promotion is a separate, gated step (POST /v1/models/{version}/promote).
+A job left running by a stopped service is marked failed at the next start (submit it again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.labels_db import write_labels_tsv
+from api.settings import Settings
+from api.tables import TrainingJob
+from models.registry import Registry
+from nlp.errors import KeshengError
+
+log = logging.getLogger("kesheng.api.training")
+LOG_TAIL = 50
+JOBS_DIR = "training-jobs"
+SAFE_NAME = re.compile(r"[^\w.\-]+")
+LABELS_FILE = "labels.tsv"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def job_dir(settings: Settings, job_id: int) -> Path:
+    """The folder of a job's input and run."""
+    return settings.data_dir / JOBS_DIR / str(job_id)
+
+
+def safe_filename(name: str) -> str:
+    """A file name that stays inside the job folder and keeps its extension (it picks the format)."""
+    base = SAFE_NAME.sub("_", Path(name.replace("\\", "/")).name).strip("._")
+    return base[-100:] or "upload"
+
+
+def submit_job(
+    factory: sessionmaker[Session],
+    settings: Settings,
+    params: dict[str, Any],
+    upload: tuple[str, bytes] | None,
+    key_id: int | None,
+) -> TrainingJob:
+    """Queue a job; an uploaded file is saved into the job folder before the job becomes visible."""
+    now = _now()
+    with factory() as session, session.begin():
+        job = TrainingJob(status="queued", phase="queued", params=params, key_id=key_id, created_at=now)
+        session.add(job)
+        session.flush()
+        if upload is not None:
+            name, content = upload
+            folder = job_dir(settings, job.id) / "input"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(content)
+    return job
+
+
+def recover_jobs(factory: sessionmaker[Session]) -> int:
+    """Mark jobs left running by a stopped service as failed (training cannot continue in-process)."""
+    with factory() as session, session.begin():
+        result = session.execute(
+            update(TrainingJob)
+            .where(TrainingJob.status == "running")
+            .values(
+                status="failed",
+                phase="failed",
+                error="interrupted: the service stopped while the job ran; submit it again",
+                finished_at=_now(),
+            )
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def progress(settings: Settings, job: TrainingJob) -> dict[str, Any]:
+    """Training steps done and planned, read from the run folder (history.jsonl, last/state.json)."""
+    run = job_dir(settings, job.id) / "run"
+    step: int | None = None
+    total: int | None = job.params.get("max_steps")
+    history = run / "history.jsonl"
+    if history.is_file():
+        for line in history.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line being written right now
+            if isinstance(record, dict) and isinstance(record.get("step"), int):
+                step = record["step"]
+    state = run / "last" / "state.json"
+    if state.is_file():
+        # A state file being replaced, or an older format: the total stays unknown.
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            total = int(json.loads(state.read_text(encoding="utf-8"))["total_steps"])
+    if job.status == "done" and total is not None:
+        step = total
+    fraction = round(min(step / total, 1.0), 4) if step is not None and total else None
+    return {"step": step, "total_steps": total, "fraction": fraction}
+
+
+def job_view(settings: Settings, job: TrainingJob) -> dict[str, Any]:
+    """The TrainingJobOut document."""
+    return {
+        "id": job.id,
+        "status": job.status,
+        "phase": job.phase,
+        "params": job.params,
+        "progress": progress(settings, job),
+        "log": list(job.log),
+        "version": job.version,
+        "result": job.result or None,
+        "error": job.error,
+        "problems": list(job.problems),
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }
+
+
+class TrainingRunner:
+    """Runs queued training jobs one at a time in a background thread (or one by one with `run_once`)."""
+
+    def __init__(self, factory: sessionmaker[Session], settings: Settings, registry: Registry) -> None:
+        self.factory, self.settings, self.registry = factory, settings, registry
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="kesheng-training", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking jobs; a job being trained is not interrupted (it is marked failed at the next
+        start if the process ends first)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def notify(self) -> None:
+        """A job was queued: look now."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self.run_once()
+            except Exception:  # the loop must survive a database hiccup
+                log.exception("training step failed")
+                worked = False
+            if not worked:
+                self._wake.wait(self.settings.worker_poll_seconds)
+                self._wake.clear()
+
+    def claim(self) -> int | None:
+        """Take the oldest queued job; None when there is none."""
+        with self.factory() as session:
+            job_id = session.scalar(
+                select(TrainingJob.id).where(TrainingJob.status == "queued").order_by(TrainingJob.id).limit(1)
+            )
+        if job_id is None:
+            return None
+        with self.factory() as session, session.begin():
+            result = session.execute(
+                update(TrainingJob)
+                .where(TrainingJob.id == job_id, TrainingJob.status == "queued")
+                .values(status="running", phase="validating", started_at=_now())
+            )
+        return int(job_id) if getattr(result, "rowcount", 0) == 1 else None
+
+    def run_once(self) -> bool:
+        """Claim and run one job; False when there was nothing to do."""
+        job_id = self.claim()
+        if job_id is None:
+            return False
+        try:
+            self.run(job_id)
+        except Exception as error:
+            # Whatever went wrong, the job must not stay "running" forever.
+            log.exception("training job %s failed", job_id)
+            self._finish(job_id, "failed", error=f"internal error: {type(error).__name__}: {error}")
+        return True
+
+    def run(self, job_id: int) -> None:
+        """Run one claimed job to done or failed."""
+        from training.retrain import RetrainRequest, retrain
+        from training.validate import TrainingDataError, ValidationConfig
+
+        with self.factory() as session:
+            job = session.get(TrainingJob, job_id)
+            if job is None:
+                return
+            params = dict(job.params)
+        folder = job_dir(self.settings, job_id)
+        inputs = folder / "input"
+        # Problems name the file as the client sent it, not the server's copy.
+        display = {f"{inputs}/": ""}
+        try:
+            if params.get("source") == "labels":
+                with self.factory() as session:
+                    count = write_labels_tsv(session, inputs / LABELS_FILE)
+                self._log(job_id, f"{count} labelled item(s) exported from the field labels")
+                data = inputs / LABELS_FILE
+            else:
+                data = inputs / str(params["filename"])
+            validation = ValidationConfig.load(self.registry.config)
+            if params.get("drop_duplicates"):
+                validation = replace(validation, duplicates="drop")
+            overrides = [*params.get("overrides", [])]
+            if params.get("max_steps"):
+                overrides.append(f"train.max_steps={int(params['max_steps'])}")
+            request = RetrainRequest(
+                config=self.settings.training_config,
+                data=(data,),
+                overrides=tuple(overrides),
+                out=folder / "run",
+                root=self.settings.training_root,
+                version=params.get("version"),
+                from_base=bool(params.get("from_base")),
+                validation=validation,
+            )
+            result = retrain(request, self.registry, log=lambda line: self._log(job_id, _shown(line, display)))
+        except TrainingDataError as error:
+            problems = [
+                {k: _shown(v, display) if isinstance(v, str) else v for k, v in p.to_dict().items()}
+                for p in error.problems
+            ]
+            self._finish(job_id, "failed", error=_shown(str(error), display), problems=problems)
+            return
+        except KeshengError as error:
+            self._finish(job_id, "failed", error=_shown(str(error), display))
+            return
+        version = result.version.version
+        self._set(job_id, phase="comparing")
+        summary: dict[str, Any] = {
+            "version": version,
+            "parent_version": result.version.parent_version,
+            "started_from": result.started_from,
+            "validation": result.validation.summary(),
+            "warnings": [_shown(str(p), display) for p in result.validation.warnings],
+        }
+        try:
+            summary["comparison"] = self.registry.compare(version).to_dict()
+        except KeshengError as error:
+            summary["comparison_error"] = str(error)
+        self._finish(job_id, "done", version=version, result=summary)
+
+    # ---- writing the job's row -------------------------------------------------------------------
+    def _log(self, job_id: int, line: str) -> None:
+        phase = "training" if line.startswith("fine-tuning") else "preparing" if line.startswith("validated") else None
+        with self.factory() as session, session.begin():
+            job = session.get(TrainingJob, job_id)
+            if job is not None:
+                job.log = [*job.log, line][-LOG_TAIL:]
+                if phase is not None:
+                    job.phase = phase
+
+    def _set(self, job_id: int, **values: Any) -> None:
+        with self.factory() as session, session.begin():
+            session.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(**values))
+
+    def _finish(self, job_id: int, status: str, **values: Any) -> None:
+        log.info("training job %s %s%s", job_id, status, f": {values.get('error')}" if "error" in values else "")
+        self._set(job_id, status=status, phase=status, finished_at=_now(), **values)
+
+
+def _shown(text: str, replacements: dict[str, str]) -> str:
+    for old, new in replacements.items():
+        text = text.replace(old, new)
+    return text
+
+
+__all__ = ["TrainingRunner", "job_dir", "job_view", "progress", "recover_jobs", "safe_filename", "submit_job"]

@@ -1,0 +1,180 @@
+"""POST /v1/training-jobs end to end on a tiny random encoder: a labelled upload → a job run by the
+service's training thread, polled to done → a new (inactive) version → the gate refuses it with the
+numbers → forced promotion → the running service answers with the new version → rollback → the old
+one again. Bad training files end the job failed with every problem's file, row and field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from api.analysis import Analyzer
+from tests.api.conftest import Service, survey_csv
+from tests.api.model_fixtures import BUILTIN, registry_service, sentiment_version, wait_job, write_gate_config
+from tests.training.test_retrain import GOLDEN, HELD_OUT, NEGATIVE, POSITIVE, RECIPE, write_tsv
+from tests.training.tiny_encoder import pruned_tokenizer_json, write_tiny_encoder
+
+
+def tsv_bytes(rows: list[tuple[int, str]]) -> bytes:
+    return ("label\ttext\n" + "".join(f"{label}\t{text}\n" for label, text in rows)).encode("utf-8")
+
+
+GOOD = [(1, t) for t in POSITIVE] + [(0, t) for t in NEGATIVE]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The training root of the jobs: a tiny random 2-layer BERT as runs/base-encoder, the recipe's
+    dev/test sets, a 4-step recipe, and the registry config (the golden set, small validation minimum)."""
+    root = tmp_path_factory.mktemp("training-jobs")
+    texts = [*POSITIVE, *NEGATIVE, *(t for _, t in HELD_OUT + GOLDEN)]
+    write_tiny_encoder(root / "runs" / "base-encoder", pruned_tokenizer_json(texts))
+    write_tsv(root / "runs" / "pool" / "dev.tsv", HELD_OUT)
+    write_tsv(root / "runs" / "pool" / "test.tsv", HELD_OUT[1::2])
+    (root / "recipe.toml").write_text(RECIPE, encoding="utf-8")
+    write_gate_config(root)
+    return root
+
+
+@pytest.fixture
+def service(tmp_path: Path, analyzer: Analyzer, workspace: Path) -> Iterator[Service]:
+    with registry_service(
+        tmp_path / "data",
+        analyzer,
+        registry_config=workspace / "registry.toml",
+        training_config=workspace / "recipe.toml",
+        training_root=workspace,
+    ) as running:
+        yield running
+
+
+def test_retrain_gate_promote_serve_rollback_through_the_api(service: Service) -> None:
+    admin, caller = service.key("admin"), service.key("service")
+    assert sentiment_version(service, caller) == BUILTIN
+
+    created = service.client.post(
+        "/v1/training-jobs",
+        files={"file": ("客户标注.tsv", tsv_bytes(GOOD), "text/tab-separated-values")},
+        data={"max_steps": "3", "version": "field-1"},
+        headers=admin,
+    )
+    assert created.status_code == 202, created.text
+    assert created.headers["location"] == f"/v1/training-jobs/{created.json()['id']}"
+    job = wait_job(service, created.json()["id"], admin)
+    assert job["status"] == "done", job
+    assert job["version"] == "field-1" and job["error"] is None and job["problems"] == []
+    assert job["progress"] == {"step": 3, "total_steps": 3, "fraction": 1.0}
+    assert any("validated: 24 training texts (12 positive, 12 negative)" in line for line in job["log"])
+    assert any("fine-tuning from base encoder" in line for line in job["log"])
+    # The job already says how the new version compares with the active one on the golden set.
+    assert job["result"]["parent_version"] == BUILTIN and job["result"]["comparison"]["passed"] is False
+
+    listed = service.client.get("/v1/models", headers=service.key("analyst")).json()
+    new = next(v for v in listed["versions"] if v["version"] == "field-1")
+    assert listed["active"] == BUILTIN and not new["active"] and new["parent_version"] == BUILTIN
+    assert new["training_data"]["texts"] == 24 and new["has_weights"]
+    assert sentiment_version(service, caller) == BUILTIN  # registered, not promoted
+
+    refused = service.client.post("/v1/models/field-1/promote", headers=admin)
+    assert refused.status_code == 409
+    (delta,) = refused.json()["comparison"]["deltas"]
+    assert delta == job["result"]["comparison"]["deltas"][0]
+    assert f"clear accuracy {delta['delta_points']:+.2f} pt" in refused.json()["detail"]
+
+    forced = service.client.post("/v1/models/field-1/promote", json={"force": True}, headers=admin)
+    assert forced.status_code == 200 and forced.json()["serving"]["model_version"] == "field-1"
+    assert sentiment_version(service, caller) == "field-1"
+    call = service.client.post(
+        "/v1/sentiment",
+        json={
+            "turns": [
+                {"speaker": "客服", "text": "您好，请问满意吗？"},
+                {"speaker": "客户", "text": "漏水了，没人来修"},
+            ]
+        },
+        headers=caller,
+    )
+    assert call.json()["model_version"] == "field-1"
+
+    rolled = service.client.post("/v1/models/rollback", headers=admin)
+    assert rolled.status_code == 200 and rolled.json()["version"] == BUILTIN
+    assert sentiment_version(service, caller) == BUILTIN
+
+
+BAD_CSV = (
+    "text,label\n"
+    + "".join(f"{t},1\n" for t in POSITIVE[:6])
+    + "".join(f"{t},0\n" for t in NEGATIVE[:6])
+    + "还行吧，一般般,2\n"  # row 14: not a 0/1 label
+    + ",1\n"  # row 15: empty text
+    + f"{GOLDEN[0][1]},1\n"  # row 16: a golden-set text
+    + f"{POSITIVE[0]},0\n"  # row 17: the same text labelled both ways
+)
+
+
+def test_a_bad_training_file_fails_the_job_with_file_row_and_field(service: Service, tmp_path: Path) -> None:
+    admin = service.key("admin")
+    created = service.client.post(
+        "/v1/training-jobs", files={"file": ("../../mine.csv", BAD_CSV.encode("gbk"), "text/csv")}, headers=admin
+    )
+    assert created.status_code == 202, created.text
+    job = wait_job(service, created.json()["id"], admin, timeout=60)
+    assert job["status"] == job["phase"] == "failed" and job["version"] is None
+    found = {(p["file"], p["row"], p["field"], p["kind"]) for p in job["problems"]}
+    assert found == {
+        ("mine.csv", 14, "label", "bad_label"),
+        ("mine.csv", 15, "text", "empty_text"),
+        ("mine.csv", 16, "text", "eval_overlap"),
+        ("mine.csv", 17, "text", "conflicting_label"),
+    }
+    assert "label must be 0 (negative) or 1 (positive), got '2'" in job["error"]
+    assert "mine.csv:16 [text]: text is in evaluation set 'golden:clear'" in job["error"]
+    assert str(service.services.settings.data_dir) not in job["error"]  # no server paths
+    assert [v["version"] for v in service.client.get("/v1/models", headers=admin).json()["versions"]] == [BUILTIN]
+
+
+@pytest.mark.parametrize(
+    ("files", "data", "status", "detail"),
+    [
+        (None, {}, 422, "file: a labelled training file is required"),
+        ({"file": ("a.tsv", b"label\ttext\n", "text/plain")}, {"source": "labels"}, 422, "not used with source"),
+        ({"file": ("a.tsv", b"label\ttext\n", "text/plain")}, {"overrides": "lr=1"}, 422, "not section.key=value"),
+        ({"file": ("a.tsv", b"label\ttext\n", "text/plain")}, {"version": BUILTIN}, 409, "already exists"),
+        ({"file": ("a.tsv", b"label\ttext\n", "text/plain")}, {"version": "../x"}, 422, "letters, digits"),
+    ],
+)
+def test_job_requests_are_checked_before_queueing(
+    service: Service, files: dict[str, tuple[str, bytes, str]] | None, data: dict[str, str], status: int, detail: str
+) -> None:
+    admin = service.key("admin")
+    response = service.client.post("/v1/training-jobs", files=files, data=data, headers=admin)
+    assert response.status_code == status, response.text
+    assert detail in response.json()["detail"]
+    assert service.client.get("/v1/training-jobs", headers=admin).json() == []
+
+
+def test_only_admins_train(service: Service) -> None:
+    upload = {"file": ("a.tsv", tsv_bytes(GOOD), "text/plain")}
+    for role in ("service", "analyst"):
+        assert service.client.post("/v1/training-jobs", files=upload, headers=service.key(role)).status_code == 403
+        assert service.client.get("/v1/training-jobs/1", headers=service.key(role)).status_code == 403
+    assert service.client.get("/v1/training-jobs/1", headers=service.key("admin")).status_code == 404
+
+
+def test_a_job_on_the_field_labels_validates_them(service: Service) -> None:
+    analyst, admin = service.key("analyst"), service.key("admin")
+    uploaded = service.client.post("/v1/batches", files={"file": ("回访.csv", survey_csv())}, headers=analyst)
+    batch_id = uploaded.json()["id"]
+    assert service.wait(batch_id, analyst)["status"] == "done"
+    for item_id, value in (("S02", "positive"), ("S04", "negative")):
+        body = {"batch_id": batch_id, "item_id": item_id, "label": value}
+        assert service.client.post("/v1/labels", json=body, headers=analyst).status_code == 200
+    created = service.client.post("/v1/training-jobs", data={"source": "labels"}, headers=admin)
+    assert created.status_code == 202, created.text
+    job = wait_job(service, created.json()["id"], admin, timeout=60)
+    assert job["status"] == "failed" and job["log"][0] == "2 labelled item(s) exported from the field labels"
+    (problem,) = job["problems"]
+    assert (problem["file"], problem["kind"]) == ("labels.tsv", "too_few_rows")
+    assert problem["message"] == "2 usable texts; at least 10 are needed"
