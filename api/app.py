@@ -92,7 +92,6 @@ def create_app(settings: Settings | None = None, analyzer: Analyzer | None = Non
             runner = TrainingRunner(factory, settings, registry)
             runner.start()
         app.state.registry, app.state.training = registry, runner
-        metrics.model_info.labels(loaded.version).set(1)
         app.state.services = Services(settings, engine, factory, loaded, batcher, metrics, worker)
         try:
             yield

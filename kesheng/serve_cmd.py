@@ -41,7 +41,7 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     db: DbOption = None,
     data_dir: DataDirOption = None,
-    model: Annotated[Path | None, typer.Option(help="Sentiment model folder; default models/default.")] = None,
+    model: Annotated[Path | None, typer.Option(help="Pin a model folder (no hot swap); default: active.")] = None,
     lexicon: Annotated[bool, typer.Option("--lexicon", help="Score with the lexicon instead of the model.")] = False,
     no_names: Annotated[bool, typer.Option("--no-names", help="Skip person-name redaction (no NER model).")] = False,
     load: Annotated[list[Path] | None, typer.Option("--load", help="A file to queue (repeatable); as FILES.")] = None,

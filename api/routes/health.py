@@ -48,5 +48,9 @@ def readyz(services: ServicesDep, response: Response) -> dict[str, Any]:
     responses=problems(503) | {200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
 )
 def metrics(services: ServicesDep) -> Response:
-    """Prometheus metrics: requests and latency by route, real-time batch sizes, items analysed."""
+    """Prometheus metrics: requests and latency by route, real-time batch sizes, items analysed, and
+    the model version serving now (it follows hot swaps)."""
+    _, version = services.analyzer.holder.current()
+    services.metrics.model_info.clear()
+    services.metrics.model_info.labels(version).set(1)
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -65,6 +65,8 @@ def test_gate_refuses_then_force_promotes_and_rollback_returns(service: Service)
     assert sentiment_version(service, caller) == CANDIDATE
     listed = service.client.get("/v1/models", headers=admin).json()
     assert listed["active"] == CANDIDATE and listed["generation"] == 1
+    metrics = service.client.get("/metrics").text
+    assert f'kesheng_model_info{{version="{CANDIDATE}"}} 1.0' in metrics and BUILTIN not in metrics
 
     again = service.client.post(f"/v1/models/{CANDIDATE}/promote", headers=admin)
     assert again.status_code == 200 and not again.json()["promoted"]
