@@ -23,7 +23,9 @@ from api.schemas import Problem
 from api.services import Services
 from api.settings import Settings
 from api.training_jobs import TrainingRunner, recover_jobs
+from api.webhooks import AlertDelivery
 from api.worker import Worker, recover
+from kesheng.webhook import target_from_settings
 from nlp.schema import Item, Result
 
 log = logging.getLogger("kesheng.api")
@@ -79,11 +81,22 @@ def create_app(settings: Settings | None = None, analyzer: Analyzer | None = Non
             on_batch=metrics.model_batch.observe,
         )
         await batcher.start()
+        webhooks = None
+        target = target_from_settings(loaded.rules.webhook)
+        if target is not None:
+            webhooks = AlertDelivery(factory, target, settings.webhook_interval_seconds)
+            webhooks.start()
         worker = None
         if settings.worker:
             if settings.worker_recover_on_start and (taken := recover(factory)):
                 log.info("%s interrupted batch(es) queued again", taken)
-            worker = Worker(factory, loaded, settings, on_items=metrics.items_analysed.inc)
+            worker = Worker(
+                factory,
+                loaded,
+                settings,
+                on_items=metrics.items_analysed.inc,
+                on_alerts=webhooks.poke if webhooks is not None else None,
+            )
             worker.start()
         runner = None
         if settings.training:
@@ -97,6 +110,8 @@ def create_app(settings: Settings | None = None, analyzer: Analyzer | None = Non
             yield
         finally:
             await batcher.stop()
+            if webhooks is not None:
+                await run_in_threadpool(webhooks.stop)
             if runner is not None:
                 await run_in_threadpool(runner.stop)
             if worker is not None:

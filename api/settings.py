@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     lexicon: bool = False
     # Alert rules (TOML); empty: the bundled data/alerts.toml.
     rules_path: Path | None = None
+    # Alerts go to the rules' [webhook] url (secret from its secret_env variable) after each batch and
+    # at this interval, so failed pushes are retried.
+    webhook_interval_seconds: float = Field(default=60.0, gt=0, le=86_400)
     # Person-name redaction needs the NER model; off only where names cannot occur (tests, benchmarks).
     redact_names: bool = True
 

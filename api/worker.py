@@ -62,11 +62,13 @@ class Worker:
         analyzer: Analyzer,
         settings: Settings,
         on_items: Callable[[int], None] | None = None,
+        on_alerts: Callable[[], None] | None = None,
     ) -> None:
         self.factory = factory
         self.analyzer = analyzer
         self.settings = settings
         self.on_items = on_items
+        self.on_alerts = on_alerts
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -220,6 +222,8 @@ class Worker:
             session.flush()
             raised = evaluate_after_batch(session, batch_id, self.analyzer.rules, now)
         log.info("batch %s done: %s items, %s new alert(s)", batch_id, len(stored), len(raised))
+        if raised and self.on_alerts is not None:
+            self.on_alerts()
 
     def _fail(self, batch_id: int, message: str) -> None:
         log.warning("batch %s failed: %s", batch_id, message)

@@ -1,0 +1,92 @@
+"""Alert delivery from the service: open alerts' new events pushed to the rules' webhook.
+
+A background thread looks for open alerts whose current event (raised, escalated) has no successful
+delivery, POSTs each with kesheng.webhook.deliver (signed, retried with backoff, idempotency key),
+and records the attempt on the stored alert. It runs after every batch (the worker pokes it) and
+every `interval` seconds, so a push that failed because the receiver was down is retried later, and
+an event already delivered is never sent again — also across restarts, as deliveries are stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.alerts_db import load_state, save_alert
+from api.tables import AlertRow
+from kesheng.webhook import WebhookTarget, deliver, idempotency_key
+from nlp.alerts import Alert
+
+log = logging.getLogger("kesheng.api")
+
+
+def pending(alert: Alert) -> bool:
+    """True when the alert is open and its current event has not been delivered."""
+    key = idempotency_key(alert)
+    return alert.status == "open" and not any(
+        d.idempotency_key == key and d.status == "delivered" for d in alert.deliveries
+    )
+
+
+class AlertDelivery:
+    """Pushes pending alerts to `target` in a background thread (or once, with `deliver_pending`)."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        target: WebhookTarget,
+        interval: float = 60.0,
+        send: Callable[[Alert, WebhookTarget], Alert] = deliver,
+    ) -> None:
+        self.factory, self.target, self.interval, self.send = factory, target, interval, send
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def deliver_pending(self) -> int:
+        """Deliver every pending alert once; returns how many were delivered."""
+        with self.factory() as session:
+            alerts = [a for a in load_state(session).alerts if pending(a)]
+        delivered = 0
+        for alert in alerts:
+            # The network call runs outside any transaction; only its record is written back, onto
+            # the alert as stored now (it may have been acknowledged while the POST was under way).
+            sent = self.send(alert, self.target)
+            with self.factory() as session, session.begin():
+                row = session.get(AlertRow, alert.id)
+                if row is None:
+                    continue
+                current = Alert.from_dict(row.data)
+                save_alert(session, replace(current, deliveries=sent.deliveries))
+            if sent.deliveries and sent.deliveries[-1].status == "delivered":
+                delivered += 1
+            else:
+                log.warning("webhook delivery of alert %s failed; retried later", alert.id)
+        return delivered
+
+    def poke(self) -> None:
+        """Deliver soon (after a batch raised alerts)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="kesheng-webhooks", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.deliver_pending()
+            except Exception:  # a broken database must not end the thread; the next round retries
+                log.exception("alert delivery round failed")
+            self._wake.wait(self.interval)
+            self._wake.clear()
