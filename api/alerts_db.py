@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from api.db import serialize
 from api.errors import NotFoundError
 from api.results import result_from_dict
 from api.tables import AlertRow, Batch, Item
@@ -18,6 +19,10 @@ from nlp.schema import Result
 # Rise rules compare a week with the week before; evaluating two weeks either side of a batch's dates
 # gives every rule the windows it needs.
 CONTEXT_DAYS = 14
+# Alert evaluation and the lifecycle steps read the stored alerts, then write: they hold this lock
+# (PostgreSQL; SQLite writes one at a time anyway) so that two workers finishing batches at once do not
+# raise one condition twice, and an acknowledgement is not overwritten by a refresh read before it.
+ALERTS_LOCK = "alerts"
 
 
 def load_state(session: Session) -> AlertState:
@@ -37,16 +42,22 @@ def save_alert(session: Session, alert: Alert) -> None:
                 id=alert.id,
                 seq=seq,
                 status=alert.status,
-                kind=alert.kind,
-                theme=alert.theme,
-                department=alert.department,
+                kind=alert.kind[:16],
+                # The filter columns have the lengths of their tables; the whole value is in `data`.
+                theme=alert.theme[:64] if alert.theme else alert.theme,
+                department=alert.department[:100],
                 data=alert.to_dict(),
                 created_at=created,
                 updated_at=updated,
             )
         )
         return
-    row.status, row.department, row.data, row.updated_at = alert.status, alert.department, alert.to_dict(), updated
+    row.status, row.department, row.data, row.updated_at = (
+        alert.status,
+        alert.department[:100],
+        alert.to_dict(),
+        updated,
+    )
 
 
 def _context_results(session: Session, batch_id: int) -> list[Result]:
@@ -73,6 +84,7 @@ def evaluate_after_batch(session: Session, batch_id: int, rules: AlertRules, now
 
     Alerts already stored are refreshed, not raised again (the engine's ids are the conditions).
     """
+    serialize(session, ALERTS_LOCK)
     state = load_state(session)
     raised, new_state = evaluate(_context_results(session, batch_id), rules, state, now)
     before = {a.id: a for a in state.alerts}
@@ -84,6 +96,7 @@ def evaluate_after_batch(session: Session, batch_id: int, rules: AlertRules, now
 
 def list_alerts(session: Session, status: str | None, rules: AlertRules, now: datetime) -> list[dict[str, Any]]:
     """Alerts (newest first), deadlines checked against `now` first (escalation, expiry) and saved."""
+    serialize(session, ALERTS_LOCK)
     query = select(AlertRow).order_by(AlertRow.seq.desc())
     out = []
     for row in session.scalars(query).all():
@@ -98,6 +111,7 @@ def list_alerts(session: Session, status: str | None, rules: AlertRules, now: da
 
 def transition(session: Session, alert_id: str, action: str, note: str, now: datetime) -> dict[str, Any]:
     """Acknowledge or resolve an alert (AlertTransitionError when its status does not allow it)."""
+    serialize(session, ALERTS_LOCK)
     row = session.get(AlertRow, alert_id)
     if row is None:
         raise NotFoundError(f"no alert {alert_id!r}")

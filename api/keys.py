@@ -25,6 +25,8 @@ ROLES: tuple[Role, ...] = ("service", "analyst", "admin")
 # admin also manages keys (and, with the model registry, models).
 RANK: dict[str, int] = {role: rank for rank, role in enumerate(ROLES)}
 KEY_PREFIX = "ks_"
+# The length of api_keys.name: PostgreSQL refuses a longer value where SQLite would keep it.
+MAX_NAME = 100
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ def create_key(session: Session, role: Role, name: str = "") -> tuple[ApiKey, st
     """Store a new key of `role`; returns the row and the key itself (to be shown once, never stored)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; expected one of {ROLES}")
+    if len(name) > MAX_NAME or "\x00" in name:
+        raise ValueError(f"key name: at most {MAX_NAME} characters and no NUL ({len(name)} given)")
     while True:
         prefix = secrets.token_hex(4)
         if session.scalar(select(ApiKey.id).where(ApiKey.prefix == prefix)) is None:

@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     model_threads: int = Field(default=1, ge=1)
 
     # --- uploads ---------------------------------------------------------------------------------
-    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1, le=1024**3)
     max_rows: int = Field(default=50_000, ge=1)
     # A longer item (a whole call, a survey answer) is reported as a bad row, not analysed.
     max_item_chars: int = Field(default=20_000, ge=1)

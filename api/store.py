@@ -36,6 +36,13 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def column_text(value: str, length: int) -> str:
+    """`value` as a VARCHAR(`length`) column holds it on every database: at most `length` characters
+    (SQLite ignores the length, PostgreSQL refuses longer values) and no NUL, which PostgreSQL text
+    cannot hold (a JSON "\\u0000" escape brings one in). The whole value stays in the result JSON."""
+    return value.replace("\x00", "")[:length]
+
+
 def item_chars(item: SchemaItem) -> int:
     """Characters of an item's text (all turns of a call)."""
     return sum(len(t.text) for t in item.turns) if item.turns else len(item.text)
@@ -65,6 +72,8 @@ def accept_upload(
     The file is read and checked completely before anything is written, and the batch, its input and
     its bad rows are written in one transaction: a rejected upload leaves nothing behind.
     """
+    if "\x00" in filename:  # PostgreSQL cannot store it; no sensible file name has one
+        raise InputError(Location(filename.replace("\x00", "\ufffd")), "the file name contains a NUL character")
     sha = hashlib.sha256(content).hexdigest()
     with factory() as session, session.begin():
         existing = session.scalar(select(Batch).where(Batch.sha256 == sha))
@@ -118,10 +127,10 @@ def accept_upload(
             session.add_all(
                 RowError(
                     batch_id=batch.id,
-                    file=p.location.file[:255],
+                    file=column_text(p.location.file, 255),
                     row=p.location.row,
-                    field=(p.location.field or None) and str(p.location.field)[:255],
-                    message=p.message,
+                    field=column_text(str(p.location.field), 255) if p.location.field else None,
+                    message=p.message.replace("\x00", ""),
                 )
                 for p in problems[:MAX_ROW_ERRORS]
             )
@@ -200,12 +209,12 @@ def item_row(row_index: int, batch_id: int, result: Result) -> dict[str, Any]:
     return {
         "batch_id": batch_id,
         "row_index": row_index,
-        "item_id": result.id[:255],
+        "item_id": column_text(result.id, 255),
         "kind": result.kind,
         "label": result.sentiment.label,
         "negative_probability": result.sentiment.negative_probability,
         "date": iso,
-        "top_theme": result.themes[0] if result.themes else None,
+        "top_theme": column_text(result.themes[0], 64) if result.themes else None,
         "result": result.to_dict(),
     }
 

@@ -26,7 +26,7 @@ from api.alerts_db import evaluate_after_batch
 from api.analysis import Analyzer
 from api.results import result_from_dict
 from api.settings import Settings
-from api.store import item_row, themes_json
+from api.store import column_text, item_row, themes_json
 from api.tables import Batch, BatchUpload, Item
 from nlp.errors import KeshengError
 from nlp.readers import read_bytes
@@ -207,7 +207,11 @@ class Worker:
                 session.execute(
                     update(Item),
                     [
-                        {"id": item_id, "result": r.to_dict(), "top_theme": r.themes[0] if r.themes else None}
+                        {
+                            "id": item_id,
+                            "result": r.to_dict(),
+                            "top_theme": column_text(r.themes[0], 64) if r.themes else None,
+                        }
                         for (item_id, _), r in zip(stored, themed, strict=True)
                     ],
                 )

@@ -92,7 +92,7 @@ def serve(
 @keys_app.command("create")
 def create(
     role: Annotated[str, typer.Option(help="service (real-time scoring), analyst (uploads, reads) or admin.")],
-    name: Annotated[str, typer.Option(help="Who or what the key is for.")] = "",
+    name: Annotated[str, typer.Option(help="Who or what the key is for (at most 100 characters).")] = "",
     db: DbOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -101,6 +101,8 @@ def create(
 
     if role not in ROLES:
         raise typer.BadParameter(f"must be one of {', '.join(ROLES)}", param_hint="--role")
+    if len(name) > 100 or "\x00" in name:
+        raise typer.BadParameter("at most 100 characters, no NUL", param_hint="--name")
     factory = _database(db, data_dir)
     with factory() as session, session.begin():
         row, key = create_key(session, role, name)
