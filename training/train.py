@@ -491,7 +491,8 @@ class Trainer:
         folder = self.out / "last"
         if not (folder / STATE_FILE).is_file():
             raise ModelError(f"{folder / STATE_FILE}: missing; nothing to resume (run without --resume)")
-        saved = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        # Parsed, so keys added since the checkpoint was written compare at their defaults.
+        saved = config_from_dict(json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))).to_dict()
         current = self.config.to_dict()
         for section in ("seed", "data", "model"):
             if saved[section] != current[section]:
