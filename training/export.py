@@ -34,6 +34,7 @@ from nlp.sentiment.ngram import PARAMS_FILE as NGRAM_PARAMS_FILE
 from nlp.sentiment.ngram import WEIGHTS_FILE as NGRAM_WEIGHTS_FILE
 from nlp.sentiment.ngram import NgramModel
 from training.calibrate import FloatArray, classification_metrics, fit_temperature, nll
+from training.config import config_from_dict
 from training.model_card import render_model_card
 from training.pool import read_pool_tsv, sha256_file
 from training.train import (
@@ -43,7 +44,6 @@ from training.train import (
     STATE_FILE,
     TOKENIZER_FILE,
     SentimentClassifier,
-    config_from_dict,
     encode,
     load_classifier,
 )

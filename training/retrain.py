@@ -36,7 +36,7 @@ from training.report import ModelReport, evaluate_sets, write_model_report
 from training.validate import ValidationConfig, ValidationReport, validate, write_clean_tsv
 
 if TYPE_CHECKING:
-    from training.train import Config
+    from training.config import Config
 
 CHECKPOINT_FILES = (
     "model.safetensors",
@@ -96,7 +96,7 @@ def read_recipe(path: Path) -> dict[str, Any]:
 def build_recipe(request: RetrainRequest, clean_train: Path, log: Log) -> tuple[Config, list[Path]]:
     """The validated training.train Config (recipe, overrides, `clean_train` as data.train) and the
     training files to validate: the --data files, else the recipe's own data.train."""
-    from training.train import apply_override, config_from_dict
+    from training.config import apply_override, config_from_dict
 
     raw = read_recipe(request.config)
     for assignment in request.overrides:

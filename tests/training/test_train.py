@@ -16,17 +16,10 @@ from tokenizers import Tokenizer
 from nlp.errors import ConfigError
 from tests.training.tiny_encoder import pruned_tokenizer_json, write_tiny_encoder
 from training.calibrate import classification_metrics, fit_temperature, nll, positive_probability
+from training.config import Config, load_config
 from training.encoder import QUERY_PREFIX
 from training.export import export, fp32_nodes
-from training.train import (
-    Config,
-    DistillationLoss,
-    Trainer,
-    encode,
-    epoch_batches,
-    load_classifier,
-    load_config,
-)
+from training.train import DistillationLoss, Trainer, encode, epoch_batches, load_classifier
 
 CONFIG = Path(__file__).resolve().parents[2] / "training" / "configs" / "sentiment.toml"
 
