@@ -1,6 +1,6 @@
 """A service whose model follows a registry (hot swap), for the model, label and training-job tests.
 
-The registry's built-in version is the committed default model (models/default, ``e5s-zh-1``): it
+The registry's built-in version is the committed default model (models/default): it
 loads in well under a second, and against it any tiny random model is refused by the gate with
 certainty. The gate's golden set and the validation thresholds are small, so a gate runs in
 milliseconds.
@@ -22,10 +22,12 @@ from api.app import create_app
 from api.model_holder import ModelHolder, service_registry
 from api.services import Services
 from api.settings import Settings
+from models import DEFAULT_MODEL_DIR
+from nlp.sentiment.transformer import ModelManifest
 from tests.api.conftest import Service
 from tests.training.test_retrain import GOLDEN, write_tsv
 
-BUILTIN = "e5s-zh-1"
+BUILTIN = ModelManifest.read(DEFAULT_MODEL_DIR / "manifest.json").version
 GATE_CONFIG = (
     '[gate]\nmargin_points = 1.0\nmetrics = ["accuracy"]\n[gate.golden]\nclear = "golden/golden.tsv"\n'
     '[validation]\nmin_rows = 10\nmin_label_share = 0.2\nduplicates = "error"\n'

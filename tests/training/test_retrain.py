@@ -14,7 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from kesheng.cli import app
+from models import DEFAULT_MODEL_DIR
 from models.registry import Registry
+from nlp.sentiment.transformer import ModelManifest
 from tests.training.tiny_encoder import pruned_tokenizer_json, write_tiny_encoder
 from training.pool import sha256_file
 
@@ -74,6 +76,9 @@ GOLDEN = [
     (0, "酒店设施陈旧，卫生间有异味"),
     (0, "书有破损，像是二手的，差评"),
 ]
+# The committed default model: the registry's built-in first version.
+BUILTIN = ModelManifest.read(DEFAULT_MODEL_DIR / "manifest.json").version
+
 RECIPE = """seed = 7
 [data]
 train = "runs/pool/none.tsv"
@@ -165,13 +170,13 @@ def test_bad_training_data_is_refused_before_training(workspace: Path, home: Pat
     assert f"{data}:27 [text]: text is in evaluation set 'golden:clear'" in result.output
     assert "nothing was trained" in result.output
     assert not (tmp_path / "run" / "last").exists()
-    assert [v.version for v in Registry.from_env().list_versions()] == ["e5s-zh-1"]
+    assert [v.version for v in Registry.from_env().list_versions()] == [BUILTIN]
 
 
 def test_train_gate_promote_score_retrain_rollback(workspace: Path, home: Path, tmp_path: Path) -> None:
     data = write_tsv(tmp_path / "mine.tsv", [(1, t) for t in POSITIVE] + [(0, t) for t in NEGATIVE])
     builtin = score()
-    assert builtin == "e5s-zh-1"
+    assert builtin == BUILTIN
 
     result = train(workspace, tmp_path / "run", data, "--set", "train.max_steps=3")
     assert result.exit_code == 0, result.output
