@@ -390,6 +390,9 @@ def build_manifest(
             "positive": positive,
             "negative": len(rows) - positive,
         }
+    teacher = config["data"].get("teacher_logits")
+    if teacher and float(config["train"].get("distill_weight", 0)) > 0:
+        data[teacher] = {"sha256": sha256_file(root / teacher), "what": "teacher logits (training.teacher)"}
     return {
         "name": MODEL_NAME,
         "version": MODEL_VERSION,

@@ -36,6 +36,8 @@ def render_model_card(manifest: dict[str, Any]) -> str:
     table = "\n".join(rows)
     data_rows = "\n".join(
         f"| `{path}` | {entry['count']} | {entry['positive']} / {entry['negative']} | `{entry['sha256'][:16]}…` |"
+        if "count" in entry
+        else f"| `{path}` | {entry.get('what', '')} | | `{entry['sha256'][:16]}…` |"
         for path, entry in manifest["data"].items()
     )
     hours = float(training["wall_seconds"]) / 3600
