@@ -12,6 +12,13 @@ _CARD_SETS = {
 }
 
 
+_FP32_KINDS = {
+    "ffn_out_first": "the head and the first layer's FFN output projection",
+    "ffn_out": "the head and every FFN output projection",
+    "ffn_out+attn_out": "the head and every FFN and attention output projection",
+}
+
+
 def _figure(metrics: dict[str, Any]) -> str:
     return f"{100 * metrics['accuracy']:.2f} % | {100 * metrics['macro_f1']:.2f} % | {metrics['roc_auc']:.4f}"
 
@@ -43,9 +50,10 @@ def render_model_card(manifest: dict[str, Any]) -> str:
     hours = float(training["wall_seconds"]) / 3600
     tc = config["train"]
     fp32_kept = comparison.get("fp32_nodes", [])
+    attempts = comparison.get("attempts") or [{}]
+    kept_what = _FP32_KINDS.get(str(attempts[-1].get("fp32_nodes", "")), "the most sensitive projections")
     kept_fp32 = (
-        f" except {len(fp32_kept)} MatMuls kept in fp32 (the FFN output projections and the head:"
-        " plain int8 lost more than the limit)"
+        f" except {len(fp32_kept)} MatMuls kept in fp32 ({kept_what}: plain int8 lost more than the limit)"
         if fp32_kept
         else ""
     )

@@ -289,9 +289,12 @@ def test_train_resume_and_export(workspace: Path, tmp_path: Path) -> None:
     assert saved["training"]["steps"] in (3, 6)
     assert "non-commercial" in (out / "MODEL_CARD.md").read_text(encoding="utf-8")
 
-    # The fp32 candidates name real nodes of the graph: head + 2 FFN outputs, then + 2 attention outputs.
+    # The fp32 candidates name real nodes of the graph: head + the first layer's FFN output, head + 2 FFN
+    # outputs, then + 2 attention outputs.
     fp32_graph = tmp_path / "work" / "model-fp32.onnx"
     assert fp32_nodes(fp32_graph, "none") == []
+    first = fp32_nodes(fp32_graph, "ffn_out_first")
+    assert len(first) == 2 and any("/layer.0/output/dense/" in n for n in first)
     ffn = fp32_nodes(fp32_graph, "ffn_out")
     assert len(ffn) == 3 and any("/head/" in n for n in ffn)
     assert not any("/attention/" in n for n in ffn)
