@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Path
+from fastapi import Path, UploadFile
 
-from api.errors import PROBLEM_JSON
+from api.errors import PROBLEM_JSON, TooLargeError
 
 # A stored row's id in a path: bounded, so that a huge number is a 422, not a database overflow.
 RowId = Annotated[int, Path(ge=1, le=2**31 - 1, description="row id")]
@@ -27,3 +27,18 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         503: "Not ready",
     }
     return {status: {"description": descriptions[status], **_PROBLEM} for status in statuses}
+
+
+READ_CHUNK = 1 << 20
+
+
+async def read_limited(upload: UploadFile, limit: int) -> bytes:
+    """The whole upload, read in chunks; TooLargeError (413) as soon as it passes `limit` bytes."""
+    parts: list[bytes] = []
+    size = 0
+    while chunk := await upload.read(READ_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise TooLargeError(f"{upload.filename}: larger than {limit} bytes (KESHENG_MAX_UPLOAD_BYTES)")
+        parts.append(chunk)
+    return b"".join(parts)

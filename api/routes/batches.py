@@ -14,14 +14,13 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
 from api.deps import AnalystKey, ServicesDep, SessionDep
-from api.errors import ApiError, NotFoundError, TooLargeError
-from api.routes import RowId, problems
+from api.errors import ApiError, NotFoundError
+from api.routes import RowId, problems, read_limited
 from api.schemas import BatchCreatedOut, BatchOut, ResultsPageOut
 from api.store import accept_upload, batch_view, count_items, result_rows
 from api.tables import Batch
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
-READ_CHUNK = 1 << 20
 CSV_COLUMNS = ("id", "kind", "text", "label", "score", "negative_probability", "emotion", "keywords", "themes", "meta")
 
 
@@ -44,17 +43,6 @@ def _columns(raw: str | None) -> dict[str, str] | None:
     return value
 
 
-async def _read_limited(upload: UploadFile, limit: int) -> bytes:
-    parts: list[bytes] = []
-    size = 0
-    while chunk := await upload.read(READ_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise TooLargeError(f"{upload.filename}: larger than {limit} bytes (KESHENG_MAX_UPLOAD_BYTES)")
-        parts.append(chunk)
-    return b"".join(parts)
-
-
 @router.post(
     "",
     response_model=BatchCreatedOut,
@@ -75,7 +63,7 @@ async def upload(
     same file again (same sha256) returns the existing batch (200) and adds no rows."""
     settings = services.settings
     mapping = _columns(columns)
-    content = await _read_limited(file, settings.max_upload_bytes)
+    content = await read_limited(file, settings.max_upload_bytes)
     accepted = await run_in_threadpool(
         accept_upload,
         services.factory,

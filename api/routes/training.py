@@ -11,8 +11,8 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, select
 
 from api.deps import AdminKey, ServicesDep, SessionDep
-from api.errors import ApiError, ConflictError, NotFoundError, TooLargeError, UnavailableError
-from api.routes import RowId, problems
+from api.errors import ApiError, ConflictError, NotFoundError, UnavailableError
+from api.routes import RowId, problems, read_limited
 from api.routes.models import RegistryDep
 from api.schemas import TrainingJobCreatedOut, TrainingJobOut
 from api.tables import TrainingJob
@@ -20,7 +20,6 @@ from api.training_jobs import TrainingRunner, job_view, safe_filename, submit_jo
 from models.registry import VERSION_PATTERN
 
 router = APIRouter(prefix="/v1/training-jobs", tags=["training"])
-READ_CHUNK = 1 << 20
 # section.key=value, as `kesheng train --set` takes them.
 OVERRIDE = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+=.{0,200}$")
 
@@ -34,17 +33,6 @@ def _runner(request: Request) -> TrainingRunner:
     if runner is None:
         raise UnavailableError("training jobs are switched off in this service (KESHENG_TRAINING=false)")
     return runner
-
-
-async def _read_limited(upload: UploadFile, limit: int) -> bytes:
-    parts: list[bytes] = []
-    size = 0
-    while chunk := await upload.read(READ_CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise TooLargeError(f"{upload.filename}: larger than {limit} bytes (KESHENG_MAX_UPLOAD_BYTES)")
-        parts.append(chunk)
-    return b"".join(parts)
 
 
 @router.post(
@@ -100,7 +88,7 @@ async def create_job(
     upload = None
     if file is not None:
         name = safe_filename(file.filename or "")
-        upload = (name, await _read_limited(file, services.settings.max_upload_bytes))
+        upload = (name, await read_limited(file, services.settings.max_upload_bytes))
         params["filename"] = name
     job = await run_in_threadpool(submit_job, services.factory, services.settings, params, upload, key.key_id)
     runner.notify()
