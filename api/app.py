@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None, analyzer: Analyzer | None = Non
                 loaded,
                 settings,
                 on_items=metrics.items_analysed.inc,
-                on_alerts=webhooks.poke if webhooks is not None else None,
+                on_alerts=webhooks.notify if webhooks is not None else None,
             )
             worker.start()
         runner = None

@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 import re
-import threading
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.background import BackgroundLoop
 from api.labels_db import write_labels_tsv
 from api.settings import Settings
 from api.tables import TrainingJob
@@ -132,41 +132,17 @@ def job_view(settings: Settings, job: TrainingJob) -> dict[str, Any]:
     }
 
 
-class TrainingRunner:
-    """Runs queued training jobs one at a time in a background thread (or one by one with `run_once`)."""
+class TrainingRunner(BackgroundLoop):
+    """Runs queued training jobs one at a time in a background thread (or one by one with `run_once`).
+
+    `stop` stops taking jobs; a job being trained is not interrupted (it is marked failed at the next
+    start if the process ends first)."""
+
+    thread_name = "kesheng-training"
 
     def __init__(self, factory: sessionmaker[Session], settings: Settings, registry: Registry) -> None:
+        super().__init__(settings.worker_poll_seconds)
         self.factory, self.settings, self.registry = factory, settings, registry
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="kesheng-training", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop taking jobs; a job being trained is not interrupted (it is marked failed at the next
-        start if the process ends first)."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def notify(self) -> None:
-        """A job was queued: look now."""
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                worked = self.run_once()
-            except Exception:  # the loop must survive a database hiccup
-                log.exception("training step failed")
-                worked = False
-            if not worked:
-                self._wake.wait(self.settings.worker_poll_seconds)
-                self._wake.clear()
 
     def claim(self) -> int | None:
         """Take the oldest queued job; None when there is none."""

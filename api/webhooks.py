@@ -2,7 +2,7 @@
 
 A background thread looks for open alerts whose current event (raised, escalated) has no successful
 delivery, POSTs each with kesheng.webhook.deliver (signed, retried with backoff, idempotency key),
-and records the attempt on the stored alert. It runs after every batch (the worker pokes it) and
+and records the attempt on the stored alert. It runs after every batch (the worker notifies it) and
 every `interval` seconds, so a push that failed because the receiver was down is retried later, and
 an event already delivered is never sent again — also across restarts, as deliveries are stored.
 """
@@ -10,13 +10,13 @@ an event already delivered is never sent again — also across restarts, as deli
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import replace
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.alerts_db import load_state, save_alert
+from api.background import BackgroundLoop
 from api.tables import AlertRow
 from kesheng.webhook import WebhookTarget, deliver, idempotency_key
 from nlp.alerts import Alert
@@ -32,8 +32,11 @@ def pending(alert: Alert) -> bool:
     )
 
 
-class AlertDelivery:
-    """Pushes pending alerts to `target` in a background thread (or once, with `deliver_pending`)."""
+class AlertDelivery(BackgroundLoop):
+    """Pushes pending alerts to `target` in a background thread (or once, with `deliver_pending`);
+    `notify` after a batch raised alerts delivers them at once."""
+
+    thread_name = "kesheng-webhooks"
 
     def __init__(
         self,
@@ -42,10 +45,12 @@ class AlertDelivery:
         interval: float = 60.0,
         send: Callable[[Alert, WebhookTarget], Alert] = deliver,
     ) -> None:
-        self.factory, self.target, self.interval, self.send = factory, target, interval, send
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(interval)
+        self.factory, self.target, self.send = factory, target, send
+
+    def run_once(self) -> bool:
+        self.deliver_pending()
+        return False  # pushes that failed wait for the next interval
 
     def deliver_pending(self) -> int:
         """Deliver every pending alert once; returns how many were delivered."""
@@ -67,26 +72,3 @@ class AlertDelivery:
             else:
                 log.warning("webhook delivery of alert %s failed; retried later", alert.id)
         return delivered
-
-    def poke(self) -> None:
-        """Deliver soon (after a batch raised alerts)."""
-        self._wake.set()
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="kesheng-webhooks", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.deliver_pending()
-            except Exception:  # a broken database must not end the thread; the next round retries
-                log.exception("alert delivery round failed")
-            self._wake.wait(self.interval)
-            self._wake.clear()

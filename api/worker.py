@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.alerts_db import evaluate_after_batch
 from api.analysis import Analyzer
+from api.background import BackgroundLoop
 from api.results import result_from_dict
 from api.settings import Settings
 from api.store import column_text, item_row, themes_json
@@ -53,8 +53,11 @@ def recover(factory: sessionmaker[Session]) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-class Worker:
+class Worker(BackgroundLoop):
     """Processes queued batches in a background thread (or step by step with `run_once`)."""
+
+    thread_name = "kesheng-worker"
+    stop_timeout = 30.0
 
     def __init__(
         self,
@@ -64,45 +67,13 @@ class Worker:
         on_items: Callable[[int], None] | None = None,
         on_alerts: Callable[[], None] | None = None,
     ) -> None:
+        super().__init__(settings.worker_poll_seconds)
         self.factory = factory
         self.analyzer = analyzer
         self.settings = settings
         self.on_items = on_items
         self.on_alerts = on_alerts
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    # --- thread -----------------------------------------------------------------------------------
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="kesheng-worker", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def notify(self) -> None:
-        """A batch was queued: look now instead of at the next poll."""
-        self._wake.set()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                worked = self.run_once()
-            except Exception:  # the loop must survive a bad batch or a database hiccup
-                log.exception("worker step failed")
-                worked = False
-            if not worked:
-                self._wake.wait(self.settings.worker_poll_seconds)
-                self._wake.clear()
 
     # --- jobs -------------------------------------------------------------------------------------
     def claim(self) -> int | None:
