@@ -114,10 +114,19 @@ class EvalReport:
         out["worst"] = [{**asdict(e), "negative_probability": round(e.negative_probability, 4)} for e in self.worst]
         return out
 
+    def confusion_markdown(self) -> list[str]:
+        """The confusion matrix as Markdown table lines."""
+        (tn, fp), (fn, tp) = self.confusion
+        return [
+            "| true \\ predicted | negative | positive |",
+            "|---|---:|---:|",
+            f"| negative | {tn} | {fp} |",
+            f"| positive | {fn} | {tp} |",
+        ]
+
     def to_markdown(self) -> str:
         """A short human-readable report: figures, confusion matrix, most confident mistakes."""
         auc = "n/a (one class only)" if self.roc_auc is None else f"{self.roc_auc:.4f}"
-        (tn, fp), (fn, tp) = self.confusion
         lines = [
             f"# Evaluation of {self.model_version} on {Path(self.data).name}",
             "",
@@ -129,10 +138,7 @@ class EvalReport:
             f"- ROC-AUC: {auc}",
             f"- time: {self.seconds:.1f} s ({self.n / self.seconds:.0f} texts/s)" if self.seconds > 0 else "",
             "",
-            "| true \\ predicted | negative | positive |",
-            "|---|---:|---:|",
-            f"| negative | {tn} | {fp} |",
-            f"| positive | {fn} | {tp} |",
+            *self.confusion_markdown(),
             "",
             "Decision: p_negative ≥ 0.5 → negative.",
             "",

@@ -135,16 +135,12 @@ class ModelReport:
             )
         lines += ["", "Decision: p_negative ≥ 0.5 → negative. Calibration is of P(positive).", ""]
         for s in self.sets:
-            (tn, fp), (fn, tp) = s.report.confusion
             lines += [
                 f"## {s.name}",
                 "",
                 f"Data: `{s.report.data}` (sha256 `{s.report.data_sha256[:16]}…`), {s.report.n} texts.",
                 "",
-                "| true \\ predicted | negative | positive |",
-                "|---|---:|---:|",
-                f"| negative | {tn} | {fp} |",
-                f"| positive | {fn} | {tp} |",
+                *s.report.confusion_markdown(),
                 "",
                 "Calibration (reliability table):",
                 "",
