@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.alerts_db import load_state, save_alert
 from api.background import BackgroundLoop
 from api.tables import AlertRow
-from kesheng.webhook import WebhookTarget, deliver, idempotency_key
+from kesheng.webhook import WebhookTarget, deliver, is_delivered
 from nlp.alerts import Alert
 
 log = logging.getLogger("kesheng.api")
@@ -26,10 +26,7 @@ log = logging.getLogger("kesheng.api")
 
 def pending(alert: Alert) -> bool:
     """True when the alert is open and its current event has not been delivered."""
-    key = idempotency_key(alert)
-    return alert.status == "open" and not any(
-        d.idempotency_key == key and d.status == "delivered" for d in alert.deliveries
-    )
+    return alert.status == "open" and not is_delivered(alert)
 
 
 class AlertDelivery(BackgroundLoop):

@@ -151,6 +151,12 @@ def _retryable(status: int | None) -> bool:
     return status is None or status >= 500 or status in _RETRY_STATUSES
 
 
+def is_delivered(alert: Alert) -> bool:
+    """True when the alert's current event has been delivered successfully."""
+    key = idempotency_key(alert)
+    return any(d.idempotency_key == key and d.status == "delivered" for d in alert.deliveries)
+
+
 def deliver(
     alert: Alert,
     target: WebhookTarget,
@@ -161,9 +167,9 @@ def deliver(
     """POST the alert's current event to the target, retrying with backoff; returns the alert with
     the delivery recorded. An event already delivered is not sent again (the alert is returned as is).
     """
-    key = idempotency_key(alert)
-    if any(d.idempotency_key == key and d.status == "delivered" for d in alert.deliveries):
+    if is_delivered(alert):
         return alert
+    key = idempotency_key(alert)
     body = body_of(alert)
     status: int | None = None
     error = ""
