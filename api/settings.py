@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     # Empty: SQLite (WAL) at data_dir/kesheng.db. PostgreSQL: postgresql+psycopg://user:pass@host/db.
     db_url: str = ""
-    # Empty: the default model (models/default); lexicon=True scores with the lexicon instead.
+    # Empty: the registry's active version, followed without a restart; a folder pins that model;
+    # lexicon=True scores with the lexicon instead.
     model_dir: Path | None = None
     lexicon: bool = False
     # Alert rules (TOML); empty: the bundled data/alerts.toml.
