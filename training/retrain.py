@@ -17,6 +17,10 @@
 6. the report (training.report) on the gate's golden sets, written into the model folder;
 7. registry.register as a new version with its parent, data hashes and golden figures. Promotion
    is a separate, gated step (``kesheng models promote``).
+
+A manifest recipe without ``--data`` is a reproduction: the new version's figures on the recipe's
+evaluation sets are set against the ones the manifest recorded (``Reproduction``), printed and kept
+in the new manifest under ``reproduces``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from models.gate import GATE_METRICS, MetricDelta
 from models.registry import ModelVersion, Registry
 from nlp.errors import ConfigError, ModelError
 from training.report import ModelReport, evaluate_sets, write_model_report
@@ -50,6 +55,8 @@ CLEAN_TRAIN = Path("data") / "train.tsv"
 # Where a run records the version it started from, so that --resume registers the same lineage.
 LINEAGE_FILE = "lineage.json"
 NGRAM_DIR = "ngram"
+# How far a reproduced version's figures may be from the recorded ones, in percentage points.
+REPRODUCE_TOLERANCE_POINTS = 0.5
 Log = Callable[[str], None]
 
 
@@ -69,13 +76,73 @@ class RetrainRequest:
 
 
 @dataclass(frozen=True)
+class Reproduction:
+    """A retrain from a version's manifest against the figures that version recorded on the same
+    evaluation sets: reproduced when every figure is within `tolerance_points` either way."""
+
+    recorded: str
+    deltas: tuple[MetricDelta, ...]
+    tolerance_points: float = REPRODUCE_TOLERANCE_POINTS
+
+    @property
+    def misses(self) -> tuple[MetricDelta, ...]:
+        """The (set, metric) pairs further from the recorded figure than the tolerance."""
+        return tuple(d for d in self.deltas if abs(d.delta_points) > self.tolerance_points)
+
+    @property
+    def reproduced(self) -> bool:
+        """True when there was something to compare and every figure is within the tolerance."""
+        return bool(self.deltas) and not self.misses
+
+    def table(self) -> str:
+        """A plain-text table: set, metric, recorded, reproduced, change, and the verdict."""
+        lines = [f"{'evaluation set':<26} {'metric':<9} {'recorded':>9} {'now':>9} {'Δ pt':>7}"]
+        for d in self.deltas:
+            flag = f"  ✗ beyond ±{self.tolerance_points:g} pt" if d in self.misses else ""
+            lines.append(
+                f"{d.golden_set:<26} {d.metric:<9} {d.baseline:>9.4f} {d.candidate:>9.4f} {d.delta_points:>+7.2f}{flag}"
+            )
+        verdict = "reproduced" if self.reproduced else "NOT reproduced"
+        lines.append(f"{verdict}: {self.recorded}'s figures within ±{self.tolerance_points:g} pt")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, for the new version's manifest."""
+        return {
+            "version": self.recorded,
+            "tolerance_points": self.tolerance_points,
+            "reproduced": self.reproduced,
+            "deltas": [
+                {"set": d.golden_set, "metric": d.metric, "recorded": d.baseline, "now": d.candidate}
+                for d in self.deltas
+            ],
+        }
+
+
+def reproduction(recorded: Mapping[str, Any], metrics: Mapping[str, Any]) -> Reproduction:
+    """The figures in `metrics` (an exported manifest's) against a recorded manifest's, on every
+    evaluation set and metric both have."""
+    before = recorded.get("metrics") or {}
+    deltas = [
+        MetricDelta(name, metric, float(metrics[name][metric]), float(figures[metric]), int(metrics[name]["n"]))
+        for name, figures in before.items()
+        if isinstance(figures, dict) and isinstance(metrics.get(name), dict)
+        for metric in GATE_METRICS
+        if figures.get(metric) is not None and metrics[name].get(metric) is not None
+    ]
+    return Reproduction(str(recorded.get("version", "?")), tuple(deltas))
+
+
+@dataclass(frozen=True)
 class RetrainResult:
-    """The registered version, the validation it passed and its report on the golden sets."""
+    """The registered version, the validation it passed and its report on the golden sets (and,
+    for a manifest recipe without --data, how it compares with the recorded figures)."""
 
     version: ModelVersion
     validation: ValidationReport
     report: ModelReport
     started_from: str
+    reproduction: Reproduction | None = None
 
 
 def read_recipe(path: Path) -> dict[str, Any]:
@@ -230,6 +297,11 @@ def retrain(request: RetrainRequest, registry: Registry, log: Log = print) -> Re
         if (out / "best" / name).is_file():
             shutil.copyfile(out / "best" / name, weights / name)
 
+    replay = None
+    if request.config.suffix.lower() == ".json" and not request.data:
+        replay = reproduction(json.loads(request.config.read_text(encoding="utf-8")), manifest["metrics"])
+        manifest["reproduces"] = replay.to_dict()
+        log(replay.table())
     manifest.update(
         parent_version=parent,
         started_from=started_from,
@@ -248,16 +320,19 @@ def retrain(request: RetrainRequest, registry: Registry, log: Log = print) -> Re
     for result in report.sets:
         registry.store_evaluation(version, result.name, result.report)
     log(f"registered {version} (parent {parent}) in {registered.path}")
-    return RetrainResult(registered, validation, report, started_from)
+    return RetrainResult(registered, validation, report, started_from, replay)
 
 
 __all__ = [
+    "REPRODUCE_TOLERANCE_POINTS",
+    "Reproduction",
     "RetrainRequest",
     "RetrainResult",
     "build_recipe",
     "ensure_base_encoder",
     "evaluation_sets",
     "read_recipe",
+    "reproduction",
     "retrain",
     "start_weights",
 ]

@@ -19,6 +19,7 @@ from models.registry import Registry
 from nlp.sentiment.transformer import ModelManifest
 from tests.training.tiny_encoder import pruned_tokenizer_json, write_tiny_encoder
 from training.pool import sha256_file
+from training.retrain import reproduction
 
 runner = CliRunner()
 
@@ -237,3 +238,46 @@ def test_train_gate_promote_score_retrain_rollback(workspace: Path, home: Path, 
     assert Registry.from_env().get("tiny-3").parent_version == new.version
     unknown = runner.invoke(app, ["score", "--model", "v-none", "-"], input="好\n")
     assert unknown.exit_code == 2 and "neither a model folder nor a registered version" in unknown.output
+
+
+def test_a_version_is_reproduced_from_its_manifest(workspace: Path, home: Path, tmp_path: Path) -> None:
+    data = write_tsv(tmp_path / "mine.tsv", [(1, t) for t in POSITIVE] + [(0, t) for t in NEGATIVE])
+    first = train(workspace, tmp_path / "run", data, "--version", "tiny-1")
+    assert first.exit_code == 0, first.output
+    assert "figures within" not in first.output  # --data: a new model, not a reproduction
+    recorded = Registry.from_env().get("tiny-1")
+    args = ["train", "--config", str(recorded.path / "manifest.json"), "--root", str(workspace), "--from-base"]
+    again = runner.invoke(app, [*args, "--out", str(tmp_path / "again"), "--version", "tiny-1-again"])
+    assert again.exit_code == 0, again.output
+    assert "reproduced: tiny-1's figures within ±0.5 pt" in again.output
+    replayed = Registry.from_env().get("tiny-1-again").manifest["reproduces"]
+    assert replayed["version"] == "tiny-1" and replayed["reproduced"]
+    # Same recipe, data and seed on the same machine: the same figures, set by set.
+    assert {(d["set"], d["metric"]) for d in replayed["deltas"]} == {
+        (name, metric) for name in ("chnsenticorp_test", "chnsenticorp_dev") for metric in ("accuracy", "macro_f1")
+    } | {(name, "roc_auc") for name in ("chnsenticorp_test", "chnsenticorp_dev")}
+    assert all(d["now"] == d["recorded"] for d in replayed["deltas"])
+
+
+def test_a_reproduction_beyond_the_tolerance_is_named() -> None:
+    recorded = {
+        "version": "e5s-zh-2",
+        "metrics": {
+            "chnsenticorp_test": {"accuracy": 0.9025, "macro_f1": 0.9023, "roc_auc": 0.9577, "n": 1200},
+            "waimai_heldout": {"accuracy": 0.8972, "macro_f1": 0.8823, "roc_auc": 0.9450, "n": 1197},
+            "fp32_vs_int8": {"shipped": "int8"},
+        },
+    }
+    now = {
+        "chnsenticorp_test": {"accuracy": 0.9058, "macro_f1": 0.9055, "roc_auc": 0.9581, "n": 1200},
+        "waimai_heldout": {"accuracy": 0.8897, "macro_f1": 0.8790, "roc_auc": 0.9441, "n": 1197},
+    }
+    result = reproduction(recorded, now)
+    assert len(result.deltas) == 6 and not result.reproduced
+    (miss,) = result.misses
+    assert (miss.golden_set, miss.metric) == ("waimai_heldout", "accuracy")
+    assert round(miss.delta_points, 2) == -0.75
+    table = result.table()
+    assert "waimai_heldout" in table and "-0.75  ✗ beyond ±0.5 pt" in table
+    assert table.endswith("NOT reproduced: e5s-zh-2's figures within ±0.5 pt")
+    assert not reproduction(recorded, {}).reproduced  # nothing in common: nothing reproduced
