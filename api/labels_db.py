@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from api.db import serialize
 from api.errors import ConflictError, NotFoundError
 from api.tables import Item, LabelRow
 
@@ -71,7 +72,9 @@ def find_item(session: Session, batch_id: int, item_id: str, row: int | None = N
 
 
 def put_label(session: Session, item: Item, label: int, key_id: int | None, note: str = "") -> Labelled:
-    """Store `label` (0/1) for `item`, replacing an earlier label of the same item."""
+    """Store `label` (0/1) for `item`, replacing an earlier label of the same item. Two analysts
+    labelling one item at once take turns, so the second replaces the first instead of failing."""
+    serialize(session, f"label:{item.id}")
     row = session.scalar(select(LabelRow).where(LabelRow.item_pk == item.id))
     now = datetime.now(UTC)
     if row is None:
