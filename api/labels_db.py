@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from api.db import serialize
+from api.db import is_postgresql
 from api.errors import ConflictError, NotFoundError
 from api.tables import Item, LabelRow
 
@@ -72,18 +74,14 @@ def find_item(session: Session, batch_id: int, item_id: str, row: int | None = N
 
 
 def put_label(session: Session, item: Item, label: int, key_id: int | None, note: str = "") -> Labelled:
-    """Store `label` (0/1) for `item`, replacing an earlier label of the same item. Two analysts
-    labelling one item at once take turns, so the second replaces the first instead of failing."""
-    serialize(session, f"label:{item.id}")
-    row = session.scalar(select(LabelRow).where(LabelRow.item_pk == item.id))
-    now = datetime.now(UTC)
-    if row is None:
-        row = LabelRow(item_pk=item.id, label=label, key_id=key_id, note=note, created_at=now)
-        session.add(row)
-    else:
-        row.label, row.key_id, row.note, row.created_at = label, key_id, note, now
-    session.flush()
-    return Labelled(row, item)
+    """Store `label` (0/1) for `item`, replacing an earlier label of the same item. One statement (an
+    upsert), so analysts labelling one item at once replace each other instead of one failing."""
+    values = {"label": label, "key_id": key_id, "note": note, "created_at": datetime.now(UTC)}
+    insert = postgresql_insert if is_postgresql(session) else sqlite_insert
+    upsert = insert(LabelRow).values(item_pk=item.id, **values)
+    session.execute(upsert.on_conflict_do_update(index_elements=[LabelRow.item_pk], set_=values))
+    query = select(LabelRow).where(LabelRow.item_pk == item.id).execution_options(populate_existing=True)
+    return Labelled(session.scalars(query).one(), item)
 
 
 def list_labels(session: Session, offset: int = 0, limit: int | None = None) -> tuple[int, list[Labelled]]:

@@ -3,12 +3,23 @@ the labels into a training file that validates; `kesheng labels suggest` lists w
 
 from __future__ import annotations
 
+import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from api.analysis import Analyzer
+from api.db import make_engine, migrate, session_factory
+from api.labels_db import find_item, put_label
+from api.settings import Settings
+from api.store import accept_upload
+from api.tables import Item, LabelRow
+from api.worker import Worker
 from kesheng.cli import app
 from tests.api.conftest import TRANSCRIPTS_JSONL, Service, survey_csv
 from training.evaluate import read_labelled
@@ -99,3 +110,52 @@ def test_unknown_batch_and_roles(service: Service) -> None:
     assert label(service, service.key("analyst"), batch_id=7, item_id="S01", label=1).status_code == 404
     assert label(service, service.key("service"), batch_id=7, item_id="S01", label=1).status_code == 403
     assert service.client.get("/v1/labels", headers=service.key("service")).status_code == 403
+
+
+def label_one_item_at_once(factory: sessionmaker[Session], analyzer: Analyzer) -> None:
+    """Four analysts (own connections) read one stored item, then all label it at the same moment:
+    none fails, and one label is left (the database's, SQLite or PostgreSQL, in `factory`)."""
+    upload = accept_upload(
+        factory, survey_csv(), "survey.csv", kind=None, columns=None, max_rows=100, max_item_chars=1000
+    )
+    batch_id = upload.batch.id
+    assert Worker(factory, analyzer, Settings(data_dir=Path(tempfile.gettempdir()), lexicon=True)).run_once()
+    with factory() as session:
+        query = select(Item.item_id).where(Item.batch_id == batch_id).order_by(Item.row_index)
+        item_id = session.scalars(query).first()
+    assert item_id is not None
+    url = factory.kw["bind"].url.render_as_string(hide_password=False)
+    engines = [make_engine(url) for _ in range(4)]
+    together = threading.Barrier(len(engines))
+    errors: list[BaseException] = []
+
+    def label_it(n: int) -> None:
+        try:
+            with session_factory(engines[n])() as session, session.begin():
+                item = find_item(session, batch_id, item_id)
+                together.wait(30)  # all four have read the item; now all four write its label
+                put_label(session, item, n % 2, None, f"第{n}位分析员：客户其实是在抱怨退款慢")
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=label_it, args=(n,)) for n in range(len(engines))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for engine in engines:
+        engine.dispose()
+    assert errors == []
+    with factory() as session:
+        labels = session.scalars(select(LabelRow)).all()
+    assert len(labels) == 1
+    # One analyst's label and note together, not one's label with another's note.
+    (stored,) = labels
+    assert stored.note.endswith("位分析员：客户其实是在抱怨退款慢") and stored.label == int(stored.note[1]) % 2
+
+
+def test_analysts_labelling_one_item_at_once_take_turns(tmp_path: Path, analyzer: Analyzer) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'kesheng.db'}")
+    migrate(engine)
+    label_one_item_at_once(session_factory(engine), analyzer)
+    engine.dispose()

@@ -26,13 +26,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.analysis import Analyzer
 from api.db import make_engine, migrate, session_factory
-from api.labels_db import find_item, put_label
 from api.settings import Settings
 from api.store import accept_upload
-from api.tables import AlertRow, Base, Batch, BatchUpload, Item, LabelRow
+from api.tables import AlertRow, Base, Batch, BatchUpload, Item
 from api.worker import LeaseLost, Worker, recover
 from nlp.errors import InputError
 from tests.api.conftest import SURVEY_ROWS, TRANSCRIPTS_JSONL, Service, survey_csv
+from tests.api.test_labels import label_one_item_at_once
 from tests.api.test_schema import free_port
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "postgres.sh"
@@ -300,35 +300,4 @@ def test_workers_finishing_together_raise_each_alert_once(factory: sessionmaker[
 
 
 def test_analysts_labelling_one_item_at_once_take_turns(factory: sessionmaker[Session], analyzer: Analyzer) -> None:
-    batch_id = _upload(factory, survey_csv(), "survey.csv")
-    assert Worker(factory, analyzer, Settings(data_dir=Path(tempfile.gettempdir()), lexicon=True)).run_once()
-    with factory() as session:
-        item_id = session.scalars(
-            select(Item.item_id).where(Item.batch_id == batch_id).order_by(Item.row_index)
-        ).first()
-    assert item_id is not None
-    url = factory.kw["bind"].url.render_as_string(hide_password=False)
-    engines = [make_engine(url) for _ in range(4)]
-    together = threading.Barrier(len(engines))
-    errors: list[BaseException] = []
-
-    def label(engine: Engine, n: int) -> None:
-        try:
-            with session_factory(engine)() as session, session.begin():
-                item = find_item(session, batch_id, item_id)
-                together.wait(30)  # all four have read the item; now all four write its label
-                put_label(session, item, n % 2, None, f"第{n}位分析员：客户其实是在抱怨退款慢")
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=label, args=(engine, n)) for n, engine in enumerate(engines)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
-    with factory() as session:
-        notes = session.scalars(select(LabelRow.note)).all()
-    assert len(notes) == 1 and notes[0].startswith("第") and notes[0].endswith("抱怨退款慢")
-    for engine in engines:
-        engine.dispose()
+    label_one_item_at_once(factory, analyzer)
