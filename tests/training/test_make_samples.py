@@ -1,4 +1,5 @@
-"""Tests for training/make_samples.py: the bundled demo sample and how it is made."""
+"""Tests for training/make_samples.py (with sample_calls and sample_config): the bundled demo sample and
+how it is made."""
 
 from __future__ import annotations
 
@@ -14,24 +15,18 @@ from statistics import mean
 
 import pytest
 
-from training.make_samples import (
-    SURVEY_HEADER,
+from training.make_samples import SURVEY_HEADER, Review, SurveyAnswer, build_survey, load_reviews, main, make_samples
+from training.sample_calls import (
     TXT_STYLES,
     Call,
     ChatTurn,
-    Review,
-    SampleConfig,
-    SurveyAnswer,
-    build_survey,
     infer_chat_product,
     is_usable_chat,
     load_chats,
-    load_reviews,
-    main,
-    make_samples,
     normalise_chat_text,
     select_calls,
 )
+from training.sample_config import SampleConfig
 
 REPO = Path(__file__).parents[2]
 SHARED = REPO.parent / "shared" / "data"
