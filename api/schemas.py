@@ -313,6 +313,11 @@ class ReadyOut(BaseModel):
     model_version: str | None
     database: Literal["ok", "unreachable"]
     worker: Literal["running", "stopped", "off"]
+    model_error: str | None = Field(
+        default=None,
+        description="why the registry's newly active version could not be loaded; the version named in "
+        "model_version keeps serving, so the service stays ready",
+    )
 
 
 class Problem(BaseModel):

@@ -6,7 +6,7 @@ registry's generation counter (one small file), and when it moved it loads the n
 and swaps the reference. A request that already holds the old scorer finishes with it — scorers are
 immutable after load — so nothing in flight fails; every result names the ``model_version`` that
 produced it. If the new version cannot be loaded, the old one keeps serving and ``last_error`` says
-why (the service's health route should show it).
+why (the service shows it in /readyz and GET /v1/models).
 """
 
 from __future__ import annotations

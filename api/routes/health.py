@@ -24,7 +24,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=ReadyOut, responses={503: {"description": "Not ready", "model": ReadyOut}})
 def readyz(services: ServicesDep, response: Response) -> dict[str, Any]:
-    """Ready when the model is loaded, the database answers and (if enabled) the worker runs."""
+    """Ready when the model is loaded, the database answers and (if enabled) the worker runs. A newly
+    active version that could not be loaded is named in `model_error` while the old one serves."""
     try:
         ping(services.engine)
         database = "ok"
@@ -39,6 +40,7 @@ def readyz(services: ServicesDep, response: Response) -> dict[str, Any]:
         "model_version": version,
         "database": database,
         "worker": worker,
+        "model_error": services.analyzer.holder.last_error,
     }
 
 

@@ -99,6 +99,28 @@ def test_a_promotion_by_another_process_is_picked_up_without_a_restart(service: 
     assert versions[-1] == CANDIDATE and set(versions) <= {BUILTIN, CANDIDATE}
 
 
+def test_a_version_that_cannot_be_loaded_leaves_the_old_one_serving(service: Service) -> None:
+    admin, caller = service.key("admin"), service.key("service")
+    # Scored on the golden sets (and refused) while intact; its weights are damaged afterwards.
+    assert service.client.post(f"/v1/models/{CANDIDATE}/promote", json={}, headers=admin).status_code == 409
+    registry = service_registry(service.services.settings)
+    (registry.get(CANDIDATE).path / "model.onnx").write_bytes(b"not an onnx graph")
+    forced = service.client.post(f"/v1/models/{CANDIDATE}/promote", json={"force": True}, headers=admin)
+    assert forced.status_code == 200 and forced.json()["serving"]["model_version"] == BUILTIN
+    assert sentiment_version(service, caller) == BUILTIN
+    ready = service.client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["model_version"] == BUILTIN, ready.text
+    assert (
+        "cannot load the active version" in ready.json()["model_error"] and "model.onnx" in ready.json()["model_error"]
+    )
+    assert (
+        service.client.get("/v1/models", headers=admin).json()["serving"]["last_error"] == ready.json()["model_error"]
+    )
+    # Rolling back to the version that serves clears the error.
+    assert service.client.post("/v1/models/rollback", headers=admin).status_code == 200
+    assert service.client.get("/readyz").json()["model_error"] is None
+
+
 def test_a_call_in_flight_finishes_with_the_model_it_started_with(service: Service) -> None:
     analyzer = service.services.analyzer
     started = analyzer.pipeline()  # a call that has taken its scorer but not yet scored

@@ -128,6 +128,7 @@ def test_the_model_is_the_one_loaded_at_start(tmp_path: Path, tiny_model_dir: Pa
             "model_version": "tiny-test-1",
             "database": "ok",
             "worker": "off",
+            "model_error": None,
         }
 
 
