@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,21 @@ class MetricDelta:
         return 100.0 * (self.candidate - self.baseline)
 
 
+def delta_rows(
+    deltas: Sequence[MetricDelta], headings: tuple[str, str, str], flagged: Callable[[MetricDelta], bool], why: str
+) -> list[str]:
+    """Plain-text rows: set, metric, baseline, candidate, change in points, and `why` where flagged.
+    `headings` names the set column and the two versions."""
+    what, baseline, candidate = headings
+    lines = [f"{what:<24} {'metric':<9} {baseline:>14} {candidate:>14} {'Δ pt':>7}"]
+    for d in deltas:
+        flag = f"  ✗ {why}" if flagged(d) else ""
+        lines.append(
+            f"{d.golden_set:<24} {d.metric:<9} {d.baseline:>14.4f} {d.candidate:>14.4f} {d.delta_points:>+7.2f}{flag}"
+        )
+    return lines
+
+
 @dataclass(frozen=True)
 class Comparison:
     """Two versions on the golden sets, judged against the gate's margin."""
@@ -108,14 +123,11 @@ class Comparison:
 
     def table(self) -> str:
         """A plain-text table of every figure and its change."""
-        lines = [f"{'golden set':<24} {'metric':<9} {self.baseline:>14} {self.candidate:>14} {'Δ pt':>7}"]
-        for d in self.deltas:
-            flag = "  ✗ worse than the margin" if d in self.failures else ""
-            lines.append(
-                f"{d.golden_set:<24} {d.metric:<9} {d.baseline:>14.4f} {d.candidate:>14.4f} "
-                f"{d.delta_points:>+7.2f}{flag}"
-            )
-        return "\n".join(lines)
+        failures = self.failures
+        rows = delta_rows(
+            self.deltas, ("golden set", self.baseline, self.candidate), lambda d: d in failures, "worse than the margin"
+        )
+        return "\n".join(rows)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready comparison (for the API's promotion response)."""
@@ -171,5 +183,6 @@ __all__ = [
     "GateConfig",
     "MetricDelta",
     "PromotionResult",
+    "delta_rows",
     "registry_config_path",
 ]

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from models.gate import GATE_METRICS, MetricDelta
+from models.gate import GATE_METRICS, MetricDelta, delta_rows
 from models.registry import ModelVersion, Registry
 from nlp.errors import ConfigError, ModelError
 from training.report import ModelReport, evaluate_sets, write_model_report
@@ -96,12 +96,13 @@ class Reproduction:
 
     def table(self) -> str:
         """A plain-text table: set, metric, recorded, reproduced, change, and the verdict."""
-        lines = [f"{'evaluation set':<26} {'metric':<9} {'recorded':>9} {'now':>9} {'Δ pt':>7}"]
-        for d in self.deltas:
-            flag = f"  ✗ beyond ±{self.tolerance_points:g} pt" if d in self.misses else ""
-            lines.append(
-                f"{d.golden_set:<26} {d.metric:<9} {d.baseline:>9.4f} {d.candidate:>9.4f} {d.delta_points:>+7.2f}{flag}"
-            )
+        misses = self.misses
+        lines = delta_rows(
+            self.deltas,
+            ("evaluation set", self.recorded, "now"),
+            lambda d: d in misses,
+            f"beyond ±{self.tolerance_points:g} pt",
+        )
         verdict = "reproduced" if self.reproduced else "NOT reproduced"
         lines.append(f"{verdict}: {self.recorded}'s figures within ±{self.tolerance_points:g} pt")
         return "\n".join(lines)
