@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,14 +88,14 @@ class MetricDelta:
 
 
 def delta_rows(
-    deltas: Sequence[MetricDelta], headings: tuple[str, str, str], flagged: Callable[[MetricDelta], bool], why: str
+    deltas: Sequence[MetricDelta], headings: tuple[str, str, str], flagged: Collection[MetricDelta], why: str
 ) -> list[str]:
     """Plain-text rows: set, metric, baseline, candidate, change in points, and `why` where flagged.
     `headings` names the set column and the two versions."""
     what, baseline, candidate = headings
     lines = [f"{what:<24} {'metric':<9} {baseline:>14} {candidate:>14} {'Δ pt':>7}"]
     for d in deltas:
-        flag = f"  ✗ {why}" if flagged(d) else ""
+        flag = f"  ✗ {why}" if d in flagged else ""
         lines.append(
             f"{d.golden_set:<24} {d.metric:<9} {d.baseline:>14.4f} {d.candidate:>14.4f} {d.delta_points:>+7.2f}{flag}"
         )
@@ -123,11 +123,8 @@ class Comparison:
 
     def table(self) -> str:
         """A plain-text table of every figure and its change."""
-        failures = self.failures
-        rows = delta_rows(
-            self.deltas, ("golden set", self.baseline, self.candidate), lambda d: d in failures, "worse than the margin"
-        )
-        return "\n".join(rows)
+        headings = ("golden set", self.baseline, self.candidate)
+        return "\n".join(delta_rows(self.deltas, headings, self.failures, "worse than the margin"))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready comparison (for the API's promotion response)."""

@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
-from training.sample_calls import WHITESPACE, load_chats, select_calls, write_calls_jsonl, write_calls_txt
-from training.sample_config import SampleConfig, Weights, random_day, weighted_choice
+from training.sample_calls import load_chats, select_calls, write_calls_jsonl, write_calls_txt
+from training.sample_config import WHITESPACE, SampleConfig, Weights, random_day, weighted_choice
 
 # Source category of online_shopping_10_cats → product line shown in the survey.
 SURVEY_PRODUCTS: dict[str, str] = {

@@ -96,13 +96,8 @@ class Reproduction:
 
     def table(self) -> str:
         """A plain-text table: set, metric, recorded, reproduced, change, and the verdict."""
-        misses = self.misses
-        lines = delta_rows(
-            self.deltas,
-            ("evaluation set", self.recorded, "now"),
-            lambda d: d in misses,
-            f"beyond ±{self.tolerance_points:g} pt",
-        )
+        headings = ("evaluation set", self.recorded, "now")
+        lines = delta_rows(self.deltas, headings, self.misses, f"beyond ±{self.tolerance_points:g} pt")
         verdict = "reproduced" if self.reproduced else "NOT reproduced"
         lines.append(f"{verdict}: {self.recorded}'s figures within ±{self.tolerance_points:g} pt")
         return "\n".join(lines)
@@ -148,16 +143,31 @@ class RetrainResult:
 
 def read_recipe(path: Path) -> dict[str, Any]:
     """The raw config dict of a training TOML, or of a model manifest.json's ``config``."""
+    if path.suffix.lower() == ".json":
+        return dict(read_manifest(path)["config"])
+    try:
+        return tomllib.loads(_read_text(path))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not a valid config: {error}") from error
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A model manifest.json used as a recipe: its ``config`` and the figures it recorded."""
+    try:
+        manifest = json.loads(_read_text(path))
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: not a valid config: {error}") from error
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
+        raise ConfigError(f"{path}: a manifest used as a config needs a 'config' object")
+    return manifest
+
+
+def _read_text(path: Path) -> str:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        if path.suffix.lower() == ".json":
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
-                raise ConfigError(f"{path}: a manifest used as a config needs a 'config' object")
-            return dict(manifest["config"])
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
         raise ConfigError(f"{path}: not a valid config: {error}") from error
 
 
@@ -253,6 +263,8 @@ def retrain(request: RetrainRequest, registry: Registry, log: Log = print) -> Re
     if not request.resume and (out / "last").exists():
         raise ConfigError(f"{out / 'last'} exists: pass --resume to continue that run, or choose another --out")
     recipe, train_files = build_recipe(request, out / CLEAN_TRAIN, log)
+    # A version's manifest without --data is a reproduction: its figures as recorded when the run starts.
+    recorded = read_manifest(request.config) if request.config.suffix.lower() == ".json" and not request.data else None
     golden = dict(registry.gate.golden)
     validation = validate(train_files, evaluation_sets(recipe, root, golden), request.validation)
     for problem in validation.warnings:
@@ -299,8 +311,8 @@ def retrain(request: RetrainRequest, registry: Registry, log: Log = print) -> Re
             shutil.copyfile(out / "best" / name, weights / name)
 
     replay = None
-    if request.config.suffix.lower() == ".json" and not request.data:
-        replay = reproduction(json.loads(request.config.read_text(encoding="utf-8")), manifest["metrics"])
+    if recorded is not None:
+        replay = reproduction(recorded, manifest["metrics"])
         manifest["reproduces"] = replay.to_dict()
         log(replay.table())
     manifest.update(
@@ -332,6 +344,7 @@ __all__ = [
     "build_recipe",
     "ensure_base_encoder",
     "evaluation_sets",
+    "read_manifest",
     "read_recipe",
     "reproduction",
     "retrain",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.sample_config import SampleConfig, random_day, weighted_choice
+from training.sample_config import WHITESPACE, SampleConfig, random_day, weighted_choice
 
 # Product line of a chat, inferred from keywords (space-separated); the first product with most hits wins.
 CHAT_PRODUCT_KEYWORDS: dict[str, str] = {
@@ -38,7 +38,6 @@ PLACEHOLDER = re.compile(r"\[([^\[\]\sx]{1,8})x\]")
 USER_ID = re.compile(r"\[?USERID_(\[数字x\]|\d+)\]?")
 EMOTICON_CODE = re.compile(r"#E(?:-\w+)?")
 NUMBER_RUN = re.compile(r"(?:\[数字\])+")
-WHITESPACE = re.compile(r"\s+")
 
 # Plain-text speaker marker styles: (agent label, customer label), cycled over the calls.
 TXT_STYLES: tuple[tuple[str, str], ...] = (

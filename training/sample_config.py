@@ -1,13 +1,16 @@
-"""The demo sample's tunables (``SampleConfig``) and the seeded draws that the calls
+"""The demo sample's tunables (``SampleConfig``), the seeded draws and the whitespace rule that the calls
 (training.sample_calls) and the survey (training.make_samples) share."""
 
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 Weights = tuple[tuple[str, float], ...]
+# Runs of whitespace (newlines too), collapsed in chat turns and in survey answers alike.
+WHITESPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
