@@ -23,9 +23,9 @@ from api.schemas import Problem
 from api.services import Services
 from api.settings import Settings
 from api.training_jobs import TrainingRunner, recover_jobs
+from api.webhook import target_from_settings
 from api.webhooks import AlertDelivery
 from api.worker import Worker, recover
-from kesheng.webhook import target_from_settings
 from nlp.schema import Item, Result
 
 log = logging.getLogger("kesheng.api")

@@ -1,7 +1,7 @@
 """Alert delivery from the service: open alerts' new events pushed to the rules' webhook.
 
 A background thread looks for open alerts whose current event (raised, escalated) has no successful
-delivery, POSTs each with kesheng.webhook.deliver (signed, retried with backoff, idempotency key),
+delivery, POSTs each with api.webhook.deliver (signed, retried with backoff, idempotency key),
 and records the attempt on the stored alert. It runs after every batch (the worker notifies it) and
 every `interval` seconds, so a push that failed because the receiver was down is retried later, and
 an event already delivered is never sent again — also across restarts, as deliveries are stored.
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.alerts_db import load_state, save_alert
 from api.background import BackgroundLoop
 from api.tables import AlertRow
-from kesheng.webhook import WebhookTarget, deliver, is_delivered
+from api.webhook import WebhookTarget, deliver, is_delivered
 from nlp.alerts import Alert
 
 log = logging.getLogger("kesheng.api")

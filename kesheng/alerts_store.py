@@ -12,9 +12,9 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from kesheng.files import write_text_atomic
 from nlp.alerts import Alert, AlertRules, AlertState, evaluate, load_rules
 from nlp.errors import InputError, Location
+from nlp.files import write_text_atomic
 from nlp.resources import data_path
 from nlp.schema import Result
 
@@ -69,8 +69,8 @@ def run_alerts(
 
     With a `state_path`, earlier alerts are loaded first (so nothing is raised twice) and the new state
     is saved; without one, each run starts from an empty state. `deliver` (e.g. a
-    ``functools.partial(kesheng.webhook.deliver, target=...)``) is called on every open alert, and what
-    it records is saved with the state: it must skip events it already delivered (kesheng.webhook.deliver
+    ``functools.partial(api.webhook.deliver, target=...)``) is called on every open alert, and what
+    it records is saved with the state: it must skip events it already delivered (api.webhook.deliver
     does), so new alerts and escalations are pushed once and failed pushes are retried on the next run.
     """
     store = AlertStore(state_path) if state_path is not None else None

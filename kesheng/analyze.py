@@ -17,8 +17,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from kesheng.files import write_lines_atomic, write_text_atomic
 from nlp.errors import RowProblem
+from nlp.files import write_lines_atomic, write_text_atomic
 from nlp.pipeline import Pipeline
 from nlp.schema import Item, Result
 
@@ -81,9 +81,9 @@ def analyze(
 
     Returns the report (also written to report.json).
     """
+    from api.webhook import deliver, target_from_settings
     from kesheng.alerts_store import rules_or_default, run_alerts, with_theme_departments
     from kesheng.render import write_heatmap_files
-    from kesheng.webhook import deliver, target_from_settings
     from nlp.heatmap import build_heatmap, build_trend
     from nlp.taxonomy import load_taxonomy
     from nlp.themes import ThemeModel

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kesheng.files import atomic_writer, write_text_atomic
 from nlp.errors import ModelError
+from nlp.files import atomic_writer, write_text_atomic
 from nlp.heatmap import Heatmap, Trend
 
 CJK_FONT = Path("fonts") / "NotoSansCJKsc-Regular.otf"

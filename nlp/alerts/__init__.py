@@ -1,7 +1,7 @@
 """Alerts: rules in configuration, a pure engine over results, and the alert lifecycle.
 
 ``evaluate(results, rules, state, now) -> (raised, new_state)`` is the whole engine; loading and saving
-the state and delivering alerts live at the edges (kesheng.alerts_store, kesheng.webhook).
+the state and delivering alerts live at the edges (kesheng.alerts_store, api.webhook).
 """
 
 from __future__ import annotations

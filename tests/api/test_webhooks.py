@@ -15,8 +15,8 @@ from api.analysis import Analyzer
 from api.app import create_app
 from api.services import Services
 from api.settings import Settings
+from api.webhook import WebhookTarget
 from api.webhooks import AlertDelivery
-from kesheng.webhook import WebhookTarget
 from nlp.alerts.rules import WebhookSettings
 from tests.api.conftest import Service, survey_csv
 from tests.cli.test_webhook import SECRET, Receiver, receiver  # noqa: F401  (the receiver fixture)

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kesheng.alerts_store import AlertStore, rules_or_default, run_alerts
-from kesheng.webhook import (
+from api.webhook import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -28,6 +27,7 @@ from kesheng.webhook import (
     target_from_settings,
     verify,
 )
+from kesheng.alerts_store import AlertStore, rules_or_default, run_alerts
 from nlp.alerts import Alert, AlertState, evaluate, rules_from_dict
 from nlp.alerts.rules import WebhookSettings
 from nlp.errors import ConfigError

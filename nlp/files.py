@@ -1,8 +1,12 @@
-"""Atomic output files: written beside the target, flushed to disk and renamed over it, so a failed
-or interrupted run never leaves a half-written output or state file."""
+"""Files written atomically and files hashed: the one home of both for every layer.
+
+An atomic file is written beside its target, flushed to disk and renamed over it, so a failed or
+interrupted run never leaves a half-written output or state file.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -35,3 +39,12 @@ def write_lines_atomic(path: Path, lines: Iterable[str]) -> Path:
 
 def write_text_atomic(path: Path, text: str) -> Path:
     return write_lines_atomic(path, [text])
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """The SHA-256 of a file's bytes, read in chunks (model files are tens of megabytes)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while block := source.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
