@@ -12,8 +12,6 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
 
 def default_data_dir() -> Path:
     """``$KESHENG_HOME``, else ``$XDG_DATA_HOME/kesheng``, else ``~/.local/share/kesheng``."""
@@ -55,9 +53,10 @@ class Settings(BaseSettings):
     model_check_seconds: float = Field(default=1.0, ge=0.0)
     # Run POST /v1/training-jobs in this process (one at a time, in its own thread).
     training: bool = True
-    # The recipe of training jobs and the folder its relative paths start from (the repository).
-    training_config: Path = REPO_ROOT / "training" / "configs" / "sentiment.toml"
-    training_root: Path = REPO_ROOT
+    # The recipe of training jobs and the folder its relative paths start from. Empty: the packaged
+    # recipe (training/configs/sentiment.toml) and the data directory, so a wheel install retrains too.
+    training_config: Path | None = None
+    training_root: Path | None = None
 
     # --- network -------------------------------------------------------------------------------
     host: str = "127.0.0.1"

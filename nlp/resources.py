@@ -1,14 +1,20 @@
-"""Where the project's bundled data lives (dictionaries, stopwords, lexicon, samples)."""
+"""Where the bundled data lives (dictionaries, stopwords, lexicon, taxonomy, samples, golden sets).
+
+The files are package data of the ``data`` package, found through importlib.resources: from the
+source tree in an editable install, from site-packages when kesheng is installed from a wheel.
+"""
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
-# The repository layout puts data/ beside the packages; the project installs in editable mode
-# (see Makefile), so the folder is found from the source tree.
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+
+def data_dir() -> Path:
+    """The folder of the bundled data (a real folder: kesheng is never imported from a zip)."""
+    return Path(str(files("data")))
 
 
 def data_path(*parts: str) -> Path:
     """Path of a bundled data file, e.g. ``data_path("dict", "domain.txt")``."""
-    return DATA_DIR.joinpath(*parts)
+    return data_dir().joinpath(*parts)
