@@ -8,13 +8,17 @@ heaviest), so the cell counts add up to the items analysed; items without a them
 ``priority`` = count × (negatives + m × p) / (count + m): the number of unhappy customers the cell
 stands for, with its negative share shrunk toward the overall share p by m pseudo-items
 (HeatmapConfig.prior_items), so that 2 angry answers out of 2 do not outrank 120 out of 200.
+
+Everything is computed from a ``CellTally`` per cell (count, negatives, score sum, examples), so a
+stream of any length is tallied in bounded memory by ``HeatmapAccumulator``, and stored aggregates
+give the same heatmap through ``assemble_heatmap``.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,52 +147,169 @@ def _is_negative(result: Result) -> bool:
     return result.sentiment.label == "negative"
 
 
+@dataclass(frozen=True)
+class CellTally:
+    """What one cell is computed from, however it was gathered (a stream of results, or aggregates
+    stored per cell): its items, how many are negative, the sum of their scores, and its example texts
+    (already shortened, most negative first, at most ``HeatmapConfig.examples_per_cell``)."""
+
+    count: int
+    negatives: int
+    score_sum: float
+    examples: tuple[str, ...] = ()
+
+
+# (-negative_probability, id, arrival): the order examples are chosen in; the arrival number only
+# breaks ties between equal (probability, id), in input order, as a stable sort of the list would.
+_Rank = tuple[float, str, int]
+
+
+class _RunningCell:
+    """A cell being filled one result at a time: its counts, and its ``limit`` best-ranked items so far
+    as a short sorted list of (rank, shortened text) — bounded, whatever the number of items."""
+
+    __slots__ = ("count", "negatives", "score_sum", "top")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.negatives = 0
+        self.score_sum = 0.0
+        self.top: list[tuple[_Rank, str]] = []
+
+    def add(self, result: Result, negative: bool, rank: _Rank, config: HeatmapConfig) -> None:
+        self.count += 1
+        self.negatives += negative
+        self.score_sum += result.sentiment.score
+        limit = config.examples_per_cell
+        if limit > 0 and (len(self.top) < limit or rank < self.top[-1][0]):
+            bisect.insort(self.top, (rank, _shorten(result.text, config.example_chars)))
+            del self.top[limit:]
+
+    def tally(self) -> CellTally:
+        # Blank texts keep their place among the most negative but show nothing (as before streaming).
+        return CellTally(self.count, self.negatives, self.score_sum, tuple(text for _, text in self.top if text))
+
+
+class HeatmapAccumulator:
+    """The heatmaps of some dimensions and the weekly trend, tallied one result at a time.
+
+    Memory grows with the cells (themes × columns of each dimension, themes × weeks), not with the
+    results: a cell keeps three numbers and its ``examples_per_cell`` most negative examples. Feed it
+    with ``add``/``update``, then read ``heatmap(themes, dimension)`` and ``trend(themes)``; reading
+    does not change it, so it may be read, fed more, and read again. ``build_heatmap`` and
+    ``build_trend`` are this accumulator fed with a list.
+    """
+
+    def __init__(self, dimensions: Sequence[str] = (), config: HeatmapConfig | None = None) -> None:
+        self.dimensions = tuple(dict.fromkeys(dimensions))
+        self.config = config or HeatmapConfig()
+        self.items_ = 0
+        self.negatives_ = 0
+        self._cells: dict[str, dict[tuple[str, str], _RunningCell]] = {d: {} for d in self.dimensions}
+        self._weeks: dict[tuple[str, str], list[int]] = {}
+
+    def add(self, result: Result) -> None:
+        """Count one result in every dimension's heatmap and, when it has a date, in the trend."""
+        negative = _is_negative(result)
+        theme = top_theme(result)
+        rank = (-result.sentiment.negative_probability, result.id, self.items_)
+        self.items_ += 1
+        self.negatives_ += negative
+        for dimension, cells in self._cells.items():
+            key = (theme, column_of(result, dimension, self.config.unknown_column))
+            cell = cells.get(key)
+            if cell is None:
+                cell = cells[key] = _RunningCell()
+            cell.add(result, negative, rank, self.config)
+        week = iso_week(result.meta.get("date"))
+        if week is not None:
+            tally = self._weeks.setdefault((theme, week), [0, 0])
+            tally[0] += 1
+            tally[1] += negative
+
+    def update(self, results: Iterable[Result]) -> HeatmapAccumulator:
+        """``add`` each result (a list or a stream); returns the accumulator."""
+        for result in results:
+            self.add(result)
+        return self
+
+    def tallies(self, dimension: str) -> dict[tuple[str, str], CellTally]:
+        """The tally of every non-empty (top theme, column) cell of ``dimension``."""
+        return {key: cell.tally() for key, cell in self._dimension(dimension).items()}
+
+    def heatmap(self, themes: Sequence[Theme], dimension: str | None = None) -> Heatmap:
+        """The heatmap of ``dimension`` (by default the first one asked for) over what was added."""
+        if dimension is None:
+            if not self.dimensions:
+                raise ValueError("this HeatmapAccumulator tallies no dimension: pass dimensions=(...) to it")
+            dimension = self.dimensions[0]
+        return assemble_heatmap(dimension, themes, self.tallies(dimension), self.items_, self.negatives_, self.config)
+
+    def trend(self, themes: Sequence[Theme]) -> Trend:
+        """The weekly trend of what was added (items without a date are left out)."""
+        return assemble_trend(themes, {key: (count, negatives) for key, (count, negatives) in self._weeks.items()})
+
+    def _dimension(self, dimension: str) -> dict[tuple[str, str], _RunningCell]:
+        if dimension not in self._cells:
+            raise ValueError(
+                f"dimension {dimension!r} was not tallied; this HeatmapAccumulator tallies "
+                f"{list(self.dimensions)} (pass the dimension when creating it)"
+            )
+        return self._cells[dimension]
+
+
 def build_heatmap(
-    results: Sequence[Result], themes: Sequence[Theme], dimension: str, config: HeatmapConfig | None = None
+    results: Iterable[Result], themes: Sequence[Theme], dimension: str, config: HeatmapConfig | None = None
 ) -> Heatmap:
     """The heatmap of ``results`` over ``dimension``; rows in the order of ``themes`` (themes without
     items are kept, so ids stay visible), then ``unassigned`` when some item has no theme."""
+    return HeatmapAccumulator((dimension,), config).update(results).heatmap(themes, dimension)
+
+
+def assemble_heatmap(
+    dimension: str,
+    themes: Sequence[Theme],
+    tallies: Mapping[tuple[str, str], CellTally],
+    items: int,
+    negatives: int,
+    config: HeatmapConfig | None = None,
+) -> Heatmap:
+    """The heatmap from the tally of each non-empty (top theme, column) cell and the overall counts
+    (``items`` analysed, ``negatives`` among them): rows and columns are ordered as in
+    ``build_heatmap``, each cell is computed by ``_cell``."""
     config = config or HeatmapConfig()
-    groups: dict[tuple[str, str], list[Result]] = defaultdict(list)
-    for result in results:
-        groups[(top_theme(result), column_of(result, dimension, config.unknown_column))].append(result)
-    negatives = sum(1 for r in results if _is_negative(r))
-    overall = negatives / len(results) if results else 0.0
+    tallies = {key: tally for key, tally in tallies.items() if tally.count}
+    overall = negatives / items if items else 0.0
 
     rows = list(themes)
     known = {t.id for t in rows}
-    used = {theme for theme, _ in groups}
+    used = {theme for theme, _ in tallies}
     if UNASSIGNED.id in used and UNASSIGNED.id not in known:
         rows.append(UNASSIGNED)
     missing = used - known - {UNASSIGNED.id}
     rows.extend(Theme(id=m, label=m, keywords=()) for m in sorted(missing))
 
-    columns = sorted({column for _, column in groups}, key=lambda c: (c == config.unknown_column, c))
+    columns = sorted({column for _, column in tallies}, key=lambda c: (c == config.unknown_column, c))
     cells: list[Cell] = []
     for theme in rows:
         for column in columns:
-            members = groups.get((theme.id, column))
-            if members:
-                cells.append(_cell(theme.id, column, members, overall, config))
-    return Heatmap(dimension, tuple(rows), tuple(columns), tuple(cells), len(results), overall, config.prior_items)
+            tally = tallies.get((theme.id, column))
+            if tally is not None:
+                cells.append(_cell(theme.id, column, tally, overall, config))
+    return Heatmap(dimension, tuple(rows), tuple(columns), tuple(cells), items, overall, config.prior_items)
 
 
-def _cell(theme: str, column: str, members: list[Result], overall: float, config: HeatmapConfig) -> Cell:
-    count = len(members)
-    negatives = sum(1 for r in members if _is_negative(r))
+def _cell(theme: str, column: str, tally: CellTally, overall: float, config: HeatmapConfig) -> Cell:
+    count, negatives = tally.count, tally.negatives
     shrunk = (negatives + config.prior_items * overall) / (count + config.prior_items)
-    ordered = sorted(members, key=lambda r: (-r.sentiment.negative_probability, r.id))
-    examples = tuple(
-        _shorten(r.text, config.example_chars) for r in ordered[: config.examples_per_cell] if r.text.strip()
-    )
     return Cell(
         theme=theme,
         column=column,
         count=count,
         negative_share=negatives / count,
-        mean_score=sum(r.sentiment.score for r in members) / count,
+        mean_score=tally.score_sum / count,
         priority=count * shrunk,
-        examples=examples,
+        examples=tally.examples[: config.examples_per_cell],
     )
 
 
@@ -197,17 +318,15 @@ def _shorten(text: str, limit: int) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def build_trend(results: Sequence[Result], themes: Sequence[Theme]) -> Trend:
+def build_trend(results: Iterable[Result], themes: Sequence[Theme]) -> Trend:
     """Negative share per ISO week of each theme (top theme, as in the heatmap); items without a
     date are left out. Themes in the order given, then ``unassigned``."""
-    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for result in results:
-        week = iso_week(result.meta.get("date"))
-        if week is None:
-            continue
-        tally = counts[(top_theme(result), week)]
-        tally[0] += 1
-        tally[1] += _is_negative(result)
+    return HeatmapAccumulator().update(results).trend(themes)
+
+
+def assemble_trend(themes: Sequence[Theme], counts: Mapping[tuple[str, str], tuple[int, int]]) -> Trend:
+    """The trend from (items, negatives) per (top theme, ISO week): themes in the order given, then
+    ``unassigned``; a theme appears only in the weeks in which it has items."""
     weeks = tuple(sorted({week for _, week in counts}))
     order = [t.id for t in themes] + [UNASSIGNED.id]
     labels = {t.id: t.label for t in themes} | {UNASSIGNED.id: UNASSIGNED.label}
@@ -216,7 +335,7 @@ def build_trend(results: Sequence[Result], themes: Sequence[Theme]) -> Trend:
         points = tuple(
             TrendPoint(week, counts[(theme, week)][0], counts[(theme, week)][1] / counts[(theme, week)][0])
             for week in weeks
-            if (theme, week) in counts
+            if counts.get((theme, week), (0, 0))[0]
         )
         if points:
             series[theme] = points
