@@ -11,10 +11,9 @@ from sqlalchemy.orm import Session
 
 from api.db import serialize
 from api.errors import NotFoundError
-from api.results import result_from_dict
 from api.tables import AlertRow, Batch, Item
 from nlp.alerts import Alert, AlertRules, AlertState, acknowledge, apply_deadline, evaluate, resolve
-from nlp.schema import Result
+from nlp.schema import Result, result_from_dict
 
 # Rise rules compare a week with the week before; evaluating two weeks either side of a batch's dates
 # gives every rule the windows it needs.

@@ -14,13 +14,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import TooLargeError
-from api.results import result_from_dict
 from api.tables import Batch, BatchUpload, Item, RowError
 from nlp.errors import InputError, Location, RowProblem
 from nlp.heatmap import iso_week
 from nlp.readers import ReadKind, ReadOutcome, read_bytes
 from nlp.schema import Item as SchemaItem
-from nlp.schema import Result
+from nlp.schema import Result, result_from_dict
 from nlp.themes import Theme
 
 MAX_ROW_ERRORS = 10_000

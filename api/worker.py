@@ -24,12 +24,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.alerts_db import evaluate_after_batch
 from api.analysis import Analyzer
 from api.background import BackgroundLoop
-from api.results import result_from_dict
 from api.settings import Settings
 from api.store import column_text, item_row, themes_json
 from api.tables import Batch, BatchUpload, Item
 from nlp.errors import KeshengError
 from nlp.readers import read_bytes
+from nlp.schema import result_from_dict
 
 log = logging.getLogger("kesheng.api.worker")
 

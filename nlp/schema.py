@@ -1,4 +1,5 @@
-"""Small typed values that flow through the pipeline: items in, results out."""
+"""Small typed values that flow through the pipeline: items in, results out (and results back from their
+JSON form, as stored by the service or spooled by the CLI)."""
 
 from __future__ import annotations
 
@@ -126,3 +127,35 @@ class Result:
         out["redactions"] = dict(self.redactions)
         out["meta"] = dict(self.meta)
         return out
+
+
+def _sentiment_from_dict(data: Mapping[str, Any]) -> Sentiment:
+    return Sentiment(
+        label=data["label"],
+        score=float(data["score"]),
+        negative_probability=float(data["negative_probability"]),
+        model_version=str(data["model_version"]),
+    )
+
+
+def result_from_dict(data: Mapping[str, Any]) -> Result:
+    """A Result from its ``to_dict`` form (a results.jsonl line, a stored item)."""
+    turns = tuple(
+        TurnResult(t["speaker"], t["text"], _sentiment_from_dict(t["sentiment"]), t.get("start"), t.get("end"))
+        for t in data.get("turns", [])
+    )
+    themes = data.get("themes", [])
+    return Result(
+        id=data["id"],
+        kind=data["kind"],
+        text=data["text"],
+        sentiment=_sentiment_from_dict(data["sentiment"]),
+        turns=turns,
+        emotion=data.get("emotion"),
+        explanation=tuple(Cue(c["word"], float(c["weight"])) for c in data.get("explanation", [])),
+        keywords=tuple(data.get("keywords", [])),
+        themes=tuple(t["id"] for t in themes),
+        theme_weights={t["id"]: t["weight"] for t in themes if t.get("weight") is not None},
+        redactions=dict(data.get("redactions", {})),
+        meta=dict(data.get("meta", {})),
+    )

@@ -7,7 +7,8 @@ choices a type cannot say are given per field with ``setting(...)``; checks acro
 dataclass's ``__post_init__`` raising ``Invalid`` (the reader adds where it was).
 
 Supported field types: bool, int, float, str, Path, Literal[...], X | None, tuple[str, ...],
-tuple[<dataclass>, ...] (TOML arrays of tables), Mapping[str, str] and nested dataclasses.
+tuple[<dataclass>, ...] (TOML arrays of tables), Mapping[str, str], Mapping[str, <dataclass>] (a table of
+tables) and nested dataclasses.
 """
 
 from __future__ import annotations
@@ -136,6 +137,8 @@ def _value(hint: Any, raw: Any, meta: Mapping[str, Any], where: _Where) -> Any:
     if origin in (Mapping, dict) or hint is dict:
         if not isinstance(raw, dict):
             where.fail(raw, "must be a table of name = value")
+        if args and dataclasses.is_dataclass(args[1]):
+            return {key: read_section(cast(type[Any], args[1]), item, where.child(key)) for key, item in raw.items()}
         for key, item in raw.items():
             if not isinstance(item, str) or not item.strip():
                 where.child(key).fail(item, "must be a non-empty string")

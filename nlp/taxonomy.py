@@ -1,13 +1,19 @@
-"""The demand-theme taxonomy: configured themes with stable ids, seed words and a department."""
+"""The demand-theme taxonomy: configured themes with stable ids, seed words and a department.
+
+A taxonomy is a TOML file with one ``[themes.<id>]`` table per theme (``label``, ``department``,
+``seeds``); the bundled one is data/themes.toml, a user's own is given with ``--themes FILE`` (or
+``themes.taxonomy`` in kesheng.toml, or KESHENG_THEMES for the service).
+"""
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from nlp.errors import ConfigError
 from nlp.resources import data_path
+from nlp.settings import Invalid, from_mapping, read_toml
 
 
 @dataclass(frozen=True)
@@ -26,45 +32,44 @@ class Taxonomy:
     source: str = ""
 
 
-def _string(value: object, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{where}: expected a non-empty string, got {value!r}")
-    return value.strip()
+@dataclass(frozen=True)
+class _ThemeTable:
+    """One ``[themes.<id>]`` table as written in the file."""
+
+    label: str
+    department: str
+    seeds: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.seeds:
+            raise Invalid("seeds", "expected a non-empty list of words")
+
+
+@dataclass(frozen=True)
+class _TaxonomyFile:
+    themes: Mapping[str, _ThemeTable]
+
+    def __post_init__(self) -> None:
+        if not self.themes:
+            raise Invalid("themes", "expected one [themes.<id>] table per theme")
+
+
+def default_taxonomy_path() -> Path:
+    return data_path("themes.toml")
 
 
 def load_taxonomy(path: Path | None = None) -> Taxonomy:
     """The theme taxonomy from a TOML file (data/themes.toml by default).
 
-    Each ``[themes.<id>]`` table needs ``label``, ``department`` and ``seeds`` (a list of words).
-    Raises ConfigError naming the file and key on anything else.
+    Raises ConfigError naming the file and key on anything but ``[themes.<id>]`` tables with a
+    non-empty ``label``, ``department`` and ``seeds`` list.
     """
-    path = path or data_path("themes.toml")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the taxonomy: {error.strerror}") from error
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from error
-    tables = data.get("themes")
-    if not isinstance(tables, dict) or not tables:
-        raise ConfigError(f"{path} [themes]: expected one [themes.<id>] table per theme")
-    themes: list[TaxonomyTheme] = []
-    for theme_id, table in tables.items():
-        where = f"{path} [themes.{theme_id}]"
-        if not isinstance(table, dict):
-            raise ConfigError(f"{where}: expected a table with label, department and seeds")
-        unknown = set(table) - {"label", "department", "seeds"}
-        if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-        seeds = table.get("seeds")
-        if not isinstance(seeds, list) or not seeds:
-            raise ConfigError(f"{where} seeds: expected a non-empty list of words")
-        themes.append(
-            TaxonomyTheme(
-                id=theme_id,
-                label=_string(table.get("label"), f"{where} label"),
-                department=_string(table.get("department"), f"{where} department"),
-                seeds=tuple(_string(s, f"{where} seeds") for s in seeds),
-            )
-        )
-    return Taxonomy(tuple(themes), str(path))
+    path = path or default_taxonomy_path()
+    parsed = from_mapping(_TaxonomyFile, read_toml(path), str(path))
+    themes = tuple(
+        TaxonomyTheme(id=theme_id, label=t.label.strip(), department=t.department.strip(), seeds=t.seeds)
+        for theme_id, t in parsed.themes.items()
+    )
+    if any(not theme_id.strip() for theme_id in parsed.themes):
+        raise ConfigError(f"{path}: themes: a theme id is empty ({ConfigError.code})")
+    return Taxonomy(themes, str(path))
