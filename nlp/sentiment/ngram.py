@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +23,17 @@ from nlp.errors import ModelError
 WEIGHTS_FILE = "ngram.safetensors"
 PARAMS_FILE = "ngram.json"
 FloatArray = npt.NDArray[np.float64]
+Float = TypeVar("Float", bound=np.floating[Any])
+
+
+def mix_logits(logits: npt.NDArray[Float], margins: npt.NDArray[np.floating[Any]], weight: float) -> npt.NDArray[Float]:
+    """(1 - weight) × the transformer's logits [n, 2] + weight × the n-gram model's log-odds of
+    positive [n], taken as the two-class logits (0, margin). The runtime scores this mix and
+    training.export fits `weight` on it; a new array of the logits' dtype is returned."""
+    mixed = logits.copy()
+    mixed *= 1 - weight
+    mixed[:, 1] += weight * margins
+    return mixed
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,10 @@ from tokenizers import Encoding, Tokenizer
 
 from nlp.config import SentimentConfig
 from nlp.errors import ModelError
+from nlp.onnx_session import cpu_session
 from nlp.schema import Sentiment
 from nlp.sentiment import sentiment_from_probability
-from nlp.sentiment.ngram import NgramModel
+from nlp.sentiment.ngram import NgramModel, mix_logits
 from nlp.sentiment.windows import sentence_ends, token_windows
 
 MODEL_FILE = "model.onnx"
@@ -251,9 +252,8 @@ class TransformerScorer:
         if self.ngram is None:
             return out
         present = [i for i, text in enumerate(texts) if text.strip()]
-        w = self.manifest.ngram_weight
-        out[present] *= 1 - w
-        out[present, 1] += w * self.ngram.margins([texts[i] for i in present])
+        margins = self.ngram.margins([texts[i] for i in present])
+        out[present] = mix_logits(out[present], margins, self.manifest.ngram_weight)
         return out
 
     def transformer_logits(self, texts: Sequence[str]) -> FloatArray:
@@ -383,14 +383,8 @@ class TransformerScorer:
 
 
 def _session(path: Path, threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    # One request at a time per session: inter-op parallelism only competes with intra-op threads.
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = cpu_session(path, threads)
     except Exception as error:  # onnxruntime raises its own untyped errors
         raise ModelError(f"{path}: cannot load the ONNX model: {error}") from error
     inputs = {i.name: i for i in session.get_inputs()}
