@@ -1,0 +1,75 @@
+"""Alerts: the list, one alert with its evidence and history, and the lifecycle actions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from api.schemas.base import MAX_NOTE_CHARS, StrictIn
+
+AlertStatus = Literal["open", "acknowledged", "resolved", "expired"]
+
+
+class WindowOut(BaseModel):
+    start: str
+    end: str
+
+
+class ExampleOut(BaseModel):
+    id: str
+    text: str
+    negative_probability: float
+
+
+class EvidenceOut(BaseModel):
+    count: int
+    negatives: int
+    share: float
+    threshold: float
+    lower_bound: float | None = None
+    examples: list[ExampleOut]
+    baseline: float | None = None
+    previous_count: int | None = None
+    previous_negatives: int | None = None
+    previous_share: float | None = None
+    p_value: float | None = None
+    reason: str
+
+
+class HistoryOut(BaseModel):
+    time: str
+    status: AlertStatus
+    note: str
+
+
+class AlertOut(BaseModel):
+    id: str
+    rule: str
+    kind: Literal["share", "rise", "severe"]
+    theme: str | None
+    segment: dict[str, str]
+    window: WindowOut
+    evidence: EvidenceOut
+    department: str
+    deadline: str
+    status: AlertStatus
+    created_at: str
+    updated_at: str
+    history: list[HistoryOut]
+    deliveries: list[dict[str, Any]]
+    also_matched: list[str]
+    escalated: bool
+    escalated_to: str | None
+    item_id: str | None
+
+
+class AlertsOut(BaseModel):
+    total: int
+    items: list[AlertOut]
+
+
+class AlertActionIn(StrictIn):
+    note: Annotated[str, StringConstraints(max_length=MAX_NOTE_CHARS)] = Field(
+        default="", description="who acknowledges / what was done (required to resolve)"
+    )
