@@ -1,12 +1,14 @@
 """Alerts: rules in configuration, a pure engine over results, and the alert lifecycle.
 
-``evaluate(results, rules, state, now) -> (raised, new_state)`` is the whole engine; loading and saving
-the state and delivering alerts live at the edges (kesheng.alerts_store, api.webhook).
+``evaluate(results, rules, state, now) -> (raised, new_state)`` is the whole engine; for a stream,
+``AlertAccumulator(rules)`` is fed one result at a time and then ``.evaluate(state, now)`` (the same
+alerts, in memory bounded by the rules' cells). Loading and saving the state and delivering alerts live
+at the edges (kesheng.alerts_store, api.webhook).
 """
 
 from __future__ import annotations
 
-from nlp.alerts.engine import evaluate
+from nlp.alerts.engine import AlertAccumulator, evaluate
 from nlp.alerts.model import (
     Alert,
     AlertState,
@@ -24,6 +26,7 @@ from nlp.alerts.rules import AlertRules, RiseRule, SevereRule, ShareRule, load_r
 
 __all__ = [
     "Alert",
+    "AlertAccumulator",
     "AlertRules",
     "AlertState",
     "AlertTransitionError",

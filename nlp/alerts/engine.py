@@ -1,4 +1,4 @@
-"""The alert engine: a pure function of (results, rules, state, now) → (new alerts, new state).
+"""The alert engine: (tallied results, rules, state, now) → (new alerts, new state).
 
 An alert is raised once per condition: the id is a hash of the rule and the condition (theme, segment
 and window; for a severe item, the item), and when several rules fire for the same theme, segment and
@@ -7,6 +7,10 @@ window they make one alert (the first rule in config order names it, the others 
 theme and segment stay quiet for the cooldown. Deadlines are checked on every evaluation: an open
 alert past its deadline is escalated, and later expired.
 
+Results are tallied one at a time by an `AlertAccumulator` (nlp.alerts.tally), so any number of them
+is evaluated in memory bounded by the cells of the rules, not by the results; `evaluate(results, ...)`
+is that accumulator fed with the results. The rules read the tallies in nlp.alerts.candidates.
+
 Nothing here reads files, clocks or the environment: `now` is passed in, so weeks can be replayed.
 """
 
@@ -14,269 +18,106 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
-from nlp.alerts.model import (
-    DETRACTOR_MAX_NPS,
-    Alert,
-    AlertKind,
-    AlertState,
-    Evidence,
-    Example,
-    HistoryEntry,
-    Window,
-    apply_deadline,
-    resolved_at,
-    stamp,
-)
-from nlp.alerts.rules import SEGMENT_DIMENSIONS, AlertRules, RiseRule, SevereRule, ShareRule, Signal
-from nlp.alerts.stats import lower_bound, two_proportion_rise
+from nlp.alerts.candidates import Candidate, baselines, rise_candidates, severe_candidates, share_candidates
+from nlp.alerts.model import Alert, AlertState, HistoryEntry, apply_deadline, resolved_at, stamp
+from nlp.alerts.rules import AlertRules
+from nlp.alerts.tally import Grouping, GroupKey, GroupTally, SevereHit, item_date, severe_hit, signal_of
 from nlp.schema import Result
 
-# --- rules -------------------------------------------------------------------------------------------
+# --- accumulation ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    """A condition some rule found in this evaluation; candidates with the same key become one alert."""
+class AlertAccumulator:
+    """The tallies every rule of `rules` reads, fed one result at a time (`add`, `update`).
 
-    rule: str
-    kind: AlertKind
-    theme: str | None
-    segment: Mapping[str, str]
-    window: Window
-    evidence: Evidence
-    deadline_hours: float | None
-    item_id: str | None = None
+    Per cell of a grouping (theme, segment, window) it keeps two counts and at most
+    `rules.max_examples` examples; per item a severe rule matches, the few fields of its alert.
+    `evaluate(state, now)` runs the rules over what was added; it does not change the accumulator, so
+    it may be fed more and evaluated again.
+    """
 
-    @property
-    def key(self) -> tuple[Any, ...]:
-        if self.item_id is not None:
-            return ("item", self.item_id)
-        return ("window", self.theme, tuple(sorted(self.segment.items())), self.window)
+    def __init__(self, rules: AlertRules) -> None:
+        self.rules = rules
+        self.items_ = 0
+        groupings = [Grouping.of(rule) for rule in rules.share] + [Grouping.of(rule) for rule in rules.rise]
+        groupings += [Grouping.baseline_of(rule) for rule in rules.share if rule.baseline == "window"]
+        # Rules that group alike (say a share and a rise rule on theme × region) share the cells.
+        self._cells: dict[Grouping, dict[GroupKey, GroupTally]] = {g: {} for g in groupings}
+        self._severe: list[list[SevereHit]] = [[] for _ in rules.severe]
+        self._signals = tuple(dict.fromkeys(g.signal for g in groupings))
 
+    def add(self, result: Result) -> None:
+        """Count one result in every grouping it can be placed in, and keep it if a severe rule matches.
+        Items without a date, or without the grouping's signal (no NPS), are left out of groupings."""
+        rank = (-result.sentiment.negative_probability, result.id, self.items_)
+        self.items_ += 1
+        day = item_date(result)
+        if day is not None:
+            signals = {signal: signal_of(result, signal) for signal in self._signals}
+            for grouping, cells in self._cells.items():
+                bad = signals[grouping.signal]
+                if bad is None:
+                    continue
+                for key in grouping.keys(result, day):
+                    tally = cells.get(key)
+                    if tally is None:
+                        tally = cells[key] = GroupTally(self.rules.max_examples, self.rules.example_chars)
+                    tally.add(result, bad, rank)
+        for rule, hits in zip(self.rules.severe, self._severe, strict=True):
+            hit = severe_hit(result, rule, self.rules)
+            if hit is not None:
+                hits.append(hit)
 
-def _item_date(result: Result) -> date | None:
-    raw = result.meta.get("date")
-    if isinstance(raw, date):
-        return raw
-    if not isinstance(raw, str):
-        return None
-    try:
-        return date.fromisoformat(raw[:10])
-    except ValueError:
-        return None
+    def update(self, results: Iterable[Result]) -> AlertAccumulator:
+        """`add` each result (a list or a stream); returns the accumulator."""
+        for result in results:
+            self.add(result)
+        return self
 
-
-def _window(day: date, kind: str) -> Window:
-    if kind == "day":
-        return Window(day.isoformat(), day.isoformat())
-    monday = day - timedelta(days=day.weekday())
-    return Window(monday.isoformat(), (monday + timedelta(days=6)).isoformat())
-
-
-def _signal(result: Result, signal: Signal) -> bool | None:
-    """Whether the item counts as bad for this signal; None when it does not take part (no NPS)."""
-    if signal == "negative":
-        return result.sentiment.label == "negative"
-    raw = result.meta.get("nps")
-    try:
-        nps = float(raw) if raw is not None and raw != "" else None
-    except (TypeError, ValueError):
-        return None
-    return None if nps is None else nps <= DETRACTOR_MAX_NPS
-
-
-_GroupKey = tuple[str | None, tuple[tuple[str, str], ...], Window]
-
-
-def _group(
-    results: Sequence[Result], per_theme: bool, dimensions: tuple[str, ...], window_kind: str, signal: Signal
-) -> dict[_GroupKey, list[tuple[Result, bool]]]:
-    """Items by (theme, segment, window), each with its signal. Items lacking a dimension or a date are
-    left out of that grouping (they cannot be placed in a cell)."""
-    groups: dict[_GroupKey, list[tuple[Result, bool]]] = defaultdict(list)
-    for result in results:
-        day = _item_date(result)
-        bad = _signal(result, signal)
-        if day is None or bad is None:
-            continue
-        values = [result.meta.get(d) for d in dimensions]
-        if any(v is None or str(v).strip() == "" for v in values):
-            continue
-        segment = tuple(sorted(zip(dimensions, (str(v) for v in values), strict=True)))
-        themes: Iterable[str | None] = dict.fromkeys(result.themes) if per_theme else (None,)
-        for theme in themes:
-            groups[(theme, segment, _window(day, window_kind))].append((result, bad))
-    return groups
-
-
-def _examples(members: Iterable[tuple[Result, bool]], rules: AlertRules) -> tuple[Example, ...]:
-    """The most negative bad items, one per distinct text (a repeated "太差了" shows nothing new)."""
-    bad = sorted((r for r, is_bad in members if is_bad), key=lambda r: (-r.sentiment.negative_probability, r.id))
-    examples: dict[str, Example] = {}
-    for r in bad:
-        if len(examples) >= rules.max_examples:
-            break
-        text = _shorten(r.text, rules.example_chars)
-        examples.setdefault(text, Example(r.id, text, _round(r.sentiment.negative_probability)))
-    return tuple(examples.values())
-
-
-def _round(value: float) -> float:
-    # Evidence is compared for equality on a replay and written to JSON: 4 decimals is plenty.
-    return round(value, 4)
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _describe(theme: str | None, segment: tuple[tuple[str, str], ...]) -> str:
-    parts = ([theme] if theme else []) + [value for _, value in segment]
-    return "·".join(parts) or "全部"
-
-
-def _baselines(results: Sequence[Result], rule: ShareRule) -> dict[Window, float]:
-    """The share over every item of each window: the reference of a rule with baseline = "window"."""
-    totals: dict[Window, list[int]] = defaultdict(lambda: [0, 0])
-    for (_, _, window), members in _group(results, False, (), rule.window, rule.signal).items():
-        totals[window][0] += sum(bad for _, bad in members)
-        totals[window][1] += len(members)
-    return {window: bad / count for window, (bad, count) in totals.items()}
-
-
-def _share_candidates(results: Sequence[Result], rule: ShareRule, rules: AlertRules) -> list[_Candidate]:
-    found = []
-    baselines = _baselines(results, rule) if rule.baseline == "window" else {}
-    for (theme, segment, window), members in _group(
-        results, rule.per_theme, rule.dimensions, rule.window, rule.signal
-    ).items():
-        count = len(members)
-        negatives = sum(bad for _, bad in members)
-        share = negatives / count
-        baseline = baselines.get(window)
-        threshold = rule.threshold if baseline is None else baseline + rule.threshold
-        if count < rule.min_volume or share <= threshold:
-            continue
-        bound = lower_bound(negatives, count, rule.confidence, rule.method)
-        if bound <= threshold:
-            continue
-        what = "负面" if rule.signal == "negative" else "NPS贬损者"
-        against = f"阈值 {threshold:.1%}" if baseline is None else f"本期基线 {baseline:.1%} + {rule.threshold:.0%}"
-        reason = (
-            f"{_describe(theme, segment)} {window.start}~{window.end} {what}占比 {share:.1%} "
-            f"({negatives}/{count})，{rule.confidence:.0%} 置信下界 {bound:.1%} > {against}"
-        )
-        evidence = Evidence(
-            count,
-            negatives,
-            _round(share),
-            _round(threshold),
-            _round(bound),
-            _examples(members, rules),
-            baseline=None if baseline is None else _round(baseline),
-            reason=reason,
-        )
-        found.append(_Candidate(rule.name, "share", theme, dict(segment), window, evidence, rule.deadline_hours))
-    return found
-
-
-def _rise_candidates(results: Sequence[Result], rule: RiseRule, rules: AlertRules) -> list[_Candidate]:
-    groups = _group(results, rule.per_theme, rule.dimensions, "week", rule.signal)
-    # First the comparisons that can be made (volume in both weeks), to count them for Bonferroni.
-    comparisons = []
-    for (theme, segment, window), members in groups.items():
-        previous_window = _window(date.fromisoformat(window.start) - timedelta(days=7), "week")
-        before = groups.get((theme, segment, previous_window))
-        if before is None or len(before) < rule.min_volume or len(members) < rule.min_volume:
-            continue
-        comparisons.append((theme, segment, window, before, members))
-    per_week: dict[Window, int] = defaultdict(int)
-    for _, _, window, _, _ in comparisons:
-        per_week[window] += 1
-    found = []
-    for theme, segment, window, before, members in comparisons:
-        k1, n1 = sum(bad for _, bad in before), len(before)
-        k2, n2 = sum(bad for _, bad in members), len(members)
-        test = two_proportion_rise(k1, n1, k2, n2)
-        alpha = rule.alpha / per_week[window] if rule.correction == "bonferroni" else rule.alpha
-        if test.rise <= rule.min_rise or test.p_value >= alpha:
-            continue
-        reason = (
-            f"{_describe(theme, segment)} {window.start}~{window.end} 负面占比环比上升 {test.rise:.1%} "
-            f"({k1}/{n1}={test.before:.1%} → {k2}/{n2}={test.after:.1%})，"
-            f"z={test.z:.2f}，p={test.p_value:.2g}"
-        )
-        evidence = Evidence(
-            count=n2,
-            negatives=k2,
-            share=_round(test.after),
-            threshold=_round(test.before + rule.min_rise),
-            examples=_examples(members, rules),
-            previous_count=n1,
-            previous_negatives=k1,
-            previous_share=_round(test.before),
-            p_value=float(f"{test.p_value:.4g}"),
-            reason=reason,
-        )
-        found.append(_Candidate(rule.name, "rise", theme, dict(segment), window, evidence, rule.deadline_hours))
-    return found
-
-
-def _customer_text(result: Result) -> str:
-    # In a call only the customer's words count: an agent saying "如需投诉请拨打…" is not a complaint.
-    if result.turns:
-        return "\n".join(t.text for t in result.turns if t.speaker == "customer")
-    return result.text
-
-
-def _severe_candidates(
-    results: Sequence[Result], rule: SevereRule, rules: AlertRules, now: datetime
-) -> list[_Candidate]:
-    found = []
-    for result in results:
-        probability = result.sentiment.negative_probability
-        tier = str(result.meta.get("tier", ""))
-        reasons = []
-        if tier in rule.top_tiers and probability >= rule.min_negative_probability:
-            reasons.append(f"{tier}客户 负面概率 {probability:.2f} ≥ {rule.min_negative_probability:.2f}")
-        words = [w for w in rule.keywords if w in _customer_text(result)]
-        if words and result.emotion in rule.emotions:
-            reasons.append(f"提到 {'/'.join(words)} 且情绪为{result.emotion}")
-        if not reasons:
-            continue
-        day = _item_date(result) or now.date()
-        segment = {d: str(result.meta[d]) for d in SEGMENT_DIMENSIONS if result.meta.get(d) not in (None, "")}
-        evidence = Evidence(
-            count=1,
-            negatives=int(result.sentiment.label == "negative"),
-            share=_round(probability),
-            threshold=rule.min_negative_probability,
-            examples=(Example(result.id, _shorten(result.text, rules.example_chars), _round(probability)),),
-            reason=f"单条严重反馈 {result.id}：" + "；".join(reasons),
-        )
-        theme = result.themes[0] if result.themes else None
-        found.append(
-            _Candidate(
-                rule.name,
-                "severe",
-                theme,
-                segment,
-                _window(day, "day"),
-                evidence,
-                rule.deadline_hours,
-                item_id=result.id,
+    def candidates(self, now: datetime) -> list[Candidate]:
+        """What every rule finds in the tallies, in config order (share, rise, severe rules)."""
+        found: list[Candidate] = []
+        for share_rule in self.rules.share:
+            reference = (
+                baselines(self._cells[Grouping.baseline_of(share_rule)]) if share_rule.baseline == "window" else {}
             )
-        )
-    return found
+            found += share_candidates(self._cells[Grouping.of(share_rule)], reference, share_rule)
+        for rise_rule in self.rules.rise:
+            found += rise_candidates(self._cells[Grouping.of(rise_rule)], rise_rule)
+        for severe_rule, hits in zip(self.rules.severe, self._severe, strict=True):
+            found += severe_candidates(hits, severe_rule, now)
+        return found
+
+    def evaluate(self, state: AlertState, now: datetime) -> tuple[list[Alert], AlertState]:
+        """Run every rule over what was added; return the alerts raised now (to be delivered) and the
+        new state (see `evaluate`)."""
+        stamp(now)
+        return _assemble(self.candidates(now), self.rules, state, now)
 
 
-def _alert_id(candidate: _Candidate) -> str:
+def evaluate(
+    results: Iterable[Result], rules: AlertRules, state: AlertState, now: datetime
+) -> tuple[list[Alert], AlertState]:
+    """Run every rule over `results`; return the alerts raised now (to be delivered) and the new state.
+
+    Existing alerts whose condition holds again get fresh evidence; every open alert's deadline is
+    checked against `now` (escalation, expiry). Pass all results of the windows of interest: evidence
+    is computed from what is passed, not accumulated across calls. `results` may be a stream: it is
+    tallied one result at a time (`AlertAccumulator`).
+    """
+    stamp(now)
+    return AlertAccumulator(rules).update(results).evaluate(state, now)
+
+
+# --- alerts ------------------------------------------------------------------------------------------
+
+
+def _alert_id(candidate: Candidate) -> str:
     """Deterministic: the rule and the condition (theme, segment, window; or the item of a severe alert)."""
     condition: list[Any] = [candidate.theme, sorted(candidate.segment.items())]
     condition += [candidate.item_id] if candidate.item_id else [candidate.window.start, candidate.window.end]
@@ -284,14 +125,14 @@ def _alert_id(candidate: _Candidate) -> str:
     return "al-" + hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 
-def _deadline_hours(candidate: _Candidate, rules: AlertRules) -> float:
+def _deadline_hours(candidate: Candidate, rules: AlertRules) -> float:
     hours = candidate.deadline_hours if candidate.deadline_hours is not None else rules.deadlines.default_hours
     if candidate.segment.get("tier") in rules.deadlines.top_tiers:
         hours = min(hours, rules.deadlines.top_tier_hours)
     return hours
 
 
-def _raise(candidate: _Candidate, also: tuple[str, ...], rules: AlertRules, now: datetime) -> Alert:
+def _raise(candidate: Candidate, also: tuple[str, ...], rules: AlertRules, now: datetime) -> Alert:
     time = stamp(now)
     deadline = (now + timedelta(hours=_deadline_hours(candidate, rules))).isoformat(timespec="seconds")
     return Alert(
@@ -313,7 +154,7 @@ def _raise(candidate: _Candidate, also: tuple[str, ...], rules: AlertRules, now:
     )
 
 
-def _refresh(alert: Alert, candidate: _Candidate, now: datetime) -> Alert:
+def _refresh(alert: Alert, candidate: Candidate, now: datetime) -> Alert:
     """The same condition again in the same window: new evidence on the existing alert, no new alert."""
     if alert.status not in ("open", "acknowledged") or alert.evidence == candidate.evidence:
         return alert
@@ -331,7 +172,7 @@ def _key_of(alert: Alert) -> tuple[Any, ...]:
     return ("window", alert.theme, tuple(sorted(alert.segment.items())), alert.window)
 
 
-def _cooling_down(candidate: _Candidate, state: AlertState, rules: AlertRules, now: datetime) -> bool:
+def _cooling_down(candidate: Candidate, state: AlertState, rules: AlertRules, now: datetime) -> bool:
     if candidate.kind == "severe":
         return False
     condition = (candidate.theme, tuple(sorted(candidate.segment.items())))
@@ -343,26 +184,12 @@ def _cooling_down(candidate: _Candidate, state: AlertState, rules: AlertRules, n
     return False
 
 
-def evaluate(
-    results: Iterable[Result], rules: AlertRules, state: AlertState, now: datetime
+def _assemble(
+    candidates: list[Candidate], rules: AlertRules, state: AlertState, now: datetime
 ) -> tuple[list[Alert], AlertState]:
-    """Run every rule over `results`; return the alerts raised now (to be delivered) and the new state.
-
-    Existing alerts whose condition holds again get fresh evidence; every open alert's deadline is
-    checked against `now` (escalation, expiry). Pass all results of the windows of interest: evidence
-    is computed from what is passed, not accumulated across calls.
-    """
-    stamp(now)
-    items = list(results)
-    candidates: list[_Candidate] = []
-    for share_rule in rules.share:
-        candidates += _share_candidates(items, share_rule, rules)
-    for rise_rule in rules.rise:
-        candidates += _rise_candidates(items, rise_rule, rules)
-    for severe_rule in rules.severe:
-        candidates += _severe_candidates(items, severe_rule, rules, now)
-
-    merged: dict[tuple[Any, ...], list[_Candidate]] = {}
+    """Merge the candidates of one condition, raise the new conditions (unless cooling down), refresh
+    the evidence of known ones, then check every open alert's deadline."""
+    merged: dict[tuple[Any, ...], list[Candidate]] = {}
     for candidate in candidates:
         merged.setdefault(candidate.key, []).append(candidate)
     existing = {_key_of(a): a for a in state.alerts}

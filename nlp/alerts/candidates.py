@@ -1,0 +1,149 @@
+"""The rules read the tallies: each condition a rule finds becomes a candidate with its evidence.
+
+A share rule looks at each cell of its grouping; a rise rule compares each week's cell with the same
+cell a week before; a severe rule turns each item it matched into a candidate of its own. The engine
+(nlp.alerts.engine) merges the candidates of one condition into one alert.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from nlp.alerts.model import AlertKind, Evidence, Window
+from nlp.alerts.rules import RiseRule, SevereRule, ShareRule
+from nlp.alerts.stats import lower_bound, two_proportion_rise
+from nlp.alerts.tally import GroupKey, GroupTally, Segment, SevereHit, evidence_round, window_of
+
+Cells = Mapping[GroupKey, GroupTally]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A condition some rule found in this evaluation; candidates with the same key become one alert."""
+
+    rule: str
+    kind: AlertKind
+    theme: str | None
+    segment: Mapping[str, str]
+    window: Window
+    evidence: Evidence
+    deadline_hours: float | None
+    item_id: str | None = None
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        if self.item_id is not None:
+            return ("item", self.item_id)
+        return ("window", self.theme, tuple(sorted(self.segment.items())), self.window)
+
+
+def _describe(theme: str | None, segment: Segment) -> str:
+    parts = ([theme] if theme else []) + [value for _, value in segment]
+    return "·".join(parts) or "全部"
+
+
+def baselines(cells: Cells) -> dict[Window, float]:
+    """The share over every item of each window, from a baseline grouping (one cell per window)."""
+    totals: dict[Window, list[int]] = defaultdict(lambda: [0, 0])
+    for (_, _, window), tally in cells.items():
+        totals[window][0] += tally.bad
+        totals[window][1] += tally.count
+    return {window: bad / count for window, (bad, count) in totals.items()}
+
+
+def share_candidates(cells: Cells, window_baselines: Mapping[Window, float], rule: ShareRule) -> list[Candidate]:
+    """Cells whose bad share is above the threshold (or the window's baseline plus the margin), with the
+    minimum volume, and whose lower confidence bound is above it too."""
+    found = []
+    for (theme, segment, window), tally in cells.items():
+        count, negatives = tally.count, tally.bad
+        share = negatives / count
+        baseline = window_baselines.get(window) if rule.baseline == "window" else None
+        threshold = rule.threshold if baseline is None else baseline + rule.threshold
+        if count < rule.min_volume or share <= threshold:
+            continue
+        bound = lower_bound(negatives, count, rule.confidence, rule.method)
+        if bound <= threshold:
+            continue
+        what = "负面" if rule.signal == "negative" else "NPS贬损者"
+        against = f"阈值 {threshold:.1%}" if baseline is None else f"本期基线 {baseline:.1%} + {rule.threshold:.0%}"
+        reason = (
+            f"{_describe(theme, segment)} {window.start}~{window.end} {what}占比 {share:.1%} "
+            f"({negatives}/{count})，{rule.confidence:.0%} 置信下界 {bound:.1%} > {against}"
+        )
+        evidence = Evidence(
+            count,
+            negatives,
+            evidence_round(share),
+            evidence_round(threshold),
+            evidence_round(bound),
+            tally.examples(),
+            baseline=None if baseline is None else evidence_round(baseline),
+            reason=reason,
+        )
+        found.append(Candidate(rule.name, "share", theme, dict(segment), window, evidence, rule.deadline_hours))
+    return found
+
+
+def rise_candidates(cells: Cells, rule: RiseRule) -> list[Candidate]:
+    """Week cells whose bad share rose from the same cell the week before by more than the margin,
+    significantly (Bonferroni over the comparisons of that week, when asked)."""
+    # First the comparisons that can be made (volume in both weeks), to count them for Bonferroni.
+    comparisons = []
+    for (theme, segment, window), after in cells.items():
+        previous_window = window_of(date.fromisoformat(window.start) - timedelta(days=7), "week")
+        before = cells.get((theme, segment, previous_window))
+        if before is None or before.count < rule.min_volume or after.count < rule.min_volume:
+            continue
+        comparisons.append((theme, segment, window, before, after))
+    per_week: dict[Window, int] = defaultdict(int)
+    for _, _, window, _, _ in comparisons:
+        per_week[window] += 1
+    found = []
+    for theme, segment, window, before, after in comparisons:
+        k1, n1 = before.bad, before.count
+        k2, n2 = after.bad, after.count
+        test = two_proportion_rise(k1, n1, k2, n2)
+        alpha = rule.alpha / per_week[window] if rule.correction == "bonferroni" else rule.alpha
+        if test.rise <= rule.min_rise or test.p_value >= alpha:
+            continue
+        reason = (
+            f"{_describe(theme, segment)} {window.start}~{window.end} 负面占比环比上升 {test.rise:.1%} "
+            f"({k1}/{n1}={test.before:.1%} → {k2}/{n2}={test.after:.1%})，"
+            f"z={test.z:.2f}，p={test.p_value:.2g}"
+        )
+        evidence = Evidence(
+            count=n2,
+            negatives=k2,
+            share=evidence_round(test.after),
+            threshold=evidence_round(test.before + rule.min_rise),
+            examples=after.examples(),
+            previous_count=n1,
+            previous_negatives=k1,
+            previous_share=evidence_round(test.before),
+            p_value=float(f"{test.p_value:.4g}"),
+            reason=reason,
+        )
+        found.append(Candidate(rule.name, "rise", theme, dict(segment), window, evidence, rule.deadline_hours))
+    return found
+
+
+def severe_candidates(hits: Sequence[SevereHit], rule: SevereRule, now: datetime) -> list[Candidate]:
+    """One candidate per matched item, in its day (the day of the evaluation for an undated item)."""
+    return [
+        Candidate(
+            rule.name,
+            "severe",
+            hit.theme,
+            dict(hit.segment),
+            window_of(hit.day or now.date(), "day"),
+            hit.evidence,
+            rule.deadline_hours,
+            item_id=hit.item_id,
+        )
+        for hit in hits
+    ]
