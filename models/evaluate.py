@@ -13,7 +13,8 @@ figures are those a user of ``kesheng`` gets. The binary decision is p_negative 
 the neutral band of SentimentConfig is a presentation choice and is not part of these metrics.
 
 The CLI (``kesheng evaluate --data FILE [--model DIR] [--json]``) is a thin edge over ``evaluate``
-and ``write_report``.
+and ``write_report``. It lives in ``models`` because the registry's promotion gate scores versions
+on the golden sets with it; training imports it from here (``training.evaluate`` re-exports it).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ texts, so the difference is much less noisy than either figure.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tomllib
 from collections.abc import Collection, Mapping, Sequence
@@ -16,11 +17,22 @@ from pathlib import Path
 from typing import Any
 
 from nlp.errors import ConfigError
+from nlp.resources import data_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG = REPO_ROOT / "training" / "configs" / "registry.toml"
 CONFIG_ENV = "KESHENG_REGISTRY_CONFIG"
 GATE_METRICS = ("accuracy", "macro_f1", "roc_auc")
+
+
+def _shipped_config() -> Path:
+    """training/configs/registry.toml, package data of the ``training`` package (in a wheel as in a
+    checkout). Located with find_spec, which does not import it: models sits below training."""
+    spec = importlib.util.find_spec("training")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("package 'training' is not installed; the shipped registry config is part of it")
+    return Path(next(iter(spec.submodule_search_locations))) / "configs" / "registry.toml"
+
+
+DEFAULT_CONFIG = _shipped_config()
 
 
 def registry_config_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -41,9 +53,10 @@ class GateConfig:
     @classmethod
     def load(cls, path: Path = DEFAULT_CONFIG, root: Path | None = None) -> GateConfig:
         """Read the ``[gate]`` table of a TOML file. Relative golden paths are relative to `root`;
-        by default the repository for the shipped config, else the config file's folder."""
+        by default the bundled data (``nlp.resources.data_dir``: the committed golden samples) for
+        the shipped config, else the config file's folder."""
         if root is None:
-            root = REPO_ROOT if path == DEFAULT_CONFIG else path.parent
+            root = data_dir() if path == DEFAULT_CONFIG else path.parent
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -175,7 +188,6 @@ __all__ = [
     "CONFIG_ENV",
     "DEFAULT_CONFIG",
     "GATE_METRICS",
-    "REPO_ROOT",
     "Comparison",
     "GateConfig",
     "MetricDelta",

@@ -1,6 +1,6 @@
 """The model registry: versioned sentiment model folders, one of them active.
 
-Layout of a registry root (by default ``$KESHENG_HOME/models``, see ``default_registry_root``)::
+Layout of a registry root (by default ``$KESHENG_HOME/models``, see ``models.home``)::
 
     <root>/active.json            the active version, the stack of previously active ones (for
                                   rollback), a generation counter and an event log; replaced atomically
@@ -19,21 +19,17 @@ metric is refused unless forced. Everything that lists, loads, promotes or rolls
 CLI, the HTTP service and the training code — goes through ``Registry``.
 
 A running service notices a change of the active version through ``Registry.generation()`` (one small
-file read) and reloads; see ``models.hotswap``.
+file read) and reloads; see ``models.hotswap``. The values it returns are in ``models.versions`` and
+``models.gate``; the golden-set figures come from ``models.evaluate``.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
-import os
-import re
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,39 +38,37 @@ from models import DEFAULT_MODEL_DIR
 from models.gate import (
     CONFIG_ENV,
     DEFAULT_CONFIG,
-    REPO_ROOT,
     Comparison,
     GateConfig,
     MetricDelta,
     PromotionResult,
     registry_config_path,
 )
+from models.home import default_registry_root
+from models.versions import (
+    MANIFEST_FILE,
+    REQUIRED_FILES,
+    VERSION_PATTERN,
+    WEIGHTS_DIR,
+    ActiveState,
+    ModelVersion,
+    read_json,
+)
 from nlp.errors import ConfigError, ModelError
+from nlp.files import sha256_file, write_text_atomic
 
 if TYPE_CHECKING:
+    from models.evaluate import EvalReport
     from nlp.config import SentimentConfig
     from nlp.sentiment.transformer import TransformerScorer
-    from training.evaluate import EvalReport
 
 ACTIVE_FILE = "active.json"
 LOCK_FILE = ".lock"
 EVALUATIONS_DIR = ".evaluations"
-MANIFEST_FILE = "manifest.json"
-WEIGHTS_DIR = "weights"
-REQUIRED_FILES = ("model.onnx", "tokenizer.json", MANIFEST_FILE)
-# Safe in a path and a URL, and cannot start with a dot (dot names are the registry's own).
-VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Events kept in active.json: enough to audit a service's recent model changes, small enough to rewrite.
 MAX_EVENTS = 200
-
-
-def default_registry_root(environ: Mapping[str, str] | None = None) -> Path:
-    """``$KESHENG_HOME/models``, else ``$XDG_DATA_HOME/kesheng/models``, else ``~/.local/share/kesheng/models``."""
-    env = os.environ if environ is None else environ
-    if env.get("KESHENG_HOME"):
-        return Path(env["KESHENG_HOME"]).expanduser() / "models"
-    data_home = Path(env["XDG_DATA_HOME"]).expanduser() if env.get("XDG_DATA_HOME") else Path.home() / ".local/share"
-    return data_home / "kesheng" / "models"
+# The registry is read by the service, maybe as another user than the CLI that wrote it.
+FILE_MODE = 0o644
 
 
 def _now() -> str:
@@ -83,104 +77,7 @@ def _now() -> str:
 
 def _write_json_atomic(path: Path, data: Any) -> None:
     """Write beside `path`, flush to disk, rename over it: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            # mkstemp makes the file private; the registry is read by the service, maybe as another user.
-            os.fchmod(out.fileno(), 0o644)
-            out.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_name, path)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelError(f"{path}: not a readable JSON file: {error}") from error
-    if not isinstance(data, dict):
-        raise ModelError(f"{path}: must hold a JSON object")
-    return data
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# ---- values ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ModelVersion:
-    """One version as read from its folder. `active` is a snapshot taken when it was read."""
-
-    version: str
-    path: Path
-    manifest: Mapping[str, Any]
-    builtin: bool
-    active: bool = False
-
-    @property
-    def parent_version(self) -> str | None:
-        """The version it was fine-tuned from (None for the built-in one)."""
-        parent = self.manifest.get("parent_version")
-        return parent if isinstance(parent, str) else None
-
-    @property
-    def created(self) -> str | None:
-        """When the model was exported (ISO 8601, UTC)."""
-        created = self.manifest.get("created")
-        return created if isinstance(created, str) else None
-
-    @property
-    def metrics(self) -> dict[str, dict[str, Any]]:
-        """Per evaluation set: accuracy, macro_f1, roc_auc, n (as exported), without the int8 study."""
-        raw = self.manifest.get("metrics") or {}
-        keys = ("accuracy", "macro_f1", "roc_auc", "n")
-        return {
-            name: {k: figures[k] for k in keys if k in figures}
-            for name, figures in raw.items()
-            if isinstance(figures, dict) and "accuracy" in figures
-        }
-
-    @property
-    def checkpoint(self) -> Path | None:
-        """The torch checkpoint (safetensors) a retrain can start from, when the version has one."""
-        folder = self.path / WEIGHTS_DIR
-        return folder if (folder / "model.safetensors").is_file() else None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The summary the CLI prints and GET /v1/models returns."""
-        return {
-            "version": self.version,
-            "active": self.active,
-            "builtin": self.builtin,
-            "parent_version": self.parent_version,
-            "created": self.created,
-            "registered": self.manifest.get("registered"),
-            "metrics": self.metrics,
-            "data": self.manifest.get("data", {}),
-            "training_data": self.manifest.get("training_data", {}),
-            "has_weights": self.checkpoint is not None,
-            "path": str(self.path),
-        }
-
-
-@dataclass(frozen=True)
-class ActiveState:
-    """The content of active.json: the active version, the stack below it, and a change counter."""
-
-    version: str
-    history: tuple[str, ...] = ()
-    generation: int = 0
-    changed: str | None = None
-    events: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+    write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n", mode=FILE_MODE)
 
 
 # ---- the registry ----------------------------------------------------------------------------
@@ -219,7 +116,7 @@ class Registry:
     def _builtin_version(self) -> ModelVersion | None:
         if self.builtin is None:
             return None
-        manifest = _read_json(self.builtin / MANIFEST_FILE)
+        manifest = read_json(self.builtin / MANIFEST_FILE)
         return ModelVersion(str(manifest.get("version", "")), self.builtin, manifest, builtin=True)
 
     def _registered(self) -> list[ModelVersion]:
@@ -228,7 +125,7 @@ class Registry:
         out = []
         for folder in sorted(self.root.iterdir()):
             if folder.is_dir() and VERSION_PATTERN.match(folder.name) and (folder / MANIFEST_FILE).is_file():
-                out.append(ModelVersion(folder.name, folder, _read_json(folder / MANIFEST_FILE), builtin=False))
+                out.append(ModelVersion(folder.name, folder, read_json(folder / MANIFEST_FILE), builtin=False))
         return sorted(out, key=lambda v: (str(v.manifest.get("registered", "")), v.version))
 
     def state(self) -> ActiveState:
@@ -239,7 +136,7 @@ class Registry:
             if builtin is None:
                 raise ModelError(f"{path}: no active model and no built-in default model")
             return ActiveState(builtin.version)
-        data = _read_json(path)
+        data = read_json(path)
         version, history = data.get("active"), data.get("history", [])
         if not isinstance(version, str) or not isinstance(history, list):
             raise ModelError(f"{path}: keys 'active' (string) and 'history' (list) are required")
@@ -324,7 +221,7 @@ class Registry:
             shutil.rmtree(tmp, ignore_errors=True)
             shutil.copytree(folder, tmp)
             try:
-                manifest = _read_json(tmp / MANIFEST_FILE)
+                manifest = read_json(tmp / MANIFEST_FILE)
                 manifest.update(manifest_updates or {})
                 manifest["version"] = version
                 manifest["parent_version"] = parent if parent is not None else manifest.get("parent_version")
@@ -345,7 +242,7 @@ class Registry:
         """Cache a version's figures on a golden set (keyed by the file's sha256)."""
         with self._locked():
             path = self.root / EVALUATIONS_DIR / f"{version}.json"
-            cache = _read_json(path) if path.is_file() else {}
+            cache = read_json(path) if path.is_file() else {}
             cache[golden_set] = {
                 "file": report.data,
                 "sha256": report.data_sha256,
@@ -358,7 +255,7 @@ class Registry:
 
     def golden_metrics(self, version: str) -> dict[str, dict[str, Any]]:
         """A version's figures on every golden set of the gate: cached, computed when missing or stale."""
-        from training.evaluate import evaluate
+        from models.evaluate import evaluate
 
         self.get(version)  # unknown versions fail here, before anything is scored
         path = self.root / EVALUATIONS_DIR / f"{version}.json"
@@ -367,12 +264,12 @@ class Registry:
         for name, golden in self.gate.golden.items():
             if not golden.is_file():
                 raise ConfigError(f"{golden}: golden set {name!r} of the promotion gate not found")
-            cache = _read_json(path) if path.is_file() else {}
+            cache = read_json(path) if path.is_file() else {}
             cached = cache.get(name)
-            if not (isinstance(cached, dict) and cached.get("sha256") == _sha256(golden)):
+            if not (isinstance(cached, dict) and cached.get("sha256") == sha256_file(golden)):
                 scorer = scorer or self.load_scorer(version)
                 self.store_evaluation(version, name, evaluate(scorer, golden))
-                cached = _read_json(path)[name]
+                cached = read_json(path)[name]
             out[name] = cached
         return out
 
@@ -456,9 +353,11 @@ class Registry:
 
 
 __all__ = [
+    "ACTIVE_FILE",
     "CONFIG_ENV",
     "DEFAULT_CONFIG",
-    "REPO_ROOT",
+    "VERSION_PATTERN",
+    "WEIGHTS_DIR",
     "ActiveState",
     "Comparison",
     "GateConfig",

@@ -1,7 +1,7 @@
 """The evaluation report of a model on several labelled sets: Markdown, self-contained HTML and JSON.
 
 Per set: accuracy, macro-F1, ROC-AUC, the confusion matrix, a calibration curve and the examples
-the model gets most confidently wrong (built on ``training.evaluate.EvalReport``). Calibration is
+the model gets most confidently wrong (built on ``models.evaluate.EvalReport``). Calibration is
 about P(positive) = 1 − negative_probability: texts are put in equal-width bins of predicted
 probability, and each bin's mean prediction is set against the share of positive texts in it; a
 calibrated model lies on the diagonal. ECE is the count-weighted mean gap, Brier the mean squared
@@ -21,15 +21,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from nlp.normalize import normalize
-from nlp.sentiment import SentimentScorer
-from training.evaluate import (
+from models.evaluate import (
     WORST_EXAMPLES,
     EvalReport,
     negative_probabilities,
     read_labelled,
     report_from_probabilities,
 )
+from nlp.normalize import normalize
+from nlp.sentiment import SentimentScorer
 
 CALIBRATION_BINS = 10
 REPORT_FILES = ("report.md", "report.html", "report.json")

@@ -1,7 +1,7 @@
 """Validate training files for ``kesheng train`` before any training starts.
 
 Files are CSV/TSV (a text column and a 0/1 label column, found by the same header names and the same
-delimiter and encoding detection as ``training.evaluate.read_labelled``) or JSONL (one object per
+delimiter and encoding detection as ``models.evaluate.read_labelled``) or JSONL (one object per
 line with such keys). Unlike ``read_labelled``, which stops at the first bad row, validation reads
 every row of every file and reports every problem with its file, row and field:
 
@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from models.registry import DEFAULT_CONFIG
+from models.evaluate import LABEL_COLUMNS, TEXT_COLUMNS, detect_delimiter, find_column, read_labelled
+from models.gate import DEFAULT_CONFIG
 from nlp.errors import ConfigError, InputError, KeshengError, Location
 from nlp.readers.encoding import decode_bytes
-from training.evaluate import LABEL_COLUMNS, TEXT_COLUMNS, detect_delimiter, find_column, read_labelled
 from training.pool import Example, clean_text, match_key, write_tsv
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".tab", ".txt"}

@@ -6,6 +6,7 @@ model's own predictions: that model scores 100 % and the other loses exactly whe
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -13,18 +14,22 @@ from pathlib import Path
 
 import pytest
 
+import models as models_package
+import training
+from models.evaluate import evaluate
 from models.hotswap import ActiveScorer
 from models.registry import (
     ACTIVE_FILE,
+    DEFAULT_CONFIG,
     GateConfig,
     Registry,
     default_registry_root,
 )
 from nlp.errors import ConfigError, ModelError
 from nlp.normalize import normalize
+from nlp.resources import data_path
 from nlp.sentiment.transformer import TransformerScorer
 from tests.conftest import TINY_VERSION, build_tiny_model
-from training.evaluate import evaluate
 
 GOLDEN_TEXTS = [
     "物流很快，包装完好，好评",
@@ -245,6 +250,25 @@ def test_the_shipped_gate_config_points_at_existing_golden_sets() -> None:
     gate = GateConfig.load()
     assert gate.margin_points > 0 and "accuracy" in gate.metrics
     assert gate.golden and all(path.is_file() for path in gate.golden.values())
+    # The bundled golden samples, found as package data (a wheel has no repository around it).
+    assert {path.parent for path in gate.golden.values()} == {data_path("samples", "golden")}
+    assert DEFAULT_CONFIG.parent.parent == Path(training.__file__).parent
+
+
+def test_models_import_nothing_from_the_layers_above() -> None:
+    """models sits below training, the service and the CLI: none of its modules imports them."""
+    above = {"training", "api", "kesheng"}
+    for module in Path(models_package.__file__).parent.glob("*.py"):
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            assert not [n for n in names if n.split(".")[0] in above], f"{module.name} imports {names}"
 
 
 def test_a_missing_golden_file_is_a_config_error(tmp_path: Path, models: tuple[Path, Path]) -> None:
