@@ -4,7 +4,10 @@ replay of real waimai_10k reviews (their labels stand in for the model: this tes
 from __future__ import annotations
 
 import csv
+import gc
 import random
+import weakref
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ import pytest
 from kesheng.alerts_store import AlertStore, rules_or_default, run_alerts
 from nlp.alerts import (
     Alert,
+    AlertAccumulator,
     AlertRules,
     AlertState,
     AlertTransitionError,
@@ -469,3 +473,124 @@ def test_small_samples_and_noise_raise_nothing(timeline: list[Result]) -> None:
     # The state round-trips through its dict form (the JSON store's format).
     _, state = evaluate(timeline, rules, AlertState(), NOW)
     assert AlertState.from_dict(state.to_dict()) == state
+
+
+# --- streaming: the accumulator behind evaluate --------------------------------------------------------
+
+SEVERE_ITEMS = (
+    ("sv1", "钻石", "净水器漏水三次了，一直没人来修，太失望了", 0.95, "失望"),
+    ("sv2", "基础", "再不给我退款我就打12315投诉你们！", 0.97, "愤怒"),
+    ("sv3", "白银", "我要投诉你们的快递员，态度恶劣", 0.9, "愤怒"),
+)
+LIFT: dict[str, Any] = {
+    "name": "lift",
+    "per_theme": False,
+    "dimensions": ["region"],
+    "baseline": "window",
+    "threshold": 0.1,
+}
+RULE_SETS: dict[str, dict[str, Any]] = {
+    "share": SHARE_ONLY,
+    "baseline": {"share": [LIFT]},
+    "rise": RISE_ONLY,
+    "severe": {"severe": [{"name": "severe"}]},
+    "all": {**SHARE_ONLY, **RISE_ONLY, "severe": [{"name": "severe"}], "max_examples": 5},
+}
+
+
+def _mixed(timeline: list[Result]) -> list[Result]:
+    """The replay, a region well above its week's baseline, and three severe items."""
+    lifted = _cell("lift", 22, 30, region="华中", day="2026-10-12") + _cell(
+        "calm", 30, 100, region="东北", day="2026-10-12"
+    )
+    severe = [
+        _result(i, True, tier=tier, text=text, probability=p, emotion=emotion, day="2026-10-14")
+        for i, tier, text, p, emotion in SEVERE_ITEMS
+    ]
+    return timeline + lifted + severe
+
+
+@pytest.mark.parametrize("rule_set", sorted(RULE_SETS))
+def test_accumulated_alerts_equal_the_list_based_ones(rule_set: str, timeline: list[Result]) -> None:
+    rules = _rules(**RULE_SETS[rule_set])
+    items = _mixed(timeline)
+    raised, state = evaluate(items, rules, AlertState(), NOW)
+    assert raised, "the rule set should fire on this data"
+    accumulator = AlertAccumulator(rules)
+    for result in (r for r in items[: len(items) // 2]):  # one at a time, from a stream
+        accumulator.add(result)
+    accumulator.update(iter(items[len(items) // 2 :]))
+    assert accumulator.evaluate(AlertState(), NOW) == (raised, state)
+    assert accumulator.evaluate(AlertState(), NOW) == (raised, state)  # evaluating changes nothing
+    # Later, from the saved state: the same refreshes, cooldowns and deadlines as the list-based path.
+    later = NOW + timedelta(hours=50)
+    acked = state.with_alert(acknowledge(raised[0], "已接单", NOW + timedelta(hours=1)))
+    assert accumulator.evaluate(acked, later) == evaluate(items, rules, acked, later)
+
+
+def _expected_examples(members: list[Result], limit: int, chars: int) -> list[tuple[str, str]]:
+    """What the evidence should show: the most negative bad items, one per distinct shortened text."""
+    shown: dict[str, str] = {}
+    for r in sorted(
+        (r for r in members if r.sentiment.label == "negative"), key=lambda r: (-r.sentiment.negative_probability, r.id)
+    ):
+        text = r.text if len(r.text) <= chars else r.text[: chars - 1] + "…"
+        if len(shown) < limit:
+            shown.setdefault(text, r.id)
+    return [(item_id, text) for text, item_id in shown.items()]
+
+
+def test_evidence_of_a_big_cell_is_computed_from_the_whole_stream_with_bounded_examples() -> None:
+    rng = random.Random(11)
+    # Texts that differ only past the example length show as one (the evidence dedupes what it shows).
+    complaints = [f"第{n % 5}次催单了，骑手还没到，订单号{n}" for n in range(9)]
+    week1 = [_result(f"a{i:04d}", i % 10 < 3, day="2026-10-05") for i in range(2000)]
+    week2 = [
+        _result(
+            f"b{i:04d}",
+            i % 10 < 7,
+            day="2026-10-13",
+            text=rng.choice(complaints),
+            probability=round(rng.uniform(0.5, 1), 3),
+        )
+        for i in range(3000)
+    ]
+    others = _cell("o", 600, 3000, region="华南", day="2026-10-13")
+    items = week1 + week2 + others
+    rules = _rules(
+        share=[{**LIFT, "per_theme": True}], rise=[{"name": "rise", "min_rise": 0.15}], max_examples=4, example_chars=12
+    )
+    accumulator = AlertAccumulator(rules)
+    for result in items:
+        accumulator.add(result)
+    raised, _ = accumulator.evaluate(AlertState(), NOW)
+    assert [(a.rule, a.window.start, a.also_matched) for a in raised] == [("lift", "2026-10-12", ("rise",))]
+    evidence = raised[0].evidence
+    assert (evidence.count, evidence.negatives) == (3000, 2100)
+    assert evidence.baseline == round((2100 + 600) / 6000, 4)
+    assert [(e.id, e.text) for e in evidence.examples] == _expected_examples(week2, 4, 12)
+    rise = evaluate(
+        items, _rules(rise=[{"name": "rise", "min_rise": 0.15}], max_examples=4, example_chars=12), AlertState(), NOW
+    )
+    rise_evidence = rise[0][0].evidence
+    assert (rise_evidence.previous_negatives, rise_evidence.previous_count, rise_evidence.previous_share) == (
+        600,
+        2000,
+        0.3,
+    )
+    assert rise_evidence.examples == evidence.examples
+
+
+def test_accumulator_keeps_no_result_alive(timeline: list[Result]) -> None:
+    rules = load_rules(data_path("alerts.toml"))
+    accumulator = AlertAccumulator(rules)
+    seen: list[weakref.ref[Result]] = []
+    for template in _mixed(timeline):
+        result = replace(template, meta=dict(template.meta))  # a fresh object, dropped after adding
+        seen.append(weakref.ref(result))
+        accumulator.add(result)
+    del result
+    gc.collect()
+    assert all(ref() is None for ref in seen)
+    raised, _ = accumulator.evaluate(AlertState(), NOW)
+    assert {a.kind for a in raised} == {"share", "severe"} and {a.item_id for a in raised} >= {"sv1", "sv2", "sv3"}
