@@ -21,11 +21,12 @@ from api.model_holder import ModelHolder, service_registry
 from api.routes import alerts, batches, health, heatmap, keys, labels, models, sentiment, training
 from api.schemas import Problem
 from api.services import Services
-from api.settings import Settings
+from api.settings import Settings, load_config
 from api.training_jobs import TrainingRunner, recover_jobs
 from api.webhook import target_from_settings
 from api.webhooks import AlertDelivery
 from api.worker import Worker, recover
+from nlp.config import AnalysisConfig
 from nlp.schema import Item, Result
 
 log = logging.getLogger("kesheng.api")
@@ -56,9 +57,14 @@ class UploadLimit:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, analyzer: Analyzer | None = None) -> FastAPI:
-    """The service. `analyzer` lets tests share one loaded analyzer; by default it loads at start-up."""
-    settings = settings or Settings()
+def create_app(
+    settings: Settings | None = None, analyzer: Analyzer | None = None, config: AnalysisConfig | None = None
+) -> FastAPI:
+    """The service. Without `settings`, kesheng.toml and the KESHENG_* variables (api.settings.load_config)
+    give them and the analysis `config`; `analyzer` lets tests share one loaded analyzer."""
+    if settings is None:
+        whole = load_config()
+        settings, config = whole.service, config or whole
     metrics = Metrics()
 
     @asynccontextmanager
@@ -71,7 +77,7 @@ def create_app(settings: Settings | None = None, analyzer: Analyzer | None = Non
         else:
             # The registry's active version, followed without a restart; None: a pinned folder or the lexicon.
             holder = await run_in_threadpool(ModelHolder.for_settings, settings)
-            loaded = await run_in_threadpool(Analyzer, settings, holder)
+            loaded = await run_in_threadpool(Analyzer, settings, holder, config)
         await run_in_threadpool(loaded.analyse, [WARM_UP])  # first model call allocates; not a user's
         factory = session_factory(engine)
         batcher: MicroBatcher[Item, Result] = MicroBatcher(

@@ -1,16 +1,23 @@
-"""The service's one configuration object, read from the environment (KESHENG_*) by pydantic-settings.
+"""kesheng.toml as a whole, and the service's section of it (``[service]``).
 
-Every limit, window and switch of the HTTP service lives here with a default that suits one ordinary
-machine; `kesheng serve` options override the environment.
+Every limit, window and switch of the HTTP service lives in ``Settings`` with a default that suits
+one ordinary machine. ``load_config`` reads the file (``--config``, else ``$KESHENG_CONFIG``, else
+``./kesheng.toml`` when there is one) through nlp.settings, then each ``KESHENG_<FIELD>`` variable
+overrides its service setting; `kesheng serve` options override both.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from nlp.config import AnalysisConfig
+from nlp.settings import load, setting, with_environment
+
+CONFIG_FILE = "kesheng.toml"
+ENV_PREFIX = "KESHENG_"
 
 
 def default_data_dir() -> Path:
@@ -21,24 +28,25 @@ def default_data_dir() -> Path:
     return (base or Path.home() / ".local" / "share") / "kesheng"
 
 
-class Settings(BaseSettings):
-    """Settings of `kesheng serve`; each field reads ``KESHENG_<FIELD>`` (e.g. KESHENG_DB_URL)."""
-
-    model_config = SettingsConfigDict(env_prefix="KESHENG_", extra="ignore", frozen=True)
+@dataclass(frozen=True)
+class Settings:
+    """Settings of `kesheng serve` (``[service]``); ``KESHENG_<FIELD>`` overrides each (e.g. KESHENG_DB_URL)."""
 
     # --- where things are ---------------------------------------------------------------------
-    data_dir: Path = Field(default_factory=default_data_dir)
+    data_dir: Path = setting(factory=default_data_dir)
     # Empty: SQLite (WAL) at data_dir/kesheng.db. PostgreSQL: postgresql+psycopg://user:pass@host/db.
-    db_url: str = ""
+    db_url: str = setting("", empty=True)
     # Empty: the registry's active version, followed without a restart; a folder pins that model;
     # lexicon=True scores with the lexicon instead.
     model_dir: Path | None = None
     lexicon: bool = False
-    # Alert rules (TOML); empty: the bundled data/alerts.toml.
+    # Alert rules (TOML); empty: kesheng.toml's [alerts], else the bundled data/alerts.toml.
     rules_path: Path | None = None
+    # The demand taxonomy (TOML, as data/themes.toml); empty: kesheng.toml's themes.taxonomy, else the bundled one.
+    themes_path: Path | None = None
     # Alerts go to the rules' [webhook] url (secret from its secret_env variable) after each batch and
     # at this interval, so failed pushes are retried.
-    webhook_interval_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    webhook_interval_seconds: float = setting(60.0, low=0, open_low=True, high=86_400)
     # Person-name redaction needs the NER model; off only where names cannot occur (tests, benchmarks).
     redact_names: bool = True
 
@@ -50,7 +58,7 @@ class Settings(BaseSettings):
     # The promotion gate and validation thresholds; empty: $KESHENG_REGISTRY_CONFIG or the shipped one.
     registry_config: Path | None = None
     # How often a request may re-read the registry's active pointer (one small file) to notice a change.
-    model_check_seconds: float = Field(default=1.0, ge=0.0)
+    model_check_seconds: float = setting(1.0, low=0.0)
     # Run POST /v1/training-jobs in this process (one at a time, in its own thread).
     training: bool = True
     # The recipe of training jobs and the folder its relative paths start from. Empty: the packaged
@@ -60,33 +68,33 @@ class Settings(BaseSettings):
 
     # --- network -------------------------------------------------------------------------------
     host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=1, le=65535)
+    port: int = setting(8000, low=1, high=65535)
 
     # --- real-time scoring -----------------------------------------------------------------------
     # Requests that arrive while the model is busy are scored together in the next call (up to
     # batch_max_items texts). batch_window_ms > 0 also holds a lone request that long for company:
     # 0 by default, since waiting only adds latency when nobody else is waiting.
-    batch_max_items: int = Field(default=64, ge=1)
-    batch_window_ms: float = Field(default=0.0, ge=0.0, le=100.0)
+    batch_max_items: int = setting(64, low=1)
+    batch_window_ms: float = setting(0.0, low=0.0, high=100.0)
     # onnxruntime threads of the sentiment model. One: the real-time batcher and the batch worker each
     # run the model in their own thread, so two cores are used anyway, and a single-threaded run does not
     # spin-wait for a second core that is busy. Measured on the 2-core target while another job ran:
     # one short text 5.9 ms (1 thread) against 16.3 ms (2), 800 survey answers 133 texts/s against 76.
-    model_threads: int = Field(default=1, ge=1)
+    model_threads: int = setting(1, low=1)
 
     # --- uploads ---------------------------------------------------------------------------------
-    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1, le=1024**3)
-    max_rows: int = Field(default=50_000, ge=1)
+    max_upload_bytes: int = setting(20 * 1024 * 1024, low=1, high=1024**3)
+    max_rows: int = setting(50_000, low=1)
     # A longer item (a whole call, a survey answer) is reported as a bad row, not analysed.
-    max_item_chars: int = Field(default=20_000, ge=1)
+    max_item_chars: int = setting(20_000, low=1)
 
     # --- the batch worker ------------------------------------------------------------------------
     worker: bool = True
     # Items analysed and committed together: a kill loses at most this much work, never rows.
-    worker_chunk_size: int = Field(default=32, ge=1)
-    worker_poll_seconds: float = Field(default=0.5, gt=0.0)
+    worker_chunk_size: int = setting(32, low=1)
+    worker_poll_seconds: float = setting(0.5, low=0.0, open_low=True)
     # A claimed batch is held this long without progress before another worker may take it over.
-    worker_lease_seconds: float = Field(default=120.0, gt=0.0)
+    worker_lease_seconds: float = setting(120.0, low=0.0, open_low=True)
     # With one service per database (the default), batches left running by a killed process are taken
     # back at start-up at once instead of after the lease; turn off when several services share a DB.
     worker_recover_on_start: bool = True
@@ -100,3 +108,32 @@ class Settings(BaseSettings):
     def database_url(self) -> str:
         """The SQLAlchemy URL: db_url, or SQLite in the data directory."""
         return self.db_url or f"sqlite:///{self.data_dir / 'kesheng.db'}"
+
+
+@dataclass(frozen=True)
+class KeshengConfig(AnalysisConfig):
+    """The whole of kesheng.toml: the analysis sections (nlp.config.AnalysisConfig) and ``[service]``."""
+
+    service: Settings = field(default_factory=Settings)
+
+
+def config_path(given: Path | None = None, environ: Mapping[str, str] | None = None) -> Path | None:
+    """The configuration file to read: `given`, else $KESHENG_CONFIG, else ./kesheng.toml if present."""
+    environ = os.environ if environ is None else environ
+    if given is not None:
+        return given
+    if environ.get(f"{ENV_PREFIX}CONFIG"):
+        return Path(environ[f"{ENV_PREFIX}CONFIG"]).expanduser()
+    local = Path(CONFIG_FILE)
+    return local if local.is_file() else None
+
+
+def load_config(given: Path | None = None, environ: Mapping[str, str] | None = None) -> KeshengConfig:
+    """kesheng.toml (see `config_path`) with the KESHENG_* variables over its [service] section.
+
+    An unknown or ill-typed key or variable is a ConfigError naming the file (or variable) and key.
+    """
+    environ = os.environ if environ is None else environ
+    path = config_path(given, environ)
+    config = load(KeshengConfig, path) if path is not None else KeshengConfig()
+    return replace(config, service=with_environment(config.service, environ, ENV_PREFIX))

@@ -15,23 +15,28 @@ import logging
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.aggregates import add_batch
 from api.alerts_db import evaluate_after_batch
 from api.analysis import Analyzer
 from api.background import BackgroundLoop
 from api.settings import Settings
 from api.store import column_text, item_row, themes_json
 from api.tables import Batch, BatchUpload, Item
+from api.themes_db import load_catalog
 from nlp.errors import KeshengError
 from nlp.readers import read_bytes
-from nlp.schema import result_from_dict
+from nlp.schema import Result, result_from_dict
 
 log = logging.getLogger("kesheng.api.worker")
+
+# Stored results read back at a time when a batch is finished (themes applied, rows updated).
+FINISH_CHUNK = 1000
 
 
 class LeaseLost(Exception):
@@ -160,21 +165,43 @@ class Worker(BackgroundLoop):
         if not self._stop.is_set():
             self.finish(batch_id)
 
+    def _stored(self, batch_id: int) -> Iterator[list[tuple[int, Result]]]:
+        """The batch's stored results in row order, a chunk at a time (bounded memory)."""
+        after = -1
+        while True:
+            with self.factory() as session:
+                rows = session.execute(
+                    select(Item.id, Item.row_index, Item.result)
+                    .where(Item.batch_id == batch_id, Item.row_index > after)
+                    .order_by(Item.row_index)
+                    .limit(FINISH_CHUNK)
+                ).all()
+            if not rows:
+                return
+            after = rows[-1].row_index
+            yield [(item_id, result_from_dict(data)) for item_id, _, data in rows]
+
     def finish(self, batch_id: int) -> None:
-        """Themes over the whole batch, then done + alerts, in one transaction."""
+        """Themes fitted on a sample of the batch and applied to all of it, then done + alerts, in one
+        transaction (the discovered themes are named from the catalogue inside it)."""
+        core = self.analyzer.core
         with self.factory() as session, session.begin():
             batch = self._held(session, batch_id)
             batch.phase = "themes"
             batch.updated_at = _now()
-        with self.factory() as session:
-            stored = session.execute(
-                select(Item.id, Item.result).where(Item.batch_id == batch_id).order_by(Item.row_index)
-            ).all()
-        themed, themes = self.analyzer.themes([result_from_dict(data) for _, data in stored], batch_id)
+        sample = core.sampler()
+        for chunk in self._stored(batch_id):
+            for _, result in chunk:
+                sample.offer(result)
+        fit = core.fit_themes(sample.values)
         now = _now()
+        labels: Counter[str] = Counter()
         with self.factory() as session, session.begin():
             batch = self._held(session, batch_id)
-            if themed:
+            fit, _ = fit.named(load_catalog(session))
+            for chunk in self._stored(batch_id):
+                themed = fit.apply([r for _, r in chunk])
+                labels.update(r.sentiment.label for r in themed)
                 session.execute(
                     update(Item),
                     [
@@ -183,11 +210,11 @@ class Worker(BackgroundLoop):
                             "result": r.to_dict(),
                             "top_theme": column_text(r.themes[0], 64) if r.themes else None,
                         }
-                        for (item_id, _), r in zip(stored, themed, strict=True)
+                        for (item_id, _), r in zip(chunk, themed, strict=True)
                     ],
                 )
-            batch.themes = themes_json(themes)
-            batch.labels = dict(Counter(r.sentiment.label for r in themed))
+            batch.themes = themes_json(fit.themes)
+            batch.labels = dict(labels)
             batch.status = batch.phase = "done"
             batch.finished_at = batch.updated_at = now
             batch.worker = batch.lease_until = None
@@ -195,8 +222,9 @@ class Worker(BackgroundLoop):
             if upload is not None:
                 session.delete(upload)
             session.flush()
+            add_batch(session, batch_id)
             raised = evaluate_after_batch(session, batch_id, self.analyzer.rules, now)
-        log.info("batch %s done: %s items, %s new alert(s)", batch_id, len(stored), len(raised))
+        log.info("batch %s done: %s items, %s new alert(s)", batch_id, sample.seen, len(raised))
         if raised and self.on_alerts is not None:
             self.on_alerts()
 

@@ -1,4 +1,4 @@
-"""The alert state as a small JSON file (the CLI's store), and `run_alerts` for `kesheng analyze`.
+"""The alert state as a small JSON file (the CLI's store), and `record_alerts` for `kesheng analyze`.
 
 Writes are atomic: the new state goes to a temporary file in the same folder, is flushed to disk and
 renamed over the old one, so a crash never leaves a half-written state (which would re-raise alerts).
@@ -7,18 +7,14 @@ renamed over the old one, so a crash never leaves a half-written state (which wo
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
-from nlp.alerts import Alert, AlertRules, AlertState, evaluate, load_rules
+from nlp.alerts import Alert, AlertRules, AlertState, evaluate
 from nlp.errors import InputError, Location
 from nlp.files import write_text_atomic
-from nlp.resources import data_path
 from nlp.schema import Result
-
-DEFAULT_RULES = ("alerts.toml",)
 
 
 class AlertStore:
@@ -43,29 +39,13 @@ class AlertStore:
         write_text_atomic(self.path, json.dumps(state.to_dict(), ensure_ascii=False, indent=1))
 
 
-def rules_or_default(rules_path: Path | None) -> AlertRules:
-    """The rules at `rules_path`, or the bundled defaults (data/alerts.toml)."""
-    return load_rules(rules_path if rules_path is not None else data_path(*DEFAULT_RULES))
+Evaluation = Callable[[AlertState], tuple[list[Alert], AlertState]]
 
 
-def with_theme_departments(rules: AlertRules, departments: Mapping[str, str]) -> AlertRules:
-    """The rules with each theme's own department (from the theme taxonomy) routed by exact id.
-
-    The taxonomy owns the department of its themes; the rules' routing table still catches
-    discovered themes by their words, and is the override when it names a theme id exactly.
-    """
-    routes = {**departments, **rules.routing.themes}
-    return replace(rules, routing=replace(rules.routing, themes=routes))
-
-
-def run_alerts(
-    results: Iterable[Result],
-    rules: AlertRules,
-    state_path: Path | None,
-    now: datetime,
-    deliver: Callable[[Alert], Alert] | None = None,
+def record_alerts(
+    evaluation: Evaluation, state_path: Path | None, deliver: Callable[[Alert], Alert] | None = None
 ) -> list[Alert]:
-    """Evaluate the rules over `results` and return every alert of the new state (for alerts.json).
+    """Run `evaluation` on the saved state and return every alert of the new state (for alerts.json).
 
     With a `state_path`, earlier alerts are loaded first (so nothing is raised twice) and the new state
     is saved; without one, each run starts from an empty state. `deliver` (e.g. a
@@ -75,7 +55,7 @@ def run_alerts(
     """
     store = AlertStore(state_path) if state_path is not None else None
     state = store.load() if store is not None else AlertState()
-    _, new_state = evaluate(results, rules, state, now)
+    _, new_state = evaluation(state)
     if deliver is not None:
         for alert in new_state.alerts:
             if alert.status == "open":
@@ -83,3 +63,14 @@ def run_alerts(
     if store is not None:
         store.save(new_state)
     return list(new_state.alerts)
+
+
+def run_alerts(
+    results: Iterable[Result],
+    rules: AlertRules,
+    state_path: Path | None,
+    now: datetime,
+    deliver: Callable[[Alert], Alert] | None = None,
+) -> list[Alert]:
+    """`record_alerts` for the rules evaluated over `results` (all of them passed at once)."""
+    return record_alerts(lambda state: evaluate(results, rules, state, now), state_path, deliver)

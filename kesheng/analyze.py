@@ -1,26 +1,33 @@
-"""`kesheng analyze` as a function: files → results, demand heatmap and alerts in an output folder.
+"""`kesheng analyze` as a function: files → results, demand heatmap, alerts in an output folder, streamed.
 
-The order is the contract's: read and validate every input first (a rejected file writes nothing),
-run the pipeline, find demand themes over the whole batch, then write results, heatmap, alerts and
-the report.
+The order is the contract's: every input is read and validated first (a rejected file writes nothing);
+then results are scored as a stream and spooled beside the outputs while a bounded sample of them is
+kept; the themes are fitted on that sample (discovered ones keep their ids from the catalogue of
+earlier runs); the spool is read back chunk by chunk, each result gets its themes, is written to
+results.jsonl and added to the heatmap, trend and alert aggregates. Memory does not grow with the input.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from nlp.errors import RowProblem
-from nlp.files import write_lines_atomic, write_text_atomic
-from nlp.pipeline import Pipeline
-from nlp.schema import Item, Result
+from nlp.analysis import Analysis
+from nlp.errors import InputError, Location, RowProblem
+from nlp.files import atomic_writer, write_text_atomic
+from nlp.schema import Item, Result, result_from_dict
+from nlp.sentiment import SentimentScorer
+from nlp.themes import ThemeCatalog
 
 
 @dataclass(frozen=True)
@@ -28,93 +35,137 @@ class AnalyzeOptions:
     kind: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
     dimension: str = "tier"
-    rules: Path | None = None
     alert_state: Path | None = None
+    # The catalogue of discovered themes kept between runs (stable ids); None: every run starts afresh.
+    theme_state: Path | None = None
     batch_size: int = 64
 
 
 @dataclass(frozen=True)
 class Inputs:
-    items: list[Item]
+    """The validated inputs: how each was read, its bad rows, and how to read its items again."""
+
+    paths: tuple[Path, ...]
+    options: AnalyzeOptions
+    items: int
     problems: list[RowProblem]
     reports: list[dict[str, Any]]
+
+    def stream(self) -> Iterator[Item]:
+        """Every input's items again, in order (the files were validated by `read_inputs`)."""
+        from nlp.readers import read_path
+
+        for path in self.paths:
+            yield from read_path(path, kind=self.options.kind, columns=self.options.columns or None).items  # type: ignore[arg-type]
 
 
 def read_inputs(paths: Sequence[Path], options: AnalyzeOptions) -> Inputs:
     """Every input read and validated; raises on the first file that cannot be read at all."""
     from nlp.readers import read_path
 
-    items: list[Item] = []
     problems: list[RowProblem] = []
     reports: list[dict[str, Any]] = []
+    count = 0
     for path in paths:
         outcome = read_path(path, kind=options.kind, columns=options.columns or None)  # type: ignore[arg-type]
-        items.extend(outcome.items)
+        count += len(outcome.items)
         problems.extend(outcome.problems)
         reports.append(outcome.report)
-    return Inputs(items, problems, reports)
+    return Inputs(tuple(paths), options, count, problems, reports)
 
 
 def _write_json_atomic(path: Path, value: Any) -> None:
     write_text_atomic(path, json.dumps(value, ensure_ascii=False, indent=1) + "\n")
 
 
-def _score(pipeline: Pipeline, items: list[Item], batch_size: int) -> list[Result]:
-    from tqdm import tqdm
+def load_catalog(path: Path | None) -> ThemeCatalog:
+    """The saved catalogue of discovered themes; empty when there is none yet."""
+    if path is None:
+        return ThemeCatalog()
+    try:
+        return ThemeCatalog.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return ThemeCatalog()
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise InputError(Location(str(path)), f"not a kesheng theme state file: {error}") from error
 
-    with tqdm(total=len(items), unit="item", desc="analyze", file=sys.stderr, disable=None) as bar:
-        results = []
-        for result in pipeline.pipe(items, batch_size=batch_size):
-            results.append(result)
-            bar.update(1)
-    return results
+
+def _spool(results: Iterable[Result], folder: Path, offer: Callable[[Result], None]) -> Path:
+    """Write results to a temporary JSONL file in `folder` as they come, offering each to the sampler."""
+    handle, name = tempfile.mkstemp(prefix=".results.", suffix=".spool", dir=folder)
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        for result in results:
+            offer(result)
+            out.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+    return Path(name)
+
+
+def _counted(results: Iterable[Result], bar: Any) -> Iterator[Result]:
+    for result in results:
+        bar.update(1)
+        yield result
+
+
+def _chunks(path: Path, size: int) -> Iterator[list[Result]]:
+    with path.open(encoding="utf-8") as lines:
+        while chunk := [result_from_dict(json.loads(line)) for line in islice(lines, size)]:
+            yield chunk
 
 
 def analyze(
     inputs: Inputs,
-    pipeline: Pipeline,
+    analysis: Analysis,
     out: Path,
     options: AnalyzeOptions,
+    scorer: SentimentScorer | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Run the whole analysis and write DIR/{results.jsonl, heatmap.*, trend.png, alerts.json, report.json}.
 
     Returns the report (also written to report.json).
     """
+    from tqdm import tqdm
+
     from api.webhook import deliver, target_from_settings
-    from kesheng.alerts_store import rules_or_default, run_alerts, with_theme_departments
+    from kesheng.alerts_store import record_alerts
     from kesheng.render import write_heatmap_files
-    from nlp.heatmap import build_heatmap, build_trend
-    from nlp.taxonomy import load_taxonomy
-    from nlp.themes import ThemeModel
 
     now = now or datetime.now(UTC)
-    rules = rules_or_default(options.rules)  # validated before the long work starts
-    target = target_from_settings(rules.webhook)
+    target = target_from_settings(analysis.rules.webhook)
     out.mkdir(parents=True, exist_ok=True)
+    pipeline = analysis.pipeline(scorer)
+    sample = analysis.sampler()
+    labels: Counter[str] = Counter()
+    with tqdm(total=inputs.items, unit="item", desc="analyze", file=sys.stderr, disable=None) as bar:
+        spool = _spool(_counted(pipeline.pipe(inputs.stream(), batch_size=options.batch_size), bar), out, sample.offer)
+    try:
+        fit, catalog = analysis.fit_themes(sample.values).named(load_catalog(options.theme_state))
+        aggregates = analysis.aggregates(options.dimension)
+        with atomic_writer(out / "results.jsonl") as results_file:
+            for chunk in _chunks(spool, 1024):
+                for result in fit.apply(chunk):
+                    results_file.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+                    aggregates.add(result)
+                    labels[result.sentiment.label] += 1
+    finally:
+        spool.unlink(missing_ok=True)
+    if options.theme_state is not None:
+        _write_json_atomic(options.theme_state, catalog.to_dict())
 
-    results = _score(pipeline, inputs.items, options.batch_size)
-    taxonomy = load_taxonomy()
-    themes = ThemeModel(taxonomy, tokenizer=pipeline.tokenizer)
-    results = themes.fit_transform(results) if results else results
-    theme_list = themes.themes_ if results else []
-
-    write_lines_atomic(out / "results.jsonl", (json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in results))
-    heatmap_files = write_heatmap_files(
-        build_heatmap(results, theme_list, options.dimension), build_trend(results, theme_list), out
-    )
-    rules = with_theme_departments(rules, {t.id: t.department for t in taxonomy.themes})
-    sender: Callable[..., Any] | None = partial(deliver, target=target) if target is not None else None
-    alerts = run_alerts(results, rules, options.alert_state, now, deliver=sender)
+    themes = list(fit.themes)
+    heatmap_files = write_heatmap_files(aggregates.heatmap(themes), aggregates.trend(themes), out)
+    sender = partial(deliver, target=target) if target is not None else None
+    alerts = record_alerts(partial(aggregates.evaluate, now=now), options.alert_state, deliver=sender)
     _write_json_atomic(out / "alerts.json", [a.to_dict() for a in alerts])
 
     report = {
         "inputs": inputs.reports,
-        "items": len(results),
-        "labels": dict(Counter(r.sentiment.label for r in results)),
+        "items": aggregates.items,
+        "labels": dict(labels),
         "model_version": pipeline.scorer.version,
         "dimension": options.dimension,
-        "themes": [t.to_dict() for t in theme_list],
+        "taxonomy": analysis.taxonomy.source,
+        "themes": [t.to_dict() for t in themes],
         "alerts": dict(Counter(a.status for a in alerts)),
         "problems": [p.to_dict() for p in inputs.problems],
         "outputs": [str(p) for p in [out / "results.jsonl", *heatmap_files, out / "alerts.json"]],

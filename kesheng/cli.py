@@ -23,6 +23,12 @@ app = typer.Typer(
 )
 
 
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="kesheng.toml with every setting; default $KESHENG_CONFIG, else ./kesheng.toml."),
+]
+
+
 def _fail(error: KeshengError) -> typer.Exit:
     typer.echo(f"error: {error}", err=True)
     return typer.Exit(code=2)
@@ -77,9 +83,19 @@ def analyze(
         typer.Option("--column", "-c", help="Survey column mapping, e.g. -c text=回答 -c tier=等级."),
     ] = None,
     dimension: Annotated[str, typer.Option(help="Heatmap columns: tier, channel, region, product, week...")] = "tier",
-    rules: Annotated[Path | None, typer.Option(help="Alert rules (TOML); default data/alerts.toml.")] = None,
+    config: ConfigOption = None,
+    themes: Annotated[
+        Path | None, typer.Option(help="Your demand taxonomy (TOML as data/themes.toml); default: the bundled one.")
+    ] = None,
+    rules: Annotated[
+        Path | None, typer.Option(help="Alert rules (TOML); default kesheng.toml's [alerts], else data/alerts.toml.")
+    ] = None,
     alert_state: Annotated[
         Path | None, typer.Option(help="Alert state file kept between runs; default DIR/alert-state.json.")
+    ] = None,
+    theme_state: Annotated[
+        Path | None,
+        typer.Option(help="Discovered themes kept between runs (stable ids); default DIR/theme-state.json."),
     ] = None,
     model: Annotated[Path | None, typer.Option(help="Model folder or registered version; default: active.")] = None,
     lexicon: Annotated[bool, typer.Option("--lexicon", help="Score with the lexicon instead of the model.")] = False,
@@ -87,9 +103,9 @@ def analyze(
     batch_size: Annotated[int, typer.Option(min=1, max=4096)] = 64,
 ) -> None:
     """Files → DIR/results.jsonl, heatmap.{json,csv,png,html}, trend.png, alerts.json and report.json."""
+    from api.settings import load_config
     from kesheng.analyze import AnalyzeOptions, analyze, read_inputs, summary_lines
-    from nlp.config import KeywordConfig, PipelineConfig, RedactionConfig
-    from nlp.pipeline import build_pipeline
+    from nlp.analysis import Analysis
 
     if kind not in (None, "transcript", "survey"):
         raise typer.BadParameter("must be 'transcript' or 'survey'", param_hint="--kind")
@@ -97,16 +113,17 @@ def analyze(
         kind=kind,
         columns=_parse_columns(column or []),
         dimension=dimension,
-        rules=rules,
         alert_state=alert_state or out / "alert-state.json",
+        theme_state=theme_state or out / "theme-state.json",
         batch_size=batch_size,
     )
     try:
+        settings = load_config(config)
+        # The taxonomy and the rules are read before the inputs: a bad file is said at once.
+        analysis = Analysis.load(settings, taxonomy=themes, rules=rules, person_names=False if no_names else None)
         batch = read_inputs(inputs, options)
-        # The theme model recomputes keywords over the whole batch; the pipeline need not.
-        config = PipelineConfig(redaction=RedactionConfig(person_names=not no_names), keywords=KeywordConfig(top_k=0))
-        pipeline = build_pipeline(config, scorer=load_scorer(model, lexicon, config.sentiment))
-        report = analyze(batch, pipeline, out, options)
+        scorer = load_scorer(model, lexicon, analysis.config.pipeline.sentiment)
+        report = analyze(batch, analysis, out, options, scorer=scorer)
     except KeshengError as error:
         raise _fail(error) from None
     for line in summary_lines(report):

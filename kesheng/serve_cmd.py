@@ -16,18 +16,28 @@ DataDirOption = Annotated[
 ]
 
 
-def _settings(**overrides: Any) -> Any:
-    """Settings from the environment, with the options actually given on the command line on top."""
-    from api.settings import Settings
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="kesheng.toml with every setting; default $KESHENG_CONFIG, else ./kesheng.toml."),
+]
 
+
+def _config(config: Path | None = None, **overrides: Any) -> Any:
+    """kesheng.toml and the environment, with the options actually given on the command line on top."""
+    from dataclasses import replace
+
+    from api.settings import load_config
+
+    loaded = load_config(config)
     mapping = {"db": "db_url"}
-    return Settings(**{mapping.get(k, k): v for k, v in overrides.items() if v is not None})
+    given = {mapping.get(k, k): v for k, v in overrides.items() if v is not None}
+    return replace(loaded, service=replace(loaded.service, **given))
 
 
 def _database(db: str | None, data_dir: Path | None) -> Any:
     from api.db import make_engine, migrate, session_factory
 
-    settings = _settings(db=db, data_dir=data_dir)
+    settings = _config(db=db, data_dir=data_dir).service
     engine = make_engine(settings.database_url())
     migrate(engine)
     return session_factory(engine)
@@ -41,13 +51,17 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     db: DbOption = None,
     data_dir: DataDirOption = None,
+    config: ConfigOption = None,
+    themes: Annotated[
+        Path | None, typer.Option(help="Your demand taxonomy (TOML, KESHENG_THEMES_PATH); default: the bundled one.")
+    ] = None,
     model: Annotated[Path | None, typer.Option(help="Pin a model folder (no hot swap); default: active.")] = None,
     lexicon: Annotated[bool, typer.Option("--lexicon", help="Score with the lexicon instead of the model.")] = False,
     no_names: Annotated[bool, typer.Option("--no-names", help="Skip person-name redaction (no NER model).")] = False,
     load: Annotated[list[Path] | None, typer.Option("--load", help="A file to queue (repeatable); as FILES.")] = None,
     access_log: Annotated[bool, typer.Option(help="Log one line per request (never keys).")] = True,
 ) -> None:
-    """Start the HTTP service (FastAPI; OpenAPI docs at /docs). Settings also come from KESHENG_* variables."""
+    """Start the HTTP service (FastAPI; OpenAPI docs at /docs). Settings also come from kesheng.toml and KESHENG_*."""
     import uvicorn
 
     from api.app import create_app
@@ -56,15 +70,22 @@ def serve(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration plugin otherwise
-    settings = _settings(
-        host=host,
-        port=port,
-        db=db,
-        data_dir=data_dir,
-        model_dir=model,
-        lexicon=lexicon or None,
-        redact_names=False if no_names else None,
-    )
+    try:
+        whole = _config(
+            config,
+            host=host,
+            port=port,
+            db=db,
+            data_dir=data_dir,
+            themes_path=themes,
+            model_dir=model,
+            lexicon=lexicon or None,
+            redact_names=False if no_names else None,
+        )
+    except KeshengError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    settings = whole.service
     queued = [*(files or []), *(load or [])]
     if queued:
         factory = _database(settings.db_url or None, settings.data_dir)
@@ -86,7 +107,13 @@ def serve(
             typer.echo(f"{path}: batch {accepted.batch.id} ({state}, {accepted.batch.total} items)")
     url = f"http://{settings.host}:{settings.port}"
     typer.echo(f"kesheng serving on {url} — API docs: {url}/docs (data: {settings.database_url()})")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=access_log, log_level="info")
+    uvicorn.run(
+        create_app(settings, config=whole),
+        host=settings.host,
+        port=settings.port,
+        access_log=access_log,
+        log_level="info",
+    )
 
 
 @keys_app.command("create")

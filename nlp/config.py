@@ -1,9 +1,13 @@
-"""One typed configuration tree for the pipeline. Defaults make sense; nothing is read from the
-environment here (that is the edges' job)."""
+"""One typed configuration tree for the analysis (pipeline, keywords, themes, heatmap, alerts), read from
+kesheng.toml by nlp.settings. Defaults live here and make sense; nothing is read from the environment
+here (that is the edges' job; the service adds its own [service] section, api.settings)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from nlp.alerts.rules import AlertRules
 
 
 @dataclass(frozen=True)
@@ -158,7 +162,15 @@ class CorpusKeywordConfig:
 class ThemeConfig:
     """Demand themes (nlp.themes): which keywords are clustered, how many themes, how items get them."""
 
+    # The user's taxonomy (TOML, see data/themes.toml); empty: the bundled one.
+    taxonomy: Path | None = None
     seed: int = 20261123
+    # Themes are fitted on a seeded sample of at most this many results, then applied to all of them,
+    # so memory does not grow with the input; inputs up to this size are fitted whole.
+    fit_sample: int = 20_000
+    # A discovered theme keeps the id of an earlier one (nlp.themes.catalog) when they share at least
+    # this share of the shorter keyword list.
+    catalog_overlap: float = 0.5
     # Keywords seen in at least this many documents (or this share of them, whichever is larger) are
     # embedded and clustered; rarer ones reach a theme through their words or the taxonomy's seeds.
     min_df: int = 3
@@ -204,3 +216,16 @@ class HeatmapConfig:
     examples_per_cell: int = 3
     example_chars: int = 80
     unknown_column: str = "未知"
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """The analysis sections of kesheng.toml: ``[pipeline.redaction]``, ``[pipeline.sentiment]``,
+    ``[keywords]``, ``[themes]``, ``[heatmap]`` and ``[alerts]`` (the alert rules; without it, the
+    bundled data/alerts.toml)."""
+
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    keywords: CorpusKeywordConfig = field(default_factory=CorpusKeywordConfig)
+    themes: ThemeConfig = field(default_factory=ThemeConfig)
+    heatmap: HeatmapConfig = field(default_factory=HeatmapConfig)
+    alerts: AlertRules | None = None

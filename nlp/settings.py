@@ -233,9 +233,7 @@ def with_environment(config: T, environ: Mapping[str, str], prefix: str) -> T:
             continue
         where = _Where("environment", name)
         raw = _from_text(hints[spec.name], environ[name], where)
-        values[spec.name] = (
-            None if raw is None else _value(hints[spec.name], raw, spec.metadata.get(_META, {}), where)
-        )
+        values[spec.name] = None if raw is None else _value(hints[spec.name], raw, spec.metadata.get(_META, {}), where)
     if not values:
         return config
     try:

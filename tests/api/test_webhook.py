@@ -27,8 +27,8 @@ from api.webhook import (
     target_from_settings,
     verify,
 )
-from kesheng.alerts_store import AlertStore, rules_or_default, run_alerts
-from nlp.alerts import Alert, AlertState, evaluate, rules_from_dict
+from kesheng.alerts_store import AlertStore, run_alerts
+from nlp.alerts import Alert, AlertState, evaluate, load_rules, rules_from_dict
 from nlp.alerts.rules import WebhookSettings
 from nlp.errors import ConfigError
 from nlp.schema import Result, Sentiment
@@ -175,8 +175,8 @@ def test_run_alerts_delivers_once_and_records_it_in_the_state(receiver: Receiver
     rules_path.write_text('[[share]]\nname = "share"\nthreshold = 0.5\nmin_volume = 20\n', encoding="utf-8")
     state_path = tmp_path / "state.json"
     send = partial(deliver, target=_target(receiver.url), sleep=lambda _: None)
-    first = run_alerts(_items(), rules_or_default(rules_path), state_path, NOW, deliver=send)
-    second = run_alerts(_items(), rules_or_default(rules_path), state_path, NOW, deliver=send)
+    first = run_alerts(_items(), load_rules(rules_path), state_path, NOW, deliver=send)
+    second = run_alerts(_items(), load_rules(rules_path), state_path, NOW, deliver=send)
     assert len(receiver.requests) == 1 and len(receiver.processed) == 1
     assert [d.status for d in first[0].deliveries] == ["delivered"]
     assert AlertStore(state_path).load().alerts == tuple(second) and second[0].deliveries == first[0].deliveries

@@ -19,7 +19,7 @@ from api.webhook import WebhookTarget
 from api.webhooks import AlertDelivery
 from nlp.alerts.rules import WebhookSettings
 from tests.api.conftest import Service, survey_csv
-from tests.cli.test_webhook import SECRET, Receiver, receiver  # noqa: F401  (the receiver fixture)
+from tests.api.test_webhook import SECRET, Receiver, receiver  # noqa: F401  (the receiver fixture)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from kesheng.alerts_store import AlertStore, rules_or_default, run_alerts
+from kesheng.alerts_store import AlertStore, run_alerts
 from nlp.alerts import (
     Alert,
     AlertAccumulator,
@@ -456,8 +456,8 @@ def test_replay_week_by_week_raises_only_in_week_six(timeline: list[Result], tmp
 
 def test_run_alerts_uses_the_default_rules_and_the_state_file(timeline: list[Result], tmp_path: Path) -> None:
     state_path = tmp_path / "alerts_state.json"
-    first = run_alerts(timeline, rules_or_default(None), state_path, NOW)
-    second = run_alerts(timeline, rules_or_default(None), state_path, NOW + timedelta(hours=1))
+    first = run_alerts(timeline, load_rules(None), state_path, NOW)
+    second = run_alerts(timeline, load_rules(None), state_path, NOW + timedelta(hours=1))
     assert len(first) == 1 and [a.id for a in second] == [first[0].id]
     assert second[0].history == first[0].history  # nothing new happened to it
     assert first[0].to_dict()["evidence"]["count"] == first[0].evidence.count
