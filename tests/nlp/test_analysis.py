@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nlp.analysis import Reservoir, with_theme_departments
 from nlp.alerts import AlertRules
+from nlp.analysis import Reservoir, with_theme_departments
 from nlp.taxonomy import load_taxonomy
 from nlp.themes import Theme, ThemeCatalog
 
