@@ -55,11 +55,12 @@ def test_default_taxonomy() -> None:
 @pytest.mark.parametrize(
     ("body", "key"),
     [
-        ('[themes.x]\nlabel = "物流"\ndepartment = "物流部"\n', "[themes.x] seeds"),
-        ('[themes.x]\nlabel = ""\ndepartment = "物流部"\nseeds = ["快递"]\n', "[themes.x] label"),
-        ('[themes.x]\nlabel = "物流"\ndepartment = "物流部"\nseeds = ["快递"]\ncolour = 1\n', "colour"),
-        ('[themes.x]\nlabel = "物流"\ndepartment = "物流部"\nseeds = ["快递", 3]\n', "[themes.x] seeds"),
-        ("[themes]\n", "[themes]"),
+        # One configuration mechanism (nlp.settings) names every key the same way: file: a.b.c = value.
+        ('[themes.x]\nlabel = "物流"\ndepartment = "物流部"\n', "themes.toml: themes.x.seeds = None"),
+        ('[themes.x]\nlabel = ""\ndepartment = "物流部"\nseeds = ["快递"]\n', "themes.toml: themes.x.label = ''"),
+        ('[themes.x]\nlabel = "物流"\ndepartment = "物流部"\nseeds = ["快递"]\ncolour = 1\n', "themes.x.colour = 1"),
+        ('[themes.x]\nlabel = "物流"\ndepartment = "物流部"\nseeds = ["快递", 3]\n', "themes.toml: themes.x.seeds = "),
+        ("[themes]\n", "themes.toml: themes = {}"),
         ("themes = [", "not valid TOML"),
     ],
 )
