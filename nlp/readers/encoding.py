@@ -6,7 +6,6 @@ a file that cannot be decoded, looks binary, is empty, or holds a malformed JSON
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -15,7 +14,7 @@ from nlp.errors import InputError, Location
 # Control characters other than tab/newline/carriage return/form feed/vertical tab. A text export
 # may carry a stray one (an old DOS end-of-file mark, a pasted terminal escape); binary data is
 # full of them. NUL never occurs in text we accept.
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 # Above this share of control characters a decoded file is taken for binary data.
 MAX_CONTROL_SHARE = 0.01
 # Valid non-ASCII characters per invalid byte above which a file is damaged UTF-8, not GBK.
@@ -36,14 +35,14 @@ def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
-def _binary_hint(data: bytes) -> str:
+def binary_hint(data: bytes) -> str:
     for signature, what in _SIGNATURES:
         if data.startswith(signature):
             return f"; it looks like {what}"
     return ""
 
 
-def _gb_or_big5(data: bytes) -> str:
+def gb_or_big5(data: bytes) -> str:
     """Choose between GB18030 and Big5 for bytes that decode strictly as both.
 
     Big5 (traditional Chinese) bytes usually also decode as GB18030, into nonsense. Only then is
@@ -75,7 +74,7 @@ def decode_bytes(data: bytes, file: str) -> tuple[str, str]:
         try:
             text = data.decode(codec)
         except UnicodeDecodeError as error:
-            if codec == "utf-8-sig" and _mostly_utf8(data):
+            if codec == "utf-8-sig" and mostly_utf8(data):
                 raise InputError(
                     Location(file, _line_of(data, error.start)),
                     f"UTF-8 text with an invalid byte 0x{data[error.start]:02x} at offset {error.start}; "
@@ -87,7 +86,7 @@ def decode_bytes(data: bytes, file: str) -> tuple[str, str]:
         if codec == "utf-8-sig":
             encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
         elif codec == "gb18030" and _decodes(data, "big5"):
-            encoding = _gb_or_big5(data)
+            encoding = gb_or_big5(data)
             text = data.decode(encoding)
         else:
             encoding = codec
@@ -100,11 +99,11 @@ def decode_bytes(data: bytes, file: str) -> tuple[str, str]:
     raise InputError(
         Location(file, line),
         f"not UTF-8 or GB18030 text: undecodable byte 0x{data[furthest.start]:02x} at offset "
-        f"{furthest.start}{_binary_hint(data)}",
+        f"{furthest.start}{binary_hint(data)}",
     )
 
 
-def _mostly_utf8(data: bytes) -> bool:
+def mostly_utf8(data: bytes) -> bool:
     """True when non-ASCII text decodes as UTF-8 but for a few bytes: a damaged UTF-8 file, which
     GB18030 would otherwise turn into fluent nonsense. GBK text read as UTF-8 fails at nearly
     every Chinese character instead."""
@@ -123,15 +122,15 @@ def _decodes(data: bytes, codec: str) -> bool:
 
 
 def _reject_binary(text: str, data: bytes, file: str) -> None:
-    first = _CONTROL.search(text)
+    first = CONTROL_CHARS.search(text)
     if first is None:
         return
-    count = len(_CONTROL.findall(text))
+    count = len(CONTROL_CHARS.findall(text))
     if "\x00" in text or count > MAX_CONTROL_SHARE * len(text):
         line = text.count("\n", 0, first.start()) + 1
         raise InputError(
             Location(file, line),
-            f"binary data, not text: {count} control characters (first U+{ord(first.group()):04X}){_binary_hint(data)}",
+            f"binary data, not text: {count} control characters (first U+{ord(first.group()):04X}){binary_hint(data)}",
         )
 
 
@@ -146,32 +145,9 @@ def parse_json_lines(text: str, file: str) -> list[tuple[int, dict[str, Any]]]:
 
     A whole-file JSON array of objects (or a single, possibly pretty-printed object) is accepted
     too; array elements are then numbered 1, 2, ... A malformed line or a value that is not an
-    object rejects the input with an InputError naming the line.
+    object rejects the input with an InputError naming the line. (nlp.readers.json_records reads
+    the same one record at a time.)
     """
-    stripped = text.lstrip()
-    if stripped.startswith(("[", "{")):
-        try:
-            whole = json.loads(text)
-        except json.JSONDecodeError:
-            whole = None  # JSON Lines (several values) — parsed line by line below
-        if isinstance(whole, list):
-            for number, element in enumerate(whole, start=1):
-                if not isinstance(element, dict):
-                    raise InputError(Location(file, number), f"element {number} of the JSON array is not an object")
-            return list(enumerate(whole, start=1))
-        if isinstance(whole, dict):
-            return [(text[: len(text) - len(stripped)].count("\n") + 1, whole)]
-    records: list[tuple[int, dict[str, Any]]] = []
-    for number, line in enumerate(split_lines(text), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise InputError(
-                Location(file, number), f"malformed JSON line: {error.msg} at column {error.colno}"
-            ) from None
-        if not isinstance(value, dict):
-            raise InputError(Location(file, number), f"expected a JSON object per line, got {type(value).__name__}")
-        records.append((number, value))
-    return records
+    from nlp.readers.json_records import iter_json_records  # it builds on this module
+
+    return list(iter_json_records([text], file))

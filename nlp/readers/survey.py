@@ -1,18 +1,17 @@
 """Survey exports (CSV/TSV/semicolon, XLSX, JSON Lines): one answer per row.
 
-Each format becomes a Table (headers + numbered rows); the columns are then mapped to canonical
-fields — as given, by header synonym, by a question keyword confirmed by the values, or, for the
-text only, by the values alone — and every row becomes an Item or a RowProblem.
+The first rows of each format (nlp.readers.tables) make a sample Table: header row found, headers
+named; on the sample the columns are mapped to canonical fields — as given, by header synonym, by
+a question keyword confirmed by the values, or, for the text only, by the values alone — and then
+every row, sample and rest alike, becomes an Item or a RowProblem, one row at a time.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import itertools
 import re
 import unicodedata
-import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +27,8 @@ from nlp.readers.columns import (
     meta_key,
     parse_score,
 )
-from nlp.readers.encoding import split_lines
-from nlp.readers.transcript_jsonl import ReaderOutput
+from nlp.readers.tables import Row, flat_record
+from nlp.readers.transcript_jsonl import Event
 from nlp.schema import Item
 
 
@@ -42,11 +41,13 @@ class InferenceLimits:
     min_mean_chinese: float = 4.0  # mean Chinese characters per value for a guessed text column
     max_title_rows: int = 3  # one-cell title rows ("2026年11月回访问卷") skipped above the header
     sniff_lines: int = 20  # lines looked at to choose the CSV delimiter
+    # Rows under the header whose values decide the columns (and, for JSON, whether it holds calls):
+    # inference never looks further, so reading stays one row at a time after them.
+    sample_rows: int = 10_000
 
 
 LIMITS = InferenceLimits()
 _CHINESE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_DELIMITERS = (",", "\t", ";", "|")
 # Answers that say nothing: only punctuation and ASCII symbols ("/", "——", "。。。"), or an export's
 # spelling of "missing". Emoji are not nothing: 😡 is an answer.
 _MISSING = frozenset({"n/a", "na", "null", "none", "nan", "#n/a"})
@@ -61,10 +62,10 @@ def says_nothing(text: str) -> bool:
 
 @dataclass
 class Table:
-    """A survey as read: headers, and (row number in the file, cells aligned to the headers)."""
+    """A survey's sample: headers, and (row number in the file, cells aligned to the headers)."""
 
     headers: list[str]
-    rows: list[tuple[int, list[object]]]
+    rows: list[Row]
     header_row: int | None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -81,143 +82,52 @@ def _is_title(cells: Sequence[object], following: Sequence[object]) -> bool:
     return canonical_header(str(cells[0])) is None
 
 
-def _table(raw: list[tuple[int, list[object]]], file: str, ragged_ok: bool, limits: InferenceLimits) -> Table:
-    """Find the header row (skipping one-cell title rows), name blank headers, align the rows."""
-    rows = [(number, cells) for number, cells in raw if _filled(cells)]
-    if not rows:
+def _aligned(number: int, cells: list[object], width: int, file: str, ragged_ok: bool) -> Row:
+    if len(cells) > width and _filled(cells[width:]):
+        if ragged_ok:
+            return number, cells  # a sheet row wider than the sample's: SurveyRows adds the columns
+        raise InputError(
+            Location(file, number, f"column {width + 1}"),
+            f"row has {len(cells)} fields but the header has {width}; quote fields that contain the delimiter",
+        )
+    return number, [*cells[:width], *[None] * (width - len(cells))]
+
+
+def table_sample(
+    raw: Iterable[Row], file: str, ragged_ok: bool, extra: dict[str, Any], limits: InferenceLimits = LIMITS
+) -> tuple[Table, Iterator[Row]]:
+    """Find the header row (skipping one-cell title rows) and name blank headers, from the first
+    rows; return the sample (the first `limits.sample_rows` rows under the header, aligned) and the
+    rows after it, aligned as they are read. Blank rows are dropped. A sheet (`ragged_ok`) is as
+    wide as its widest row in the sample; a CSV row wider than its header raises."""
+    filled = ((number, cells) for number, cells in raw if _filled(cells))
+    head = list(itertools.islice(filled, limits.max_title_rows + 1))
+    if not head:
         raise InputError(Location(file), "no rows: the file has no header and no answers")
     skip = 0
-    while skip < min(limits.max_title_rows, len(rows) - 1) and _is_title(rows[skip][1], rows[skip + 1][1]):
+    while skip < min(limits.max_title_rows, len(head) - 1) and _is_title(head[skip][1], head[skip + 1][1]):
         skip += 1
-    header_row, header_cells = rows[skip]
+    header_row, header_cells = head[skip]
+    body = itertools.chain(head[skip + 1 :], filled)
+    sample = list(itertools.islice(body, limits.sample_rows))
     width = len(header_cells)
     if ragged_ok:
-        width = max(len(cells) for _, cells in rows)
+        width = max(len(cells) for _, cells in [*head[: skip + 1], *sample])
     headers = [
         (cell.strip() if isinstance(cell, str) else str(clean_value(cell)))
         if not is_blank(cell)
         else f"column_{index + 1}"
         for index, cell in enumerate([*header_cells, *[None] * (width - len(header_cells))])
     ]
-    body: list[tuple[int, list[object]]] = []
-    for number, cells in rows[skip + 1 :]:
-        if len(cells) > width and _filled(cells[width:]):
-            raise InputError(
-                Location(file, number, f"column {width + 1}"),
-                f"row has {len(cells)} fields but the header has {width}; quote fields that contain the delimiter",
-            )
-        body.append((number, [*cells[:width], *[None] * (width - len(cells))]))
-    return Table(headers, body, header_row)
+    rows = [_aligned(number, cells, width, file, ragged_ok) for number, cells in sample]
+    rest = (_aligned(number, cells, width, file, ragged_ok) for number, cells in body)
+    return Table(headers, rows, header_row, extra), rest
 
 
-def _sniff_delimiter(text: str, preferred: str, limits: InferenceLimits) -> str:
-    """The delimiter that splits the first lines into the most consistent rows of >1 field."""
-    sample = "\n".join([line for line in split_lines(text) if line.strip()][: limits.sniff_lines])
-    best, best_score = preferred, (False, 0, 0)
-    for delimiter in (preferred, *[d for d in _DELIMITERS if d != preferred]):
-        widths = [len(cells) for cells in csv.reader(io.StringIO(sample), delimiter=delimiter) if cells]
-        if not widths:
-            continue
-        score = (widths[0] > 1, sum(width == widths[0] for width in widths), widths[0])
-        if score > best_score:
-            best, best_score = delimiter, score
-    return best
-
-
-def _locate_quote_error(lines: Sequence[str], start: int, delimiter: str) -> tuple[int, int]:
-    """(1-based line, 0-based column) of the quoting error in the record starting after line `start`:
-    a closing quote followed by something else than a delimiter, or a quote never closed."""
-    column, opened_at, quoted = 0, start + 1, False
-    for number in range(start, len(lines)):
-        line, at_field_start, index = lines[number], True, 0
-        while index < len(line):
-            char = line[index]
-            if quoted and char == '"':
-                if line[index + 1 : index + 2] == '"':
-                    index += 1  # a doubled quote inside a quoted field
-                elif index + 1 < len(line) and line[index + 1] != delimiter:
-                    return number + 1, column
-                else:
-                    quoted = False
-            elif not quoted and char == delimiter:
-                column, at_field_start = column + 1, True
-                index += 1
-                continue
-            elif not quoted and char == '"' and at_field_start:
-                quoted, opened_at = True, number + 1
-            at_field_start = False
-            index += 1
-        if not quoted:
-            break
-    return opened_at, column
-
-
-def csv_table(text: str, file: str, tab_first: bool, limits: InferenceLimits = LIMITS) -> Table:
-    """A CSV/TSV/semicolon table; the delimiter is sniffed (an Excel "sep=;" line is obeyed).
-    Row numbers are the line where each record starts. Bad quoting rejects the file."""
-    first, _, rest = text.partition("\n")
-    sep = re.fullmatch(r"sep=(.)\r?", first)
-    skipped = 0
-    if sep:
-        delimiter, text, skipped = sep.group(1), rest, 1
-    else:
-        delimiter = _sniff_delimiter(text, "\t" if tab_first else ",", limits)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    raw: list[tuple[int, list[object]]] = []
-    previous = 0
-    try:
-        for cells in reader:
-            raw.append((previous + 1 + skipped, list(cells)))
-            previous = reader.line_num
-    except csv.Error as error:
-        line, column = _locate_quote_error(split_lines(text), previous, delimiter)
-        header = raw[0][1] if raw else []
-        field_name = str(header[column]) if column < len(header) and header[column] else f"column {column + 1}"
-        raise InputError(
-            Location(file, line + skipped, field_name),
-            f"malformed CSV: {error}; a field with quotes must be wholly quoted, with inner quotes doubled",
-        ) from None
-    table = _table(raw, file, ragged_ok=False, limits=limits)
-    table.extra["delimiter"] = delimiter
-    return table
-
-
-def xlsx_table(data: bytes, file: str, limits: InferenceLimits = LIMITS) -> Table:
-    """The first worksheet of an XLSX workbook (cached values, not formulas)."""
-    # Imported here: openpyxl takes a fifth of a second to import, and most inputs are text.
-    import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
-
-    try:
-        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, OSError) as error:
-        raise InputError(Location(file), f"not a readable XLSX workbook: {error}") from None
-    try:
-        if not workbook.worksheets:
-            raise InputError(Location(file), "the workbook has no worksheet")
-        sheet = workbook.worksheets[0]
-        title = sheet.title
-        # Some writers store a wrong sheet size; read every row actually present.
-        sheet.reset_dimensions()
-        raw = [(number, list(cells)) for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1)]
-    finally:
-        workbook.close()
-    table = _table(raw, file, ragged_ok=True, limits=limits)
-    table.extra["sheet"] = title
-    return table
-
-
-def jsonl_table(records: Sequence[tuple[int, dict[str, Any]]], file: str) -> Table:
-    """A table from JSON records: keys are headers; a nested "meta" object is flattened."""
-    flat: list[tuple[int, dict[str, Any]]] = []
-    headers: dict[str, None] = {}
-    for number, record in records:
-        row = {key: value for key, value in record.items() if not (key == "meta" and isinstance(value, dict))}
-        if isinstance(record.get("meta"), dict):
-            row.update({key: value for key, value in record["meta"].items() if key not in row})
-        flat.append((number, row))
-        headers.update(dict.fromkeys(row))
-    names = list(headers)
+def json_table(records: Sequence[tuple[int, dict[str, Any]]], file: str) -> Table:
+    """The sample table of JSON survey records: keys (nested "meta" flattened) are the headers."""
+    flat = [(number, flat_record(record)) for number, record in records]
+    names = list(dict.fromkeys(key for _, row in flat for key in row))
     if not names:
         raise InputError(Location(file), "no fields: every JSON object is empty")
     return Table(names, [(number, [row.get(name) for name in names]) for number, row in flat], None)
@@ -335,43 +245,71 @@ def _cell_text(value: object) -> str:
     return str(clean_value(value))
 
 
-def read_survey(table: Table, file: str, stem: str, given: Mapping[str, str] | None) -> ReaderOutput:
-    """Items from a survey table: text kept as written, id (or f"{stem}-{row}"), typed metadata.
+class SurveyRows:
+    """Rows → Items under the column plan made on the sample: text kept as written, id (or
+    f"{stem}-{row}"), typed metadata. A column first met after the sample (a later JSON key, a
+    wider sheet row) is kept as metadata under its own name.
 
     Problems name a mapped field by its canonical name ("text", "nps", "date"; the report's
     "columns" gives the header) and say the column as written in the message.
     """
-    plan = plan_columns(table, file, given)
-    text_index = plan.fields["text"]
-    items: list[tuple[int, Item]] = []
-    problems: list[RowProblem] = []
-    for row, cells in table.rows:
-        text = _cell_text(cells[text_index])
+
+    def __init__(
+        self, sample: Table, file: str, stem: str, given: Mapping[str, str] | None, limits: InferenceLimits = LIMITS
+    ) -> None:
+        self.file, self.stem, self.sample = file, stem, sample
+        self.plan = plan_columns(sample, file, given, limits)
+        self.headers = list(sample.headers)
+        self.rows = 0
+        self._text = self.plan.fields["text"]
+        self._id = self.plan.fields.get("id")
+        self._typed = [(name, index) for name, index in self.plan.fields.items() if name not in ("text", "id")]
+        self._meta = [(key, index) for index, key in self.plan.meta_keys.items()]
+        self._taken = {*self.plan.fields, *self.plan.meta_keys.values()}
+
+    def add_column(self, header: str) -> None:
+        """A column not in the sample: metadata under its (de-duplicated) key."""
+        key, suffix = meta_key(header), 2
+        while key in self._taken:
+            key, suffix = f"{meta_key(header)}#{suffix}", suffix + 1
+        self._taken.add(key)
+        self._meta.append((key, len(self.headers)))
+        self.headers.append(header)
+
+    def read(self, row: int, cells: Sequence[object]) -> list[Event]:
+        """The row's problems, then its Item (or, for a skipped row, a None mark)."""
+        self.rows += 1
+        while len(cells) > len(self.headers):
+            self.add_column(f"column_{len(self.headers) + 1}")
+        text = _cell_text(cells[self._text])
         if says_nothing(text):
             shown = f" ({text!r})" if text else ""
-            message = f"empty text{shown} in column {table.headers[text_index]!r}; row skipped"
-            problems.append(RowProblem(Location(file, row, "text"), message))
-            continue
-        id_index = plan.fields.get("id")
-        item_id = _cell_text(cells[id_index]) if id_index is not None else ""
-        entries = [
-            (canonical, canonical, cells[index])
-            for canonical, index in plan.fields.items()
-            if canonical not in ("text", "id")
+            message = f"empty text{shown} in column {self.headers[self._text]!r}; row skipped"
+            return [(row, RowProblem(Location(self.file, row, "text"), message)), (row, None)]
+        item_id = _cell_text(cells[self._id]) if self._id is not None else ""
+        entries: list[tuple[str, str, object]] = [(name, name, cells[index]) for name, index in self._typed]
+        entries += [
+            (key, self.headers[index], cells[index] if index < len(cells) else None) for key, index in self._meta
         ]
-        entries += [(key, table.headers[index], cells[index]) for index, key in plan.meta_keys.items()]
         meta, meta_problems = build_meta(entries)
+        events: list[Event] = []
         for name, message in meta_problems:
-            header = table.headers[plan.fields[name]] if name in plan.fields else name
-            problems.append(RowProblem(Location(file, row, name), f"{message} (column {header!r})"))
-        item = Item(id=item_id or f"{stem}-{row}", kind="survey", text=text, meta=meta, source=f"{file}:{row}")
-        items.append((row, item))
-    report: dict[str, Any] = {
-        "rows": len(table.rows),
-        "columns": {canonical: table.headers[index] for canonical, index in plan.fields.items()},
-        "inference": plan.how,
-        "guessed": sorted(c for c, how in plan.how.items() if how in ("keyword", "values")),
-        "header_row": table.header_row,
-        **table.extra,
-    }
-    return items, problems, report
+            header = self.headers[self.plan.fields[name]] if name in self.plan.fields else name
+            events.append((row, RowProblem(Location(self.file, row, name), f"{message} (column {header!r})")))
+        source = f"{self.file}:{row}"
+        events.append(
+            (row, Item(id=item_id or f"{self.stem}-{row}", kind="survey", text=text, meta=meta, source=source))
+        )
+        return events
+
+    def details(self) -> dict[str, Any]:
+        """The report's survey part; complete once every row has been read."""
+        how = self.plan.how
+        return {
+            "rows": self.rows,
+            "columns": {canonical: self.headers[index] for canonical, index in self.plan.fields.items()},
+            "inference": how,
+            "guessed": sorted(canonical for canonical, way in how.items() if way in ("keyword", "values")),
+            "header_row": self.sample.header_row,
+            **self.sample.extra,
+        }

@@ -6,7 +6,7 @@ Also the item building shared with plain-text transcripts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from typing import Any
 
 from nlp.errors import Location, RowProblem
@@ -26,6 +26,10 @@ TEXT_KEYS = ("text", "content")
 _STRUCTURE_KEYS = frozenset({"turns", "meta", *ID_KEYS})
 
 ReaderOutput = tuple[list[tuple[int, Item]], list[RowProblem], dict[str, Any]]
+# What the readers yield, in file order: (row, problem) for each bad row or field, (row, item) for
+# each item once every problem of rows up to `row` has been yielded, and (row, None) to say the
+# same where a row gave no item — so that problems can be handed on in row order as they come.
+Event = tuple[int, Item | RowProblem | None]
 
 
 def transcript_item(
@@ -98,39 +102,50 @@ def _call_id(record: Mapping[str, Any], default: str, file: str, row: int, probl
     return default
 
 
-def read_transcript_jsonl(
-    records: Sequence[tuple[int, dict[str, Any]]], file: str, stem: str, columns: Mapping[str, str] | None
-) -> ReaderOutput:
-    """Calls from parsed JSON Lines records. `columns` renames metadata keys to canonical names."""
+def transcript_jsonl_events(
+    records: Iterable[tuple[int, dict[str, Any]]], file: str, stem: str, columns: Mapping[str, str] | None
+) -> Generator[Event, None, dict[str, Any]]:
+    """Calls from parsed JSON records, one at a time (see Event). `columns` renames metadata keys
+    to canonical names. Returns the report's part: {"rows", "columns"}."""
     renames = meta_renames(columns)
-    items: list[tuple[int, Item]] = []
-    problems: list[RowProblem] = []
+    rows = 0
     for row, record in records:
-        call_id = _call_id(record, f"{stem}-{row}", file, row, problems)
-        raw_turns = record.get("turns")
-        if not isinstance(raw_turns, list):
-            what = "missing" if raw_turns is None else f"not a list ({type(raw_turns).__name__})"
-            problems.append(RowProblem(Location(file, row, "turns"), f"turns {what}; call skipped"))
-            continue
-        turns = [turn for i, raw in enumerate(raw_turns) if (turn := _turn(raw, i, file, row, problems))]
-        entries: list[tuple[str, str, object]] = []
-        raw_meta = record.get("meta")
-        if isinstance(raw_meta, dict):
-            entries += [(transcript_meta_key(k, renames), f"meta.{k}", v) for k, v in raw_meta.items()]
-        elif raw_meta is not None:
-            problems.append(RowProblem(Location(file, row, "meta"), "meta is not an object; ignored"))
-        # Producers sometimes put segment fields beside "turns" instead of inside "meta"; a
-        # whole-call "text" beside them only repeats the turns.
-        entries += [
-            (transcript_meta_key(k, renames), k, v)
-            for k, v in record.items()
-            if k not in _STRUCTURE_KEYS and canonical_header(k) != "text"
-        ]
-        meta, meta_problems = build_meta(entries)
-        problems += [RowProblem(Location(file, row, field), message) for field, message in meta_problems]
-        made = transcript_item(call_id, file, row, turns, meta)
-        if isinstance(made, RowProblem):
-            problems.append(made)
-        else:
-            items.append((row, made))
-    return items, problems, {"rows": len(records), "columns": dict(columns or {})}
+        rows += 1
+        problems: list[RowProblem] = []
+        made = _call(row, record, file, stem, renames, problems)
+        for problem in problems:
+            yield row, problem
+        yield row, made
+    return {"rows": rows, "columns": dict(columns or {})}
+
+
+def _call(
+    row: int, record: Mapping[str, Any], file: str, stem: str, renames: Mapping[str, str], problems: list[RowProblem]
+) -> Item | None:
+    call_id = _call_id(record, f"{stem}-{row}", file, row, problems)
+    raw_turns = record.get("turns")
+    if not isinstance(raw_turns, list):
+        what = "missing" if raw_turns is None else f"not a list ({type(raw_turns).__name__})"
+        problems.append(RowProblem(Location(file, row, "turns"), f"turns {what}; call skipped"))
+        return None
+    turns = [turn for i, raw in enumerate(raw_turns) if (turn := _turn(raw, i, file, row, problems))]
+    entries: list[tuple[str, str, object]] = []
+    raw_meta = record.get("meta")
+    if isinstance(raw_meta, dict):
+        entries += [(transcript_meta_key(k, renames), f"meta.{k}", v) for k, v in raw_meta.items()]
+    elif raw_meta is not None:
+        problems.append(RowProblem(Location(file, row, "meta"), "meta is not an object; ignored"))
+    # Producers sometimes put segment fields beside "turns" instead of inside "meta"; a
+    # whole-call "text" beside them only repeats the turns.
+    entries += [
+        (transcript_meta_key(k, renames), k, v)
+        for k, v in record.items()
+        if k not in _STRUCTURE_KEYS and canonical_header(k) != "text"
+    ]
+    meta, meta_problems = build_meta(entries)
+    problems += [RowProblem(Location(file, row, field), message) for field, message in meta_problems]
+    made = transcript_item(call_id, file, row, turns, meta)
+    if isinstance(made, RowProblem):
+        problems.append(made)
+        return None
+    return made

@@ -15,7 +15,7 @@ may follow the marker (客服小王：, 坐席1001：, 客户(张先生)：). A 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ from nlp.readers.columns import (
     transcript_meta_key,
 )
 from nlp.readers.encoding import split_lines
-from nlp.readers.transcript_jsonl import ReaderOutput, transcript_item
+from nlp.readers.transcript_jsonl import Event, ReaderOutput, transcript_item
 from nlp.schema import Item, Speaker, Turn
 
 _CLOCK = r"(?:\d{1,2}:)?\d{1,2}:\d{2}(?:[.,]\d{1,3})?"
@@ -196,12 +196,47 @@ class _TextTranscriptReader:
             )
 
 
-def read_transcript_text(text: str, file: str, stem: str, columns: Mapping[str, str] | None) -> ReaderOutput:
-    """Calls from a plain-text transcript. `columns` renames `# key=value` header keys to canonical names."""
+def transcript_text_events(
+    lines: Iterable[tuple[int, str]], file: str, stem: str, columns: Mapping[str, str] | None
+) -> Generator[Event, None, dict[str, Any]]:
+    """Calls from numbered lines of a plain-text transcript, each as soon as it ends (see Event).
+    `columns` renames `# key=value` header keys to canonical names. Raises InputError at the end
+    when no line carries a speaker marker. Returns the report's part: {"rows", "columns"}."""
     reader = _TextTranscriptReader(file, stem, columns)
-    lines = split_lines(text)
-    for number, raw in enumerate(lines, start=1):
+    last = 0
+    for number, raw in lines:
         reader.feed(number, raw)
-    reader.finish(len(lines))
-    report: dict[str, Any] = {"rows": reader.calls, "columns": dict(columns or {})}
-    return reader.items, reader.problems, report
+        last = number
+        if reader.items or reader.problems:
+            # Every later problem is on this call's first line or after it, or after this line.
+            floor = reader.call.line - 1 if reader.call.line is not None else number
+            yield from _drain(reader, floor)
+    reader.finish(last)
+    yield from _drain(reader, last)
+    return {"rows": reader.calls, "columns": dict(columns or {})}
+
+
+def _drain(reader: _TextTranscriptReader, floor: int) -> Iterator[Event]:
+    for problem in reader.problems:
+        yield problem.location.row or 0, problem
+    yield from reader.items
+    yield floor, None
+    reader.problems.clear()
+    reader.items.clear()
+
+
+def read_transcript_text(text: str, file: str, stem: str, columns: Mapping[str, str] | None) -> ReaderOutput:
+    """Calls from a whole plain-text transcript: (row, item) pairs, problems, the report's part."""
+    items: list[tuple[int, Item]] = []
+    problems: list[RowProblem] = []
+    events = transcript_text_events(enumerate(split_lines(text), start=1), file, stem, columns)
+    while True:
+        try:
+            row, event = next(events)
+        except StopIteration as stop:
+            report: dict[str, Any] = stop.value
+            return items, problems, report
+        if isinstance(event, Item):
+            items.append((row, event))
+        elif event is not None:
+            problems.append(event)
