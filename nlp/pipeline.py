@@ -14,7 +14,7 @@ from itertools import islice
 from nlp.config import PipelineConfig, SentimentConfig
 from nlp.normalize import normalize
 from nlp.redact import Redactor
-from nlp.schema import Explanation, Item, Result, Sentiment, TurnResult
+from nlp.schema import Explanation, Item, Result, Sentiment, Turn, TurnResult, customer_text
 from nlp.sentiment import Explainer, SentimentScorer, sentiment_from_probability
 from nlp.tokenize import Tokenizer
 
@@ -96,8 +96,9 @@ class Pipeline:
             counts: Counter[str] = Counter()
             for r in redacted:
                 counts.update(r.counts)
-            customer = [r.text for r, t in zip(redacted, item.turns, strict=True) if t.speaker == "customer"]
-            return _Prepared(item, "\n".join(customer), [r.text for r in redacted], counts)
+            texts = [r.text for r in redacted]
+            spoken = [Turn(t.speaker, text) for t, text in zip(item.turns, texts, strict=True)]
+            return _Prepared(item, customer_text(spoken), texts, counts)
         r = self.redactor(item.text)
         return _Prepared(item, r.text, [], Counter(r.counts))
 

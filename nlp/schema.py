@@ -3,9 +3,9 @@ JSON form, as stored by the service or spooled by the CLI)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Speaker = Literal["agent", "customer"]
 Kind = Literal["transcript", "survey"]
@@ -127,6 +127,19 @@ class Result:
         out["redactions"] = dict(self.redactions)
         out["meta"] = dict(self.meta)
         return out
+
+
+class _Spoken(Protocol):
+    @property
+    def speaker(self) -> Speaker: ...
+    @property
+    def text(self) -> str: ...
+
+
+def customer_text(turns: Iterable[_Spoken]) -> str:
+    """What the customer said in a call: the customer turns' texts, one per line (agent turns are
+    scripted politeness and must not colour the call)."""
+    return "\n".join(t.text for t in turns if t.speaker == "customer")
 
 
 def _sentiment_from_dict(data: Mapping[str, Any]) -> Sentiment:

@@ -9,7 +9,7 @@ from api.errors import ApiError
 from api.routes import problems
 from api.schemas import CueOut, ScoreOut, SentimentOut, TextsIn, TranscriptIn, TurnScoreOut
 from nlp.readers.columns import speaker_of
-from nlp.schema import Item, Result, Turn
+from nlp.schema import Item, Result, Turn, customer_text
 
 router = APIRouter(prefix="/v1", tags=["sentiment"])
 
@@ -37,8 +37,7 @@ def _transcript_item(body: TranscriptIn) -> Item:
                 f"turns.{index}.speaker: unknown speaker {turn.speaker!r}; use agent or customer (客服, 客户...)"
             )
         turns.append(Turn(speaker=speaker, text=turn.text))
-    customer = [t.text for t in turns if t.speaker == "customer"]
-    return Item(id=body.id, kind="transcript", text="\n".join(customer), turns=tuple(turns), source="request")
+    return Item(id=body.id, kind="transcript", text=customer_text(turns), turns=tuple(turns), source="request")
 
 
 @router.post("/sentiment", response_model=SentimentOut, responses=problems(401, 403, 422, 503))
