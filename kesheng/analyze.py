@@ -25,6 +25,7 @@ from typing import Any
 from nlp.analysis import Analysis
 from nlp.errors import InputError, Location, RowProblem
 from nlp.files import atomic_writer, write_text_atomic
+from nlp.readers import ItemStream
 from nlp.schema import Item, Result, result_from_dict
 from nlp.sentiment import SentimentScorer
 from nlp.themes import ThemeCatalog
@@ -52,25 +53,30 @@ class Inputs:
     reports: list[dict[str, Any]]
 
     def stream(self) -> Iterator[Item]:
-        """Every input's items again, in order (the files were validated by `read_inputs`)."""
-        from nlp.readers import read_path
-
+        """Every input's items again, in order, read as they are used (validated by `read_inputs`)."""
         for path in self.paths:
-            yield from read_path(path, kind=self.options.kind, columns=self.options.columns or None).items  # type: ignore[arg-type]
+            with _open(path, self.options) as items:
+                yield from items
+
+
+def _open(path: Path, options: AnalyzeOptions) -> ItemStream:
+    from nlp.readers import iter_path
+
+    return iter_path(path, kind=options.kind, columns=options.columns or None)  # type: ignore[arg-type]
 
 
 def read_inputs(paths: Sequence[Path], options: AnalyzeOptions) -> Inputs:
-    """Every input read and validated; raises on the first file that cannot be read at all."""
-    from nlp.readers import read_path
-
+    """Every input read to its end and validated (the items are counted, not kept); raises on the
+    first file that cannot be read at all."""
     problems: list[RowProblem] = []
     reports: list[dict[str, Any]] = []
     count = 0
     for path in paths:
-        outcome = read_path(path, kind=options.kind, columns=options.columns or None)  # type: ignore[arg-type]
-        count += len(outcome.items)
-        problems.extend(outcome.problems)
-        reports.append(outcome.report)
+        with _open(path, options) as items:
+            for _ in items:
+                count += 1
+            problems.extend(items.take_problems())
+            reports.append(items.report)
     return Inputs(tuple(paths), options, count, problems, reports)
 
 
