@@ -172,16 +172,22 @@ def _key_of(alert: Alert) -> tuple[Any, ...]:
     return ("window", alert.theme, tuple(sorted(alert.segment.items())), alert.window)
 
 
-def _cooling_down(candidate: Candidate, state: AlertState, rules: AlertRules, now: datetime) -> bool:
-    if candidate.kind == "severe":
-        return False
-    condition = (candidate.theme, tuple(sorted(candidate.segment.items())))
+def _cooldown_ends(state: AlertState, rules: AlertRules) -> dict[tuple[Any, ...], datetime]:
+    """When the cooldown after the latest resolution of each condition (theme, segment) ends."""
     cooldown = timedelta(hours=rules.cooldown_hours)
+    ends: dict[tuple[Any, ...], datetime] = {}
     for alert in state.alerts:
         when = resolved_at(alert)
-        if when is not None and alert.condition == condition and now < when + cooldown:
-            return True
-    return False
+        if when is not None and (alert.condition not in ends or when + cooldown > ends[alert.condition]):
+            ends[alert.condition] = when + cooldown
+    return ends
+
+
+def _cooling_down(candidate: Candidate, cooldown_ends: dict[tuple[Any, ...], datetime], now: datetime) -> bool:
+    if candidate.kind == "severe":
+        return False
+    end = cooldown_ends.get((candidate.theme, tuple(sorted(candidate.segment.items()))))
+    return end is not None and now < end
 
 
 def _assemble(
@@ -193,8 +199,22 @@ def _assemble(
     for candidate in candidates:
         merged.setdefault(candidate.key, []).append(candidate)
     existing = {_key_of(a): a for a in state.alerts}
-    new_state = state
-    raised: list[Alert] = []
+    cooldown_ends = _cooldown_ends(state, rules) if any(c.kind != "severe" for c in candidates) else {}
+    # AlertState.with_alert (replace by id, else append) on a list indexed by id: a big run raises an
+    # alert per severe item, thousands of them, and a new tuple per alert would be quadratic.
+    alerts = list(state.alerts)
+    places: dict[str, list[int]] = {}
+    for index, alert in enumerate(alerts):
+        places.setdefault(alert.id, []).append(index)
+
+    def put(alert: Alert) -> None:
+        if alert.id not in places:
+            places[alert.id] = [len(alerts)]
+            alerts.append(alert)
+        for index in places[alert.id]:
+            alerts[index] = alert
+
+    raised: set[str] = set()
     for key, group in merged.items():
         primary = group[0]
         also = tuple(dict.fromkeys(c.rule for c in group[1:] if c.rule != primary.rule))
@@ -202,10 +222,10 @@ def _assemble(
             # Evidence is refreshed from the rule that raised the alert, so it keeps its meaning.
             same_rule = next((c for c in group if c.rule == existing[key].rule), None)
             if same_rule is not None:
-                new_state = new_state.with_alert(_refresh(existing[key], same_rule, now))
-        elif not _cooling_down(primary, state, rules, now):
+                put(_refresh(existing[key], same_rule, now))
+        elif not _cooling_down(primary, cooldown_ends, now):
             alert = _raise(primary, also, rules, now)
-            raised.append(alert)
-            new_state = new_state.with_alert(alert)
-    new_state = AlertState(tuple(apply_deadline(a, rules, now) for a in new_state.alerts))
-    return [a for a in new_state.alerts if a.id in {r.id for r in raised}], new_state
+            raised.add(alert.id)
+            put(alert)
+    new_state = AlertState(tuple(apply_deadline(a, rules, now) for a in alerts))
+    return [a for a in new_state.alerts if a.id in raised], new_state
