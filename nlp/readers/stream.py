@@ -96,7 +96,8 @@ class ItemStream(AbstractContextManager["ItemStream"]):
     ) -> None:
         self.name = name
         self.exhausted = False
-        self.report: dict[str, Any] = {"file": name}
+        # Filled in as the input is read: format and encoding first, the rest at the end.
+        self.report: dict[str, Any] = {"file": name, "format": None, "encoding": None}
         self._extension = PurePosixPath(name.replace("\\", "/")).suffix.lower()
         if self._extension not in EXTENSIONS:
             raise InputError(

@@ -248,7 +248,7 @@ def _cell_text(value: object) -> str:
 class SurveyRows:
     """Rows → Items under the column plan made on the sample: text kept as written, id (or
     f"{stem}-{row}"), typed metadata. A column first met after the sample (a later JSON key, a
-    wider sheet row) is kept as metadata under its own name.
+    wider sheet row) is mapped by its header's synonym, or kept as metadata under its own name.
 
     Problems name a mapped field by its canonical name ("text", "nps", "date"; the report's
     "columns" gives the header) and say the column as written in the message.
@@ -268,13 +268,28 @@ class SurveyRows:
         self._taken = {*self.plan.fields, *self.plan.meta_keys.values()}
 
     def add_column(self, header: str) -> None:
-        """A column not in the sample: metadata under its (de-duplicated) key."""
+        """A column not in the sample: mapped when its header names a field still unmapped (as
+        the sample's headers are), else metadata under its (de-duplicated) key."""
+        index = len(self.headers)
+        self.headers.append(header)
+        named = canonical_header(header)
+        if named is not None and named != "text" and named not in self.plan.fields and named not in self._taken:
+            # Where the header pass would have put it: after the given and header-named fields.
+            fields = list(self.plan.fields.items())
+            at = sum(1 for name, _ in fields if self.plan.how[name] in ("given", "header"))
+            self.plan.fields.clear()
+            self.plan.fields.update([*fields[:at], (named, index), *fields[at:]])
+            self.plan.how[named] = "header"
+            self._taken.add(named)
+            self._id = self.plan.fields.get("id")
+            self._typed = [(name, i) for name, i in self.plan.fields.items() if name not in ("text", "id")]
+            return
         key, suffix = meta_key(header), 2
         while key in self._taken:
             key, suffix = f"{meta_key(header)}#{suffix}", suffix + 1
         self._taken.add(key)
-        self._meta.append((key, len(self.headers)))
-        self.headers.append(header)
+        self._meta.append((key, index))
+        self.plan.meta_keys[index] = key
 
     def read(self, row: int, cells: Sequence[object]) -> list[Event]:
         """The row's problems, then its Item (or, for a skipped row, a None mark)."""

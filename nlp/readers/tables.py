@@ -10,6 +10,7 @@ import csv
 import itertools
 import re
 import zipfile
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, BinaryIO
 
@@ -29,13 +30,18 @@ def _strip_ending(line: str) -> str:
 
 
 def _sniff_delimiter(lines: Sequence[str], preferred: str) -> str:
-    """The delimiter that splits the first lines into the most consistent rows of >1 field."""
+    """The delimiter that splits the first lines into the most consistent rows of >1 field.
+
+    Rows are compared with the commonest width, not the first row's: a one-cell title row above
+    the header ("2026年11月回访问卷") must not make every delimiter look equally bad.
+    """
     best, best_score = preferred, (False, 0, 0)
     for delimiter in (preferred, *[d for d in _DELIMITERS if d != preferred]):
         widths = [len(cells) for cells in csv.reader([line + "\n" for line in lines], delimiter=delimiter) if cells]
         if not widths:
             continue
-        score = (widths[0] > 1, sum(width == widths[0] for width in widths), widths[0])
+        usual, count = Counter(widths).most_common(1)[0]
+        score = (usual > 1, count, usual)
         if score > best_score:
             best, best_score = delimiter, score
     return best

@@ -24,6 +24,8 @@ from nlp.readers.encoding import (
     mostly_utf8,
 )
 
+# Fewer bytes than this cannot even hold a byte-order mark and a few characters.
+MIN_SAMPLE_BYTES = 64
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
 _BREAK = re.compile(r"(\r\n|\r|\n)")
 # The longest character in the encodings we accept (UTF-8, GB18030 four-byte, a UTF-16 surrogate
@@ -64,6 +66,7 @@ class TextSource:
         self._whole: str | None = None
         self._codec = ""
         self._skip = 0  # a byte-order mark the codec does not drop itself
+        sample_bytes = max(sample_bytes, MIN_SAMPLE_BYTES)
         head = stream.read(sample_bytes + 1)
         self._head = head
         if len(head) <= sample_bytes:

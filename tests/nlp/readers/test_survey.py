@@ -251,3 +251,10 @@ def test_broken_xlsx_is_an_input_error() -> None:
     with pytest.raises(InputError) as caught:
         read_bytes(b"PK\x03\x04 not really a workbook", "s.xlsx")
     assert "XLSX" in caught.value.message
+
+
+def test_a_title_row_above_a_csv_header_does_not_hide_the_delimiter() -> None:
+    text = "2026年11月 售后满意度回访\n" + _csv(["编号", "回答", "NPS评分", "日期", "客户等级", "地区"], ANSWERS)
+    outcome = read_bytes(text.encode("gbk"), "回访.csv")
+    assert (outcome.report["delimiter"], outcome.report["header_row"]) == (",", 2)
+    assert _summary(outcome) == EXPECTED
