@@ -16,7 +16,7 @@ from datetime import date, timedelta
 
 from nlp.alerts.model import DETRACTOR_MAX_NPS, Evidence, Example, Window
 from nlp.alerts.rules import SEGMENT_DIMENSIONS, AlertRules, RiseRule, SevereRule, ShareRule, Signal, WindowKind
-from nlp.schema import Result
+from nlp.schema import Result, customer_text
 
 Segment = tuple[tuple[str, str], ...]
 GroupKey = tuple[str | None, Segment, Window]
@@ -151,11 +151,9 @@ class SevereHit:
     evidence: Evidence
 
 
-def _customer_text(result: Result) -> str:
+def _complaint_text(result: Result) -> str:
     # In a call only the customer's words count: an agent saying "如需投诉请拨打…" is not a complaint.
-    if result.turns:
-        return "\n".join(t.text for t in result.turns if t.speaker == "customer")
-    return result.text
+    return customer_text(result.turns) if result.turns else result.text
 
 
 def severe_hit(result: Result, rule: SevereRule, rules: AlertRules) -> SevereHit | None:
@@ -167,7 +165,7 @@ def severe_hit(result: Result, rule: SevereRule, rules: AlertRules) -> SevereHit
     if tier in rule.top_tiers and probability >= rule.min_negative_probability:
         reasons.append(f"{tier}客户 负面概率 {probability:.2f} ≥ {rule.min_negative_probability:.2f}")
     if rule.keywords and result.emotion in rule.emotions:
-        words = [w for w in rule.keywords if w in _customer_text(result)]
+        words = [w for w in rule.keywords if w in _complaint_text(result)]
         if words:
             reasons.append(f"提到 {'/'.join(words)} 且情绪为{result.emotion}")
     if not reasons:
