@@ -73,11 +73,15 @@ class ItemStream(AbstractContextManager["ItemStream"]):
     InputError (naming file, line/row and field) at the point where that is found — an
     undecodable byte on line 80 000, a quoting error, a malformed JSON line — so read a stream to
     the end before trusting any of it (a validation pass), then read a new one to use the items.
+    After an InputError the stream gives nothing more (and is not `exhausted`). The encoding is
+    chosen on the first `limits.sample_bytes` (from the first non-ASCII byte) and the columns on
+    the first `limits.inference.sample_rows` rows; a file within both is read exactly as a whole.
 
     Problems of individually bad rows collect as they are found, in row order (a problem may wait
     a little, until no earlier row can get one). `take_problems()` hands over those found so far
     and forgets them, so a long stream need not keep them: call it between items, and once at the
-    end. `problems` shows those not taken yet. `report` is complete once `exhausted`: {"file",
+    end. `problems` shows those not taken yet. `report` holds "file", "format" and "encoding" as
+    soon as they are known (None before) and is complete once `exhausted`: {"file",
     "format", "encoding", "columns", "rows", "items", "problems"} plus, for surveys, "inference",
     "guessed", "header_row" and "delimiter" (CSV) or "sheet" (XLSX); "problems" counts all, taken
     or not.
@@ -143,21 +147,24 @@ class ItemStream(AbstractContextManager["ItemStream"]):
     def _generate(self) -> Generator[Item, None, None]:
         with self._opener() as binary:
             events = self._events(binary)
-            while True:
-                try:
-                    row, event = next(events)
-                except StopIteration as stop:
-                    details: dict[str, Any] = stop.value
-                    break
-                if isinstance(event, Item):
-                    item = self._dedupe(row, event)
-                    self._problems.release(row)
-                    self._items += 1
-                    yield item
-                elif event is None:
-                    self._problems.release(row)
-                else:
-                    self._problems.add(event)
+            try:
+                while True:
+                    try:
+                        row, event = next(events)
+                    except StopIteration as stop:
+                        details: dict[str, Any] = stop.value
+                        break
+                    if isinstance(event, Item):
+                        item = self._dedupe(row, event)
+                        self._problems.release(row)
+                        self._items += 1
+                        yield item
+                    elif event is None:
+                        self._problems.release(row)
+                    else:
+                        self._problems.add(event)
+            finally:
+                events.close()  # a workbook is closed before its file
         self._problems.release(None)
         self.report.update(details)
         self.report.update(items=self._items, problems=self._problems.total)

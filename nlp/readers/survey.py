@@ -100,7 +100,7 @@ def table_sample(
     rows; return the sample (the first `limits.sample_rows` rows under the header, aligned) and the
     rows after it, aligned as they are read. Blank rows are dropped. A sheet (`ragged_ok`) is as
     wide as its widest row in the sample; a CSV row wider than its header raises."""
-    filled = ((number, cells) for number, cells in raw if _filled(cells))
+    filled = ((number, cells) for number, cells in raw if any(not is_blank(cell) for cell in cells))
     head = list(itertools.islice(filled, limits.max_title_rows + 1))
     if not head:
         raise InputError(Location(file), "no rows: the file has no header and no answers")

@@ -68,7 +68,7 @@ class TextSource:
         self._skip = 0  # a byte-order mark the codec does not drop itself
         sample_bytes = max(sample_bytes, MIN_SAMPLE_BYTES)
         head = stream.read(sample_bytes + 1)
-        self._head = head
+        self._head = head[:16]  # enough for binary_hint's signatures
         if len(head) <= sample_bytes:
             self._whole, self.encoding = decode_bytes(head, file)
         else:
