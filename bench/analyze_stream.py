@@ -47,11 +47,11 @@ def run(rows: int, folder: Path, extra: list[str]) -> dict[str, float]:
     survey = folder / f"survey_{rows}.csv"
     write_survey(survey, rows)
     out = folder / f"out_{rows}"
-    command = [str(ROOT / ".venv" / "bin" / "kesheng"), "analyze", str(survey), "--out", str(out), *extra]
+    command = [sys.executable, "-m", "kesheng", "analyze", str(survey), "--out", str(out), *extra]
     started = time.perf_counter()
     # A fresh child per size, so ru_maxrss of the children is this run's peak.
     child = subprocess.run(
-        [sys.executable, "-c", _CHILD, *command], check=True, capture_output=True, text=True, env=os.environ
+        [sys.executable, "-c", _CHILD, *command], check=True, capture_output=True, text=True, cwd=ROOT
     )
     seconds = time.perf_counter() - started
     peak_kib = int(child.stdout.strip().splitlines()[-1])
