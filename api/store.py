@@ -4,7 +4,7 @@ its status and results, and loading stored results for the heatmap and trend."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -201,10 +201,14 @@ def count_items(session: Session, batch_id: int) -> int:
     return session.scalar(select(func.count()).select_from(Item).where(Item.batch_id == batch_id)) or 0
 
 
+def item_day(result: Result) -> str | None:
+    """The day an item is filed under: its ISO date, or None when it has none (or not an ISO one)."""
+    date = result.meta.get("date")
+    return date[:10] if isinstance(date, str) and iso_week(date) is not None else None
+
+
 def item_row(row_index: int, batch_id: int, result: Result) -> dict[str, Any]:
     """The column values of a stored item."""
-    date = result.meta.get("date")
-    iso = date[:10] if isinstance(date, str) and iso_week(date) is not None else None
     return {
         "batch_id": batch_id,
         "row_index": row_index,
@@ -212,7 +216,7 @@ def item_row(row_index: int, batch_id: int, result: Result) -> dict[str, Any]:
         "kind": result.kind,
         "label": result.sentiment.label,
         "negative_probability": result.sentiment.negative_probability,
-        "date": iso,
+        "date": item_day(result),
         "top_theme": column_text(result.themes[0], 64) if result.themes else None,
         "result": result.to_dict(),
     }
@@ -223,7 +227,8 @@ def stored_results(
 ) -> tuple[list[Result], list[Theme]]:
     """Results of every completed batch (filtered by date range and top theme) and the themes to show.
 
-    With a date range, items without a date are left out (they cannot be placed in it).
+    With a date range, items without a date are left out (they cannot be placed in it). This reads every
+    matching item; the service's heatmap reads the aggregates instead (api.heatmap_db).
     """
     query = select(Item.batch_id, Item.result).join(Batch, Batch.id == Item.batch_id).where(Batch.status == "done")
     if date_from:
@@ -237,14 +242,19 @@ def stored_results(
     for batch_id, data in session.execute(query.order_by(Item.id)):
         results.append(result_from_dict(data))
         batches.add(batch_id)
-    return results, _themes(session, batches)
+    return results, stored_themes(session, lambda: batches)
 
 
-def _themes(session: Session, batch_ids: set[int]) -> list[Theme]:
-    """Taxonomy themes (newest keywords) first, then the discovered themes of the batches shown."""
-    taxonomy: dict[str, Theme] = {}
-    discovered: list[Theme] = []
+def stored_themes(session: Session, shown: Callable[[], Collection[int]]) -> list[Theme]:
+    """Taxonomy themes (newest keywords) first, then the discovered themes of the batches shown.
+
+    `shown` gives the ids of the batches shown; it is only called when a completed batch has discovered
+    themes. A discovered id met in several batches is listed once, with its newest keywords.
+    """
     rows = session.execute(select(Batch.id, Batch.themes).where(Batch.status == "done").order_by(Batch.id)).all()
+    taxonomy: dict[str, Theme] = {}
+    discovered: dict[str, Theme] = {}
+    batch_ids: Collection[int] | None = None
     for batch_id, themes in rows:
         for t in themes:
             theme = Theme(
@@ -252,9 +262,12 @@ def _themes(session: Session, batch_ids: set[int]) -> list[Theme]:
             )
             if not theme.discovered:
                 taxonomy[theme.id] = theme
-            elif batch_id in batch_ids:
-                discovered.append(theme)
-    return [*taxonomy.values(), *discovered]
+                continue
+            if batch_ids is None:
+                batch_ids = shown()
+            if batch_id in batch_ids:
+                discovered[theme.id] = theme
+    return [*taxonomy.values(), *discovered.values()]
 
 
 def themes_json(themes: Sequence[Theme]) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Dialect,
     Float,
@@ -188,3 +189,73 @@ class TrainingJob(Base):
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class HeatmapCell(Base):
+    """Tallies of the heatmap and trend, added as each batch completes (api.aggregates): the items of one
+    (dimension, value, top theme) in one period, how many are negative and the sum of their scores.
+
+    `span` says what the period is: "day" (`day`, NULL for undated items; `week` its ISO week), "week"
+    (`week`; dated items only) or "all" (every item). dimension "*" holds every item once per span (the
+    trend, the week column, the heatmap of a dimension no item has); every other dimension does too, with
+    `value` NULL where the item has none (the unknown column). `theme` NULL: no theme (row unassigned).
+    """
+
+    __tablename__ = "heatmap_cells"
+    __table_args__ = (Index("ix_heatmap_cells_period", "dimension", "span", "week", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str | None] = mapped_column(Text, default=None)
+    theme: Mapped[str | None] = mapped_column(String(64), default=None)
+    span: Mapped[str] = mapped_column(String(4))
+    day: Mapped[str | None] = mapped_column(String(10), default=None)
+    week: Mapped[str | None] = mapped_column(String(8), default=None)
+    items: Mapped[int] = mapped_column(Integer)
+    negatives: Mapped[int] = mapped_column(Integer)
+    score_sum: Mapped[float] = mapped_column(Float)
+
+
+class HeatmapExample(Base):
+    """The most negative items of a heatmap_cells row (same key columns; at most
+    HeatmapConfig.examples_per_cell, ranked by negative probability, then item id, then items.id), with
+    the text a cell quotes."""
+
+    __tablename__ = "heatmap_examples"
+    __table_args__ = (Index("ix_heatmap_examples_period", "dimension", "span", "week", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str | None] = mapped_column(Text, default=None)
+    theme: Mapped[str | None] = mapped_column(String(64), default=None)
+    span: Mapped[str] = mapped_column(String(4))
+    day: Mapped[str | None] = mapped_column(String(10), default=None)
+    week: Mapped[str | None] = mapped_column(String(8), default=None)
+    negative_probability: Mapped[float] = mapped_column(Float)
+    item_id: Mapped[str] = mapped_column(Text)
+    item_pk: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class HeatmapDimension(Base):
+    """A metadata key the aggregates know. `wide`: it took more distinct values than a heatmap can show
+    (a per-item id, free text); such a dimension is not tallied and its heatmap is read from the items."""
+
+    __tablename__ = "heatmap_dimensions"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    wide: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class HeatmapBatchDay(Base):
+    """Which batches the aggregates hold (a batch is added once) and the (top theme, day) of their items:
+    the heatmap lists the discovered themes of the batches it shows."""
+
+    __tablename__ = "heatmap_batch_days"
+    __table_args__ = (Index("ix_heatmap_batch_days_day", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
+    theme: Mapped[str | None] = mapped_column(String(64), default=None)
+    day: Mapped[str | None] = mapped_column(String(10), default=None)
+    items: Mapped[int] = mapped_column(Integer)

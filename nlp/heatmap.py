@@ -340,3 +340,9 @@ def assemble_trend(themes: Sequence[Theme], counts: Mapping[tuple[str, str], tup
         if points:
             series[theme] = points
     return Trend(weeks, series, labels)
+
+
+def example_text(text: str, config: HeatmapConfig) -> str:
+    """A cell's quote of ``text``: whitespace folded, cut to ``config.example_chars`` (empty for a blank
+    text). For tallies kept outside this module (the service's stored aggregates) to quote alike."""
+    return _shorten(text, config.example_chars)

@@ -1,4 +1,5 @@
-"""GET /v1/heatmap and /v1/trend over every completed batch, filtered by date range and theme."""
+"""GET /v1/heatmap and /v1/trend over every completed batch, filtered by date range and theme (read from the
+aggregates kept as batches complete: api.aggregates, api.heatmap_db)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from api import aggregates, heatmap_db
 from api.deps import AnalystKey, ServicesDep, SessionDep
 from api.errors import ApiError
 from api.routes import problems
 from api.schemas import HeatmapOut, TrendOut
-from api.store import stored_results
-from nlp.heatmap import build_heatmap, build_trend
 
 router = APIRouter(prefix="/v1", tags=["heatmap"])
 
@@ -45,8 +45,8 @@ def heatmap(
         str | None,
         Query(
             min_length=1,
-            max_length=32,
-            pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+            max_length=aggregates.DIMENSION_CHARS,
+            pattern=aggregates.DIMENSION_NAME,
             description="segment columns: tier, channel, region, product, week … (default tier)",
         ),
     ] = None,
@@ -57,8 +57,7 @@ def heatmap(
     """Demand heatmap (需求热力图): themes × the values of `dimension`, each cell with count, negative
     share, mean score, priority and examples. Each item counts once, under its top theme."""
     start, end = _range(date_from, date_to)
-    results, themes = stored_results(session, start, end, theme)
-    return build_heatmap(results, themes, dimension or services.settings.default_dimension).to_dict()
+    return heatmap_db.heatmap(session, dimension or services.settings.default_dimension, start, end, theme).to_dict()
 
 
 @router.get("/trend", response_model=TrendOut, responses=problems(401, 403, 422))
@@ -67,5 +66,4 @@ def trend(
 ) -> dict[str, Any]:
     """Negative share of each theme per ISO week (items with a date)."""
     start, end = _range(date_from, date_to)
-    results, themes = stored_results(session, start, end, theme)
-    return build_trend(results, themes).to_dict()
+    return heatmap_db.trend(session, start, end, theme).to_dict()
