@@ -109,3 +109,69 @@ def test_score_reads_lines_and_prints_json(tmp_path: Path, text: str, label: str
     row = json.loads(result.stdout.strip())
     assert row["label"] == label
     assert set(row) == {"label", "score", "negative_probability", "model_version"}
+
+
+RESTAURANT_REVIEWS = (
+    "编号,评价,门店,日期\n"
+    "r1,排队等了一个小时才有位置，上菜也很慢,静安店,2026-11-02\n"
+    "r2,服务员态度冷淡，叫了三次都没人理,静安店,2026-11-03\n"
+    "r3,味道不错但是分量太少了，吃不饱,徐汇店,2026-11-03\n"
+    "r4,外卖配送太慢了，包装也洒了,徐汇店,2026-11-04\n"
+    "r5,环境很好，座位宽敞，就是价格有点贵,静安店,2026-11-05\n"
+    "r6,卫生太差，碗里有头发,徐汇店,2026-11-05\n"
+)
+
+
+def test_a_restaurant_taxonomy_gives_its_own_theme_ids(tmp_path: Path) -> None:
+    from nlp.resources import data_path
+
+    reviews = tmp_path / "点评.csv"
+    reviews.write_text(RESTAURANT_REVIEWS, encoding="utf-8")
+    out = tmp_path / "out"
+    taxonomy = data_path("examples", "restaurant_themes.toml")
+    args = ["analyze", str(reviews), "--out", str(out), "--no-names", "--lexicon", "--themes", str(taxonomy)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    themes = {r["id"]: [t["id"] for t in r["themes"]] for r in _results(out)}
+    assert "waiting" in themes["r1"] and "staff" in themes["r2"] and "portion" in themes["r3"]
+    assert "delivery" in themes["r4"] and "hygiene" in themes["r6"]
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    taxonomy_ids = {t["id"] for t in report["themes"] if not t["discovered"]}
+    assert taxonomy_ids == {"taste", "portion", "waiting", "staff", "hygiene", "environment", "price", "delivery"}
+    heatmap = json.loads((out / "heatmap.json").read_text(encoding="utf-8"))
+    assert {"logistics", "after_sales"}.isdisjoint(c["theme"] for c in heatmap["cells"])  # no retail themes
+    departments = {t["id"]: t["department"] for t in heatmap["themes"]}
+    assert departments["hygiene"] == "食品安全部"
+
+
+def test_a_bad_taxonomy_or_config_is_one_line_naming_file_and_key(tmp_path: Path) -> None:
+    reviews = tmp_path / "点评.csv"
+    reviews.write_text(RESTAURANT_REVIEWS, encoding="utf-8")
+    themes = tmp_path / "themes.toml"
+    themes.write_text('[themes.taste]\nlabel = "口味"\ndepartment = "厨务部"\nseed = ["味道"]\n', encoding="utf-8")
+    result = runner.invoke(app, ["analyze", str(reviews), "--out", str(tmp_path / "o"), "--themes", str(themes)])
+    assert result.exit_code == 2
+    assert "themes.toml: themes.taste.seed = ['味道']: is not a known setting" in result.output
+    config = tmp_path / "kesheng.toml"
+    config.write_text("[heatmap]\nprior_item = 5\n", encoding="utf-8")
+    result = runner.invoke(app, ["analyze", str(reviews), "--out", str(tmp_path / "o"), "--config", str(config)])
+    assert result.exit_code == 2 and "kesheng.toml: heatmap.prior_item = 5: is not a known setting" in result.output
+    assert not (tmp_path / "o" / "results.jsonl").exists()
+
+
+def test_discovered_theme_ids_are_kept_between_runs(tmp_path: Path) -> None:
+    from nlp.resources import data_path
+
+    out = tmp_path / "out"
+    sample = tmp_path / "survey.csv"
+    sample.write_text("".join(data_path("samples", "survey.csv").open(encoding="utf-8").readlines()[:801]), "utf-8")
+    first = runner.invoke(app, ["analyze", str(sample), "--out", str(out), "--no-names", "--lexicon"])
+    assert first.exit_code == 0, first.output
+    state = json.loads((out / "theme-state.json").read_text(encoding="utf-8"))
+    before = {t["id"]: t["label"] for t in state["themes"]}
+    assert before, "the demo survey has discovered themes"
+    again = runner.invoke(app, ["analyze", str(sample), "--out", str(out), "--no-names", "--lexicon"])
+    assert again.exit_code == 0, again.output
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    after = {t["id"]: t["label"] for t in report["themes"] if t["discovered"]}
+    assert after == before  # the same answers again: the same demands under the same ids and labels
