@@ -149,7 +149,10 @@ class _BatchTally:
         for dimension in (TOTAL, *self.dimensions):
             value = None
             if dimension != TOTAL:
-                value = column_of(result, dimension, "").replace("\x00", "") or None  # "": unknown
+                column = column_of(result, dimension, "")  # "": unknown
+                if "\x00" in column:  # PostgreSQL text cannot hold it
+                    column = column.replace("\x00", "")
+                value = column or None
                 if value is not None:
                     self.values[dimension].add(value)
             key = (dimension, value, theme, DAY, day)
@@ -177,7 +180,7 @@ class _BatchTally:
         return {**self.rows, **wider}
 
 
-def _stored(bind: Bind, batch_id: int) -> Iterator[list[tuple[int, Result]]]:
+def _stored(bind: Bind, batch_id: int) -> Iterator[tuple[int, Result]]:
     after = -1
     while True:
         rows = bind.execute(
@@ -189,20 +192,26 @@ def _stored(bind: Bind, batch_id: int) -> Iterator[list[tuple[int, Result]]]:
         if not rows:
             return
         after = rows[-1][0]
-        yield [(pk, result_from_dict(data)) for pk, data in rows]
+        for pk, data in rows:
+            yield pk, result_from_dict(data)
 
 
 def add_batch(bind: Bind, batch_id: int) -> int:
     """Add the items of a completed batch to the aggregates, in the caller's transaction; the number of
     items added, 0 when the batch was added before (so a retried finish does not count it twice)."""
+    return add_results(bind, batch_id, _stored(bind, batch_id))
+
+
+def add_results(bind: Bind, batch_id: int, stored: Iterable[tuple[int, Result]]) -> int:
+    """``add_batch`` with the batch's stored results given as (items.id, result) in items.id order,
+    instead of read back (for a caller that has just stored them, e.g. a bulk load)."""
     serialize(bind, HEATMAP_LOCK)
     if bind.execute(select(HeatmapBatchDay.id).where(HeatmapBatchDay.batch_id == batch_id).limit(1)).first():
         return 0
     known = {name: wide for name, wide in bind.execute(select(HeatmapDimension.name, HeatmapDimension.wide))}
     tally = _BatchTally(known)
-    for chunk in _stored(bind, batch_id):
-        for pk, result in chunk:
-            tally.add(pk, result)
+    for pk, result in stored:
+        tally.add(pk, result)
     if not tally.days:
         return 0
     _register(bind, tally)

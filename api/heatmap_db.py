@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, func, or_, select
+from sqlalchemy import ColumnElement, Table, and_, func, select
 from sqlalchemy.orm import Session
 
 from api.aggregates import ALL, CELLS, CONFIG, DAY, EXAMPLES, TOTAL, WEEK_SPAN, best_examples
@@ -37,15 +37,16 @@ def _days(table: Table, first: date, last: date) -> ColumnElement[bool]:
     )
 
 
-def _dated(table: Table, date_from: str | None, date_to: str | None) -> ColumnElement[bool]:
+def _dated(table: Table, date_from: str | None, date_to: str | None) -> list[ColumnElement[bool]]:
     """Rows holding every dated item of [date_from, date_to] once: the week rows of the whole ISO weeks
-    inside it, the day rows of the days before the first and after the last of those weeks."""
+    inside it, the day rows of the days before the first and after the last of those weeks. One
+    condition per part, each an index range (the query is run per part: SQLite ranges over one)."""
     start = date.fromisoformat(date_from) if date_from else None
     end = date.fromisoformat(date_to) if date_to else None
     monday = start + timedelta(days=-start.weekday() % 7) if start else None  # first whole week's
     sunday = end - timedelta(days=(end.weekday() + 1) % 7) if end else None  # last whole week's
     if start and end and monday and sunday and monday > sunday:
-        return _days(table, start, end)  # no whole week inside
+        return [_days(table, start, end)]  # no whole week inside
     weeks = [table.c.span == WEEK_SPAN]
     if monday:
         weeks.append(table.c.week >= iso_week(monday.isoformat()))
@@ -56,16 +57,16 @@ def _dated(table: Table, date_from: str | None, date_to: str | None) -> ColumnEl
         parts.append(_days(table, start, monday - timedelta(days=1)))
     if end and sunday and sunday < end:
         parts.append(_days(table, sunday + timedelta(days=1), end))
-    return or_(*parts)
+    return parts
 
 
-def _rows(table: Table, dimension: str, date_from: str | None, date_to: str | None) -> ColumnElement[bool]:
-    """The rows a heatmap of `dimension` (or the trend, WEEK) sums over, each item in them once."""
+def _parts(table: Table, dimension: str, date_from: str | None, date_to: str | None) -> list[ColumnElement[bool]]:
+    """The rows a heatmap of `dimension` sums over (each item in them once), as _dated's parts."""
     if date_from or date_to:
         return _dated(table, date_from, date_to)
     if dimension == WEEK:  # the undated items are its unknown column
-        return or_(table.c.span == WEEK_SPAN, and_(table.c.span == DAY, table.c.day.is_(None)))
-    return table.c.span == ALL
+        return [table.c.span == WEEK_SPAN, and_(table.c.span == DAY, table.c.week.is_(None), table.c.day.is_(None))]
+    return [table.c.span == ALL]
 
 
 def contributing_batches(
@@ -106,29 +107,36 @@ def heatmap(
             source = dimension
     counts: dict[tuple[str, str], list[Any]] = {}
     group = CELLS.c.week if dimension == WEEK else CELLS.c.value
-    sums = (
-        select(
-            CELLS.c.theme, group, func.sum(CELLS.c["items"]), func.sum(CELLS.c.negatives), func.sum(CELLS.c.score_sum)
-        )
-        .where(CELLS.c.dimension == source, _rows(CELLS, dimension, date_from, date_to), *_theme(CELLS, theme))
-        .group_by(CELLS.c.theme, group)
-    )
-    for row_theme, column, items, negatives, score_sum in session.execute(sums):
-        tally = counts.setdefault(_cell_key(row_theme, column), [0, 0, 0.0, []])
-        tally[0] += int(items)
-        tally[1] += int(negatives)
-        tally[2] += float(score_sum)
     kept = EXAMPLES.c.week if dimension == WEEK else EXAMPLES.c.value
-    examples = select(
-        EXAMPLES.c.theme,
-        kept,
-        EXAMPLES.c.negative_probability,
-        EXAMPLES.c.item_id,
-        EXAMPLES.c.item_pk,
-        EXAMPLES.c.text,
-    ).where(EXAMPLES.c.dimension == source, _rows(EXAMPLES, dimension, date_from, date_to), *_theme(EXAMPLES, theme))
-    for row_theme, column, probability, item_id, item_pk, text in session.execute(examples):
-        counts[_cell_key(row_theme, column)][3].append((-probability, item_id, item_pk, text))
+    for cells, examples in zip(
+        _parts(CELLS, dimension, date_from, date_to), _parts(EXAMPLES, dimension, date_from, date_to), strict=True
+    ):
+        sums = (
+            select(
+                CELLS.c.theme,
+                group,
+                func.sum(CELLS.c["items"]),
+                func.sum(CELLS.c.negatives),
+                func.sum(CELLS.c.score_sum),
+            )
+            .where(CELLS.c.dimension == source, cells, *_theme(CELLS, theme))
+            .group_by(CELLS.c.theme, group)
+        )
+        for row_theme, column, items, negatives, score_sum in session.execute(sums):
+            tally = counts.setdefault(_cell_key(row_theme, column), [0, 0, 0.0, []])
+            tally[0] += int(items)
+            tally[1] += int(negatives)
+            tally[2] += float(score_sum)
+        best = select(
+            EXAMPLES.c.theme,
+            kept,
+            EXAMPLES.c.negative_probability,
+            EXAMPLES.c.item_id,
+            EXAMPLES.c.item_pk,
+            EXAMPLES.c.text,
+        ).where(EXAMPLES.c.dimension == source, examples, *_theme(EXAMPLES, theme))
+        for row_theme, column, probability, item_id, item_pk, text in session.execute(best):
+            counts[_cell_key(row_theme, column)][3].append((-probability, item_id, item_pk, text))
     # A blank text keeps its place among the most negative but shows nothing, as in nlp.heatmap.
     tallies = {
         key: CellTally(items, negatives, score_sum, tuple(e[3] for e in best_examples(ranked) if e[3]))
@@ -152,14 +160,16 @@ def trend(
     session: Session, date_from: str | None = None, date_to: str | None = None, theme: str | None = None
 ) -> Trend:
     """Negative share per ISO week of each theme over every completed batch, as build_trend computes it."""
-    dated = _dated(CELLS, date_from, date_to) if date_from or date_to else CELLS.c.span == WEEK_SPAN
-    query = (
-        select(CELLS.c.theme, CELLS.c.week, func.sum(CELLS.c["items"]), func.sum(CELLS.c.negatives))
-        .where(CELLS.c.dimension == TOTAL, dated, CELLS.c.week.is_not(None), *_theme(CELLS, theme))
-        .group_by(CELLS.c.theme, CELLS.c.week)
-    )
-    counts = {
-        (row_theme or UNASSIGNED.id, week): (int(items), int(negatives))
-        for row_theme, week, items, negatives in session.execute(query)
-    }
+    parts = _dated(CELLS, date_from, date_to) if date_from or date_to else [CELLS.c.span == WEEK_SPAN]
+    counts: dict[tuple[str, str], tuple[int, int]] = {}
+    for part in parts:
+        query = (
+            select(CELLS.c.theme, CELLS.c.week, func.sum(CELLS.c["items"]), func.sum(CELLS.c.negatives))
+            .where(CELLS.c.dimension == TOTAL, part, CELLS.c.week.is_not(None), *_theme(CELLS, theme))
+            .group_by(CELLS.c.theme, CELLS.c.week)
+        )
+        for row_theme, week, items, negatives in session.execute(query):
+            key = (row_theme or UNASSIGNED.id, week)
+            before = counts.get(key, (0, 0))
+            counts[key] = (before[0] + int(items), before[1] + int(negatives))
     return assemble_trend(_themes(session, date_from, date_to, theme), counts)

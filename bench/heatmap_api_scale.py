@@ -6,14 +6,17 @@ survey results (tiers 钻石/黄金/白银/基础, six regions, four channels, f
 dates over eight weeks, the eight taxonomy themes plus two discovered themes per batch, Chinese
 answers with an order number, labels and probabilities that depend on the theme). Rows are made by
 ``api.store.item_row`` from ``nlp.schema.Result`` values and inserted in bulk; each batch is then
-marked done and added to the aggregates with ``api.aggregates.add_batch`` in one transaction, as the
-worker's finish does.
+marked done and added to the aggregates in one transaction, as the worker's finish does, by
+``api.aggregates.add_results`` — what ``add_batch`` (the worker's call) runs, fed the results just
+stored instead of reading them back (``--read-back``: ``add_batch`` itself; slower, same rows). The
+generated probabilities and scores are already rounded as stored, so both give the same tallies.
 
 Then the real app (``api.app.create_app``, lexicon scorer, worker and training runner off) answers,
 through ``fastapi.testclient.TestClient`` with an analyst key, ``--repeat`` requests (after three
-unmeasured ones) of each query: the heatmap over tier, region, channel (a two-week range), product
-(one theme), week, and the trend (all, and a range). Median and p95 in milliseconds are printed per
-query, with the load average before and after. ``--old`` also times one request's worth of the
+unmeasured ones) of each query: the heatmap over tier, region, channel (two whole weeks), tier (a month
+from a Saturday to a Wednesday: whole weeks and days at either end), product (one theme), week, and
+the trend (all, and four weeks). Median and p95 in milliseconds are printed per query, with the load
+average before and after. ``--old`` also times one request's worth of the
 previous path (``build_heatmap`` over ``stored_results``: every stored result parsed).
 
 Run from the repository root: ``.venv/bin/python bench/heatmap_api_scale.py [--items 1000000] [--json]``.
@@ -42,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: the project's packages are beside bench/
     sys.path.insert(0, str(ROOT))
 
-from api.aggregates import add_batch  # noqa: E402
+from api.aggregates import add_batch, add_results  # noqa: E402
 from api.analysis import Analyzer  # noqa: E402
 from api.app import create_app  # noqa: E402
 from api.db import make_engine, migrate, session_factory  # noqa: E402
@@ -124,16 +127,19 @@ def _result(rng: random.Random, batch_number: int, index: int, profiles: list[Pr
     )
 
 
-def fill(factory: sessionmaker[Session], items: int, batch_size: int, seed: int) -> dict[str, float]:
+def fill(factory: sessionmaker[Session], items: int, batch_size: int, seed: int, read_back: bool) -> dict[str, float]:
     """Store `items` results in done batches and add each batch to the aggregates; seconds taken."""
     rng = random.Random(seed)
     taxonomy = [Theme(t.id, t.label, t.seeds[:5], t.department) for t in load_taxonomy().themes]
     insert_s = aggregate_s = 0.0
+    with factory() as session:
+        last_pk = session.scalar(select(func.max(Item.id))) or 0
     for batch_number, start in enumerate(range(0, items, batch_size), start=1):
         count = min(batch_size, items - start)
         profiles = _profiles(batch_number, taxonomy)
         now = datetime.now(UTC)
         began = time.perf_counter()
+        stored: list[tuple[int, Result]] = []
         with factory() as session, session.begin():
             batch = Batch(
                 sha256=f"{seed:016x}{batch_number:048x}",
@@ -150,10 +156,12 @@ def fill(factory: sessionmaker[Session], items: int, batch_size: int, seed: int)
             session.add(batch)
             session.flush()
             for chunk in range(0, count, 10_000):
-                rows = [
-                    item_row(i, batch.id, _result(rng, batch_number, i, profiles))
-                    for i in range(chunk, min(count, chunk + 10_000))
-                ]
+                rows = []
+                for i in range(chunk, min(count, chunk + 10_000)):
+                    result = _result(rng, batch_number, i, profiles)
+                    last_pk += 1
+                    stored.append((last_pk, result))
+                    rows.append({"id": last_pk, **item_row(i, batch.id, result)})
                 session.execute(insert(Item), rows)
         insert_s += time.perf_counter() - began
         began = time.perf_counter()
@@ -163,7 +171,10 @@ def fill(factory: sessionmaker[Session], items: int, batch_size: int, seed: int)
             done.finished_at = done.updated_at = datetime.now(UTC)
             done.labels = {}
             session.flush()
-            add_batch(session, batch.id)
+            if read_back:
+                add_batch(session, batch.id)
+            else:  # the same tallies, fed the results just stored (equal to their stored form: rounded)
+                add_results(session, batch.id, stored)
         aggregate_s += time.perf_counter() - began
         print(f"  batch {batch_number}: {start + count:,} items", file=sys.stderr)
     return {"insert_s": round(insert_s, 1), "aggregate_s": round(aggregate_s, 1)}
@@ -173,6 +184,7 @@ QUERIES = (
     "/v1/heatmap",
     "/v1/heatmap?dimension=region",
     "/v1/heatmap?dimension=channel&from=2026-10-05&to=2026-10-18",
+    "/v1/heatmap?dimension=tier&from=2026-10-03&to=2026-11-04",
     "/v1/heatmap?dimension=product&theme=logistics",
     "/v1/heatmap?dimension=week",
     "/v1/trend",
@@ -218,6 +230,9 @@ def main() -> None:
     parser.add_argument("--db", type=Path, help="SQLite file (reused when it already holds items)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary database")
     parser.add_argument("--old", action="store_true", help="also time the old path once (parses every result)")
+    parser.add_argument(
+        "--read-back", action="store_true", help="aggregate each batch as the worker does, reading its items back"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -232,7 +247,7 @@ def main() -> None:
     fill_s: dict[str, float] = {}
     if stored == 0:
         print(f"filling {path} with {args.items:,} items", file=sys.stderr)
-        fill_s = fill(factory, args.items, args.batch_size, args.seed)
+        fill_s = fill(factory, args.items, args.batch_size, args.seed, args.read_back)
         stored = args.items
     else:
         print(f"reusing {path}: {stored:,} items", file=sys.stderr)
