@@ -3,7 +3,9 @@ at a time through ``training.retrain`` (validate → fine-tune → export → ev
 GET /v1/training-jobs/{id} reads its status, log tail, progress, result or problems.
 
 A job's files live in ``<data_dir>/training-jobs/<id>/``: ``input/`` (the uploaded file, or the field
-labels exported at the start of the job) and ``run/`` (retrain's run folder). A new version is
+labels exported at the start of the job) and ``run/`` (retrain's run folder). The recipe is
+``training_config``, by default the packaged one (training/configs/sentiment.toml), whose base
+encoder is built once into ``<data_dir>/base-encoder`` from the installed packages. A new version is
 registered, never promoted: promotion is a separate, gated step (POST /v1/models/{version}/promote).
 A job left running by a stopped service is marked failed at the next start (submit it again).
 """
@@ -175,6 +177,7 @@ class TrainingRunner(BackgroundLoop):
 
     def run(self, job_id: int) -> None:
         """Run one claimed job to done or failed."""
+        from training.recipe import PACKAGED_RECIPE
         from training.retrain import RetrainRequest, retrain
         from training.validate import TrainingDataError, ValidationConfig
 
@@ -201,15 +204,18 @@ class TrainingRunner(BackgroundLoop):
             overrides = [*params.get("overrides", [])]
             if params.get("max_steps"):
                 overrides.append(f"train.max_steps={int(params['max_steps'])}")
+            # No recipe configured: the packaged one, with the base encoder built into the data
+            # directory; a recipe's relative paths start at training_root, else the data directory.
             request = RetrainRequest(
-                config=self.settings.training_config,
+                config=self.settings.training_config or PACKAGED_RECIPE,
                 data=(data,),
                 overrides=tuple(overrides),
                 out=folder / "run",
-                root=self.settings.training_root,
+                root=self.settings.training_root or self.settings.data_dir,
                 version=params.get("version"),
                 from_base=bool(params.get("from_base")),
                 validation=validation,
+                home=self.settings.data_dir,
             )
             result = retrain(request, self.registry, log=lambda line: self._log(job_id, _shown(line, display)))
         except TrainingDataError as error:

@@ -1,10 +1,11 @@
 """`kesheng train` and `kesheng models list | compare | promote | rollback`: the data scientist's
 workflow over the model registry (models.registry) and retraining (training.retrain).
 
-The registry is the user's (or service's) ``$KESHENG_HOME/models`` (see
-``models.registry.default_registry_root``); the promotion gate and validation thresholds come from
-``training/configs/registry.toml`` (paths relative to the repository) or the file named by
-``$KESHENG_REGISTRY_CONFIG`` (paths relative to that file's folder). Exit codes:
+The registry is the user's (or service's) ``$KESHENG_HOME/models`` (see ``models.home``); the
+promotion gate and validation thresholds come from the shipped ``training/configs/registry.toml``
+(golden sets in the bundled data) or the file named by ``$KESHENG_REGISTRY_CONFIG`` (paths relative
+to that file's folder). ``kesheng train --data FILE`` needs nothing else: the packaged recipe, a dev
+share of FILE, the golden sets and a base encoder built into the data home. Exit codes:
 0 done, 1 promotion refused by the gate, 2 error (bad data, config or model).
 """
 
@@ -65,9 +66,15 @@ def _echo_comparison(comparison: Comparison) -> None:
 
 # ---- train -----------------------------------------------------------------------------------
 def train(
-    config: Annotated[Path, typer.Option(help="Training recipe (TOML), or a model's manifest.json to reproduce it.")],
     data: Annotated[
         list[Path] | None, typer.Option(help="Labelled training file (CSV/TSV/JSONL, text + 0/1 label); repeatable.")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="Training recipe (TOML), or a model's manifest.json to reproduce it; "
+            "default: the packaged recipe for your own data (training/configs/sentiment.toml)."
+        ),
     ] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override a recipe key, e.g. --set train.max_steps=50.")
@@ -93,16 +100,19 @@ def train(
     """Validate training data, fine-tune, export and register a new model version (not promoted)."""
     from dataclasses import replace
 
+    from training.recipe import PACKAGED_RECIPE
     from training.retrain import RetrainRequest, retrain
     from training.validate import ValidationConfig
 
+    if config is None and not data:
+        raise typer.BadParameter("give your labelled file with --data (or a recipe with --config)", param_hint="--data")
     try:
         registry = open_registry(registry_dir)
         validation = ValidationConfig.load(registry.config)
         if drop_duplicates:
             validation = replace(validation, duplicates="drop")
         request = RetrainRequest(
-            config=config,
+            config=config or PACKAGED_RECIPE,
             data=tuple(data or ()),
             overrides=tuple(set_ or ()),
             out=out,

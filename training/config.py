@@ -14,7 +14,8 @@ from nlp.errors import ConfigError
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Files, relative to the repository root."""
+    """Files, relative to the run's root (``--root``; the repository for the development pool's
+    recipes). ``kesheng train --data`` fills in what a recipe leaves empty (training.recipe)."""
 
     train: str
     dev: str
@@ -25,6 +26,8 @@ class DataConfig:
     teacher_logits: str = ""
     # A character n-gram model folder (training.ngram) that export mixes with the transformer; "" = none.
     ngram: str = ""
+    # Share of each label of the training data held out as the dev set when the recipe has none.
+    dev_fraction: float = 0.15
 
 
 @dataclass(frozen=True)
@@ -156,6 +159,8 @@ def config_from_dict(raw: dict[str, Any], source: str = "config") -> Config:
         raise ConfigError(f"{source}: set train.max_steps > 0 or train.epochs >= 1")
     if not 0.0 <= config.train.distill_weight <= 1.0 or config.train.distill_temperature <= 0:
         raise ConfigError(f"{source}: train.distill_weight must be in [0, 1] and distill_temperature above 0")
+    if not 0.0 < config.data.dev_fraction < 1.0:
+        raise ConfigError(f"{source}: data.dev_fraction must be between 0 and 1, got {config.data.dev_fraction}")
     if config.train.distill_weight > 0 and not config.data.teacher_logits:
         raise ConfigError(f"{source}: train.distill_weight > 0 needs data.teacher_logits")
     return config

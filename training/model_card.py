@@ -32,7 +32,10 @@ def render_model_card(manifest: dict[str, Any]) -> str:
     )
     comparison = metrics["fp32_vs_int8"]
     rows = []
-    for name, title in _CARD_SETS.items():
+    # The known sets first, in their order, then any other evaluation set (the dev share of your data).
+    titles = {n: t for n, t in _CARD_SETS.items() if n in comparison}
+    titles.update({n: n for n in comparison if n in metrics and n not in titles})
+    for name, title in titles.items():
         if name in metrics:
             row = comparison[name]
             rows.append(
@@ -74,25 +77,49 @@ def render_model_card(manifest: dict[str, Any]) -> str:
         if tc_distill > 0
         else ""
     )
+    tuning_name = str(manifest.get("tuning_set", "chnsenticorp_dev"))
+    tuning = "ChnSentiCorp dev" if tuning_name == "chnsenticorp_dev" else f"the `{tuning_name}` set"
     mix = metrics.get("ngram_mix")
     ngram_text = ""
     if mix:
         ngram_rows = "\n".join(
             f"| {title} | {100 * mix[name]['transformer']['accuracy']:.2f} % | "
             f"{100 * mix[name]['ngram']['accuracy']:.2f} % | {100 * metrics[name]['accuracy']:.2f} % |"
-            for name, title in _CARD_SETS.items()
+            for name, title in titles.items()
             if name in mix
         )
         ngram_text = f"""
 - **Character n-gram model** (`ngram.safetensors`, `ngram.json`): hashed character 1–3-grams,
   sublinear TF-IDF and logistic regression, fitted on the same training data. The runtime adds
   {mix["weight"]} × its log-odds to {1 - mix["weight"]:.2f} × the transformer's logits (weight fitted on
-  ChnSentiCorp dev): the two make different mistakes.
+  {tuning}): the two make different mistakes.
 
 | set | transformer alone | n-gram alone | mixed (shipped) |
 |---|---|---|---|
 {ngram_rows}
 """
+    own = manifest.get("training_data") or {}
+    held = f", of which {own['held_out_dev']} held out as the dev set" if own.get("held_out_dev") else ""
+    data_text = (
+        f"Labelled data given to `kesheng train` and validated by it ({own.get('texts')} texts, "
+        f"{own.get('positive')} positive{held}); the files and evaluation sets, with their hashes:"
+        if parent and own
+        else "Training pool (built by `training.pool`): ChnSentiCorp train, ChnSentiCorp hotel reviews\n"
+        "(htl_all), waimai_10k and online_shopping_10_cats, with every evaluation text removed after\n"
+        "whitespace normalisation (1,025 ChnSentiCorp test texts also occur in online_shopping),\n"
+        "deduplicated and with conflicting labels dropped."
+    )
+    reproduce_text = (
+        "With the data files at the paths the manifest records; the run registers a new version and\n"
+        "checks its figures against these:\n"
+        "```\nkesheng train --config <this folder>/manifest.json --from-base\n```"
+        if parent and own
+        else "From the repository, with the development pool (the teacher's logits first for a distilled\n"
+        'model, see README "Retraining"); the run registers a new version and checks its figures against\n'
+        "these:\n"
+        "```\npython -m training.pool --shared ../shared/data --out runs/pool\n"
+        "kesheng train --config models/default/manifest.json --from-base\n```"
+    )
     fused = (
         " The graph is fused for ONNX Runtime (attention, skip layer norms, bias GELU)."
         if config["export"].get("fuse")
@@ -114,7 +141,7 @@ answers and customer turns of service calls. {intro}
   including `<s>`/`</s>`. Training kept the first {config["model"]["head_tokens"]} and the last tokens of
   longer texts; the runtime scores long texts in windows overlapping by {manifest["window_stride"]} tokens.
 - **Calibration**: P(negative) = softmax(logits / T)[0] with T = {manifest["temperature"]}, fitted on
-  ChnSentiCorp dev (minimum negative log-likelihood); T never changes the label.{ngram_text}
+  {tuning} (minimum negative log-likelihood); T never changes the label.{ngram_text}
 
 ## Intended use
 Scoring the polarity of short to medium Chinese customer texts offline on a CPU, as the basis of
@@ -123,10 +150,7 @@ Not for: decisions about individual people, non-Chinese text, texts without an o
 polarity anyway; the neutral band is the caller's guard), or emotion categories.
 
 ## Data
-Training pool (built by `training.pool`): ChnSentiCorp train, ChnSentiCorp hotel reviews
-(htl_all), waimai_10k and online_shopping_10_cats, with every evaluation text removed after
-whitespace normalisation (1,025 ChnSentiCorp test texts also occur in online_shopping),
-deduplicated and with conflicting labels dropped.
+{data_text}
 
 | file | texts | positive / negative | sha256 |
 |---|---|---|---|
@@ -162,19 +186,7 @@ The full configuration is in `manifest.json` (`config`).
 - int8 quantisation flips a small share of borderline labels (see the table).
 
 ## Reproduce
-```
-python -m training.pool --shared ../shared/data --out runs/pool
-python -m training.build_encoder --out runs/base-encoder
-# a distilled recipe needs its teacher's logits first (see the recipe's comments):
-#   python -m training.teacher --model <teacher model folder> --out runs/pool/teacher_logits.npy
-python -m training.ngram --pool runs/pool/train.tsv --out runs/ngram
-mkdir -p runs/train
-nohup python -m training.train --config training/configs/sentiment.toml --out runs/train \\
-  > runs/train/log.txt 2>&1 &
-# after a stop: the same command with --resume (appending to the log)
-python -m training.export --checkpoint runs/train/best --out models/default
-# or in one command, registered as a new version: kesheng train --config models/default/manifest.json
-```
+{reproduce_text}
 Created {manifest["created"]} with torch {manifest["libraries"]["torch"]}, transformers
 {manifest["libraries"]["transformers"]}, onnxruntime {manifest["libraries"]["onnxruntime"]}, tokenizers
 {manifest["libraries"]["tokenizers"]}.

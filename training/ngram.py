@@ -3,7 +3,8 @@
 Run: ``python -m training.ngram --pool runs/pool/train.tsv --out runs/ngram``
 
 Training.export reads it from ``data.ngram`` and fits the weight of its logits against the
-transformer's on ChnSentiCorp dev.
+transformer's on the recipe's dev set (``fit_ngram_weight``); the runtime mixes them with the same
+``nlp.sentiment.ngram.mix_logits``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp.sentiment.ngram import NgramModel, NgramParams
+from nlp.sentiment.ngram import NgramModel, NgramParams, mix_logits
+from training.calibrate import FloatArray, fit_temperature, nll
 from training.pool import read_pool_tsv
 
 # Regularisation of the logistic regression (sklearn's C): 4 scored best of 1, 2, 4, 8 on
@@ -38,6 +40,22 @@ def fit_ngram(texts: Sequence[str], labels: Sequence[int], params: NgramParams |
     features = model.features(texts)
     regression = LogisticRegression(C=C, max_iter=2000).fit(features, np.asarray(labels))
     return NgramModel(params, idf, regression.coef_[0].astype(np.float64), float(regression.intercept_[0]))
+
+
+def margin_logits(margins: FloatArray) -> FloatArray:
+    """The n-gram model's log-odds of positive as two-class logits [n, 2] (0, margin)."""
+    return np.stack([np.zeros_like(margins), margins], axis=1)
+
+
+def fit_ngram_weight(logits: FloatArray, margins: FloatArray, labels: Sequence[int]) -> float:
+    """The mixing weight (0, 0.05 … 0.7) whose temperature-calibrated NLL on `labels` is lowest."""
+    best, best_nll = 0.0, float("inf")
+    for weight in np.arange(0.0, 0.7001, 0.05):
+        mixed = mix_logits(logits, margins, float(weight))
+        loss = nll(mixed, labels, fit_temperature(mixed, labels))
+        if loss < best_nll - 1e-9:
+            best, best_nll = round(float(weight), 2), loss
+    return best
 
 
 def main(argv: Sequence[str] | None = None) -> None:

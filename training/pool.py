@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import random
 from collections import Counter
@@ -27,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nlp.errors import InputError, Location
+from nlp.files import sha256_file
 from nlp.normalize import fold_whitespace, normalize
 
 POSITIVE = 1
@@ -177,9 +177,14 @@ def deduplicate(examples: Sequence[Example]) -> tuple[list[Example], int, int]:
 
 
 def stratified_split(
-    examples: Sequence[Example], fraction: float, seed: int, stratum: Callable[[Example], object]
+    examples: Sequence[Example],
+    fraction: float,
+    seed: int,
+    stratum: Callable[[Example], object],
+    minimum: int = 0,
 ) -> tuple[list[Example], list[Example]]:
-    """Hold out `fraction` of every stratum (rounded), chosen by a seeded shuffle.
+    """Hold out `fraction` of every stratum (rounded), chosen by a seeded shuffle; at least `minimum`
+    of a stratum that has more than `minimum` examples (so a small one still has some on both sides).
 
     Returns (held_out, rest), each in the input order, so the result depends only on the seed.
     """
@@ -191,7 +196,10 @@ def stratified_split(
     for name in sorted(by_stratum):
         indices = list(by_stratum[name])
         rng.shuffle(indices)
-        held.update(indices[: round(fraction * len(indices))])
+        count = round(fraction * len(indices))
+        if len(indices) > minimum:
+            count = max(count, minimum)
+        held.update(indices[:count])
     held_out = [e for i, e in enumerate(examples) if i in held]
     rest = [e for i, e in enumerate(examples) if i not in held]
     return held_out, rest
@@ -287,15 +295,6 @@ def read_pool_tsv(path: Path) -> list[tuple[int, str]]:
         reader = csv.reader(handle, delimiter="\t")
         next(reader, None)
         return [(_label(row[0], Location(str(path), n, "label")), row[1]) for n, row in enumerate(reader, 2)]
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_pool(pool: Pool, out: Path, config: PoolConfig) -> None:

@@ -1,14 +1,14 @@
 """Fine-tune the base encoder into the binary sentiment classifier, driven by one TOML config.
 
-Run: ``python -m training.train --config training/configs/sentiment.toml --out runs/train
-[--set train.max_steps=50 ...] [--resume]``
+Run: ``python -m training.train --config RECIPE.toml --out runs/train [--set train.max_steps=50 ...]
+[--resume]`` (the recipe's data.train must name a file; ``kesheng train --data`` is the way for
+your own labelled data).
 
-The model is the encoder, mean pooling over the attention mask, dropout and a linear head
-(class 0 negative, 1 positive). Texts longer than the window keep their head and their tail.
-Batches are cut from length-sorted windows of shuffled texts, so padding stays small. Every
-``checkpoint_every`` steps `<out>/last/` holds the weights, optimizer, scheduler, RNG and data
-position, and ``--resume`` continues from it exactly; `<out>/best/` holds the weights with the best
-ChnSentiCorp dev accuracy, ready for ``python -m training.export``.
+The model and its checkpoint folder are in ``training.classifier``, the batches and the learning-rate
+schedule in ``training.schedule``, the distillation loss in ``training.distill``; this module is the
+loop. Every ``checkpoint_every`` steps `<out>/last/` holds the weights, optimizer, scheduler, RNG and
+data position, and ``--resume`` continues from it exactly; `<out>/best/` holds the weights with the
+best dev accuracy, ready for ``python -m training.export``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import sys
 import time
@@ -24,146 +23,27 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
-from tokenizers import Tokenizer
-from transformers import BertConfig, BertModel
+from safetensors.torch import load_file
 
 from nlp.errors import ConfigError, ModelError
-from training.calibrate import FloatArray, classification_metrics
-from training.config import Config, DataConfig, config_from_dict, load_config
-from training.encoder import load_encoder
+from training.calibrate import classification_metrics
+from training.classifier import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    STATE_FILE,
+    TRAINER_FILE,
+    WEIGHTS_FILE,
+    build_model,
+    encode,
+    pad,
+    predict_logits,
+    save_weights,
+)
+from training.config import Config, config_from_dict, load_config
+from training.distill import DistillationLoss, load_teacher_logits
 from training.pool import read_pool_tsv
-
-WEIGHTS_FILE = "model.safetensors"
-ENCODER_CONFIG_FILE = "encoder_config.json"
-TOKENIZER_FILE = "tokenizer.json"
-CONFIG_FILE = "train_config.json"
-METRICS_FILE = "metrics.json"
-STATE_FILE = "state.json"
-TRAINER_FILE = "trainer.pt"
-BUILD_MANIFEST_FILE = "build_manifest.json"
-LABELS = ("negative", "positive")
-
-
-# ---- model -----------------------------------------------------------------------------------
-
-
-class SentimentClassifier(torch.nn.Module):
-    """Encoder → mean pooling over real tokens → dropout → linear head with 2 logits."""
-
-    def __init__(self, encoder: BertModel, dropout: float) -> None:
-        super().__init__()
-        self.encoder = encoder
-        self.dropout = torch.nn.Dropout(dropout)
-        self.head = torch.nn.Linear(encoder.config.hidden_size, len(LABELS))
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Logits [batch, 2] for int64 ids and mask of shape [batch, seq]."""
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        logits: torch.Tensor = self.head(self.dropout(pooled))
-        return logits
-
-
-def keep_layers(encoder: BertModel, layers: int) -> None:
-    """Drop every transformer layer after the first `layers` (in place)."""
-    available = len(encoder.encoder.layer)
-    if not 1 <= layers <= available:
-        raise ModelError(f"model.layers must be between 1 and {available}, got {layers}")
-    encoder.encoder.layer = encoder.encoder.layer[:layers]
-    encoder.config.num_hidden_layers = layers
-
-
-def encode(tokenizer: Tokenizer, texts: Sequence[str], prefix: str, max_length: int, head: int) -> list[list[int]]:
-    """Token ids with <s> and </s>; a longer text keeps its first `head` and its last ids."""
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    out: list[list[int]] = []
-    for encoding in tokenizer.encode_batch([prefix + text for text in texts]):
-        ids = encoding.ids
-        if len(ids) > max_length:
-            ids = ids[:head] + ids[len(ids) - (max_length - head) :]
-        out.append(ids)
-    return out
-
-
-def pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded int64 input_ids and attention_mask."""
-    width = max(len(row) for row in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[i, : len(row)] = 1
-    return ids, mask
-
-
-def epoch_batches(lengths: Sequence[int], batch_size: int, mega_batches: int, seed: int, epoch: int) -> list[list[int]]:
-    """The batches (lists of example indices) of one epoch: shuffle, sort each window of
-    `mega_batches` batches by length, cut, shuffle the batches. Depends only on (seed, epoch)."""
-    rng = random.Random(f"{seed}:{epoch}")
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    window = batch_size * mega_batches
-    batches: list[list[int]] = []
-    for start in range(0, len(order), window):
-        chunk = sorted(order[start : start + window], key=lambda i: lengths[i])
-        batches.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
-    rng.shuffle(batches)
-    return batches
-
-
-@torch.inference_mode()
-def predict_logits(model: torch.nn.Module, rows: Sequence[Sequence[int]], pad_id: int, batch_size: int) -> FloatArray:
-    """Logits [n, 2] (float32), batched by length; restores the model's train/eval mode."""
-    was_training = model.training
-    model.eval()
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
-    out = np.zeros((len(rows), len(LABELS)), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        ids, mask = pad([rows[i] for i in chunk], pad_id)
-        out[chunk] = model(ids, mask).float().numpy()
-    model.train(was_training)
-    return out
-
-
-def build_model(config: Config, root: Path) -> tuple[SentimentClassifier, Tokenizer]:
-    """The classifier on the base encoder (first `model.layers` layers), head freshly seeded."""
-    encoder, tokenizer = load_encoder(root / config.data.base_encoder)
-    keep_layers(encoder, config.model.layers)
-    torch.manual_seed(config.seed)
-    model = SentimentClassifier(encoder, config.model.dropout)
-    if config.model.freeze_word_embeddings:
-        encoder.embeddings.word_embeddings.weight.requires_grad_(False)
-    return model, tokenizer
-
-
-def load_classifier(folder: Path) -> tuple[SentimentClassifier, Tokenizer, dict[str, Any]]:
-    """A saved checkpoint folder (best/ or last/) → (model in eval mode, tokenizer, config dict)."""
-    for name in (WEIGHTS_FILE, ENCODER_CONFIG_FILE, TOKENIZER_FILE, CONFIG_FILE):
-        if not (folder / name).is_file():
-            raise ModelError(f"{folder / name}: missing; is this a training.train checkpoint folder?")
-    raw = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-    encoder = BertModel(BertConfig.from_json_file(str(folder / ENCODER_CONFIG_FILE)), add_pooling_layer=False)
-    model = SentimentClassifier(encoder, float(raw["model"]["dropout"]))
-    model.load_state_dict(load_file(str(folder / WEIGHTS_FILE)), strict=True)
-    model.eval()
-    return model, Tokenizer.from_file(str(folder / TOKENIZER_FILE)), raw
-
-
-def _save_weights(model: SentimentClassifier, tokenizer: Tokenizer, config: Config, folder: Path, root: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(folder / WEIGHTS_FILE))
-    model.encoder.config.to_json_file(str(folder / ENCODER_CONFIG_FILE))
-    tokenizer.save(str(folder / TOKENIZER_FILE))
-    (folder / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
-    build_manifest = root / config.data.base_encoder / BUILD_MANIFEST_FILE
-    if build_manifest.is_file():
-        shutil.copyfile(build_manifest, folder / BUILD_MANIFEST_FILE)
+from training.schedule import BudgetSchedule, epoch_batches
 
 
 def _replace_dir(tmp: Path, final: Path) -> None:
@@ -176,76 +56,17 @@ def _replace_dir(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def load_teacher_logits(root: Path, data: DataConfig, rows: int) -> torch.Tensor | None:
-    """The teacher's logits for the training rows, or None without a teacher."""
-    if not data.teacher_logits:
-        return None
-    path = root / data.teacher_logits
-    if not path.is_file():
-        raise ConfigError(f"{path}: teacher logits not found; write them with python -m training.teacher")
-    logits = np.load(path)
-    if logits.shape != (rows, len(LABELS)):
-        raise ConfigError(f"{path}: shape {logits.shape}, expected ({rows}, {len(LABELS)}) for {data.train}")
-    return torch.from_numpy(logits.astype(np.float32))
-
-
-class DistillationLoss:
-    """Cross-entropy on the labels, mixed with the softened teacher's distribution when given."""
-
-    def __init__(self, weight: float, temperature: float) -> None:
-        self.weight, self.temperature = weight, temperature
-
-    def __call__(self, logits: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor | None) -> torch.Tensor:
-        """Mean loss of a batch."""
-        hard = torch.nn.functional.cross_entropy(logits, labels)
-        if teacher is None or self.weight == 0:
-            return hard
-        t = self.temperature
-        soft = torch.nn.functional.kl_div(
-            torch.log_softmax(logits / t, dim=-1),
-            torch.log_softmax(teacher / t, dim=-1),
-            reduction="batchmean",
-            log_target=True,
-        )
-        # T² keeps the soft term's gradients on the scale of the hard term's (Hinton et al. 2015).
-        return (1 - self.weight) * hard + self.weight * t * t * soft
-
-
-class BudgetSchedule:
-    """Linear warm-up over `warmup` steps, then linear decay reaching 0 at `total` steps or, when a
-    wall-time budget is set, at the end of the budget if that comes first.
-
-    A CPU shared with other work runs at an unpredictable speed; decaying by whichever of steps or
-    time runs out first means a run stopped by its budget still ends annealed (Li et al. 2020,
-    "Budgeted training"). Without a budget the schedule depends on the step alone.
-    """
-
-    def __init__(self, warmup: int, total: int, budget_seconds: float) -> None:
-        self.warmup, self.total, self.budget_seconds = warmup, total, budget_seconds
-
-    def factor(self, step: int, elapsed: float) -> float:
-        """Multiplier of the peak learning rate for the update after `step` steps and `elapsed` s."""
-        if step < self.warmup:
-            return (step + 1) / max(1, self.warmup)
-        progress = step / self.total
-        if self.budget_seconds > 0:
-            progress = max(progress, elapsed / self.budget_seconds)
-        start = self.warmup / self.total
-        return min(1.0, max(0.0, (1.0 - progress) / max(1e-9, 1.0 - start)))
-
-    def state_dict(self) -> dict[str, float]:
-        """Its parameters, saved with the checkpoint."""
-        return {"warmup": self.warmup, "total": self.total, "budget_seconds": self.budget_seconds}
-
-    def load_state_dict(self, state: dict[str, float]) -> None:
-        """Restore the warm-up length (the total and budget come from the current config)."""
-        self.warmup = int(state["warmup"])
-
-
 class Trainer:
     """One training run in `out`: build or resume, loop, checkpoint, evaluate, keep the best."""
 
     def __init__(self, config: Config, out: Path, root: Path) -> None:
+        for key in ("train", "dev", "base_encoder"):
+            if not getattr(config.data, key):
+                # The packaged recipe leaves them to `kesheng train`, which fills them in (training.recipe).
+                raise ConfigError(
+                    f"data.{key} names no file: set it (--set data.{key}=PATH), or train with "
+                    "kesheng train --data FILE, which holds out a dev set and finds the base encoder itself"
+                )
         self.config, self.out, self.root = config, out, root
         tc = config.train
         torch.set_num_threads(tc.threads)
@@ -291,7 +112,7 @@ class Trainer:
         """Write `<out>/last/` atomically: weights, optimizer, scheduler, RNG, data position."""
         tmp = self.out / "last.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        _save_weights(self.model, self.tokenizer, self.config, tmp, self.root)
+        save_weights(self.model, self.tokenizer, self.config, tmp, self.root)
         trainer_state = {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -339,7 +160,7 @@ class Trainer:
             self.state["best_dev_accuracy"], self.state["best_step"] = metrics["accuracy"], step
             tmp = self.out / "best.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
-            _save_weights(self.model, self.tokenizer, self.config, tmp, self.root)
+            save_weights(self.model, self.tokenizer, self.config, tmp, self.root)
             record = {"step": step, "epoch": step / self.per_epoch, "chnsenticorp_dev": metrics}
             (tmp / METRICS_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
             _replace_dir(tmp, self.out / "best")
@@ -428,7 +249,7 @@ class Trainer:
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: train (or resume) into --out."""
     parser = argparse.ArgumentParser(description="Fine-tune the sentiment classifier.")
-    parser.add_argument("--config", type=Path, default=Path("training/configs/sentiment.toml"))
+    parser.add_argument("--config", type=Path, required=True, help="training recipe (TOML)")
     parser.add_argument("--out", type=Path, default=Path("runs/train"))
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a key")
     parser.add_argument("--resume", action="store_true", help="continue from <out>/last/")

@@ -374,10 +374,11 @@ def _totals(examples: Sequence[Example], files: Sequence[Path], config: Validati
     return problems
 
 
-def write_clean_tsv(report: ValidationReport, path: Path) -> str:
-    """Write the accepted rows as ``label<TAB>text`` (training.train's format); returns the sha256."""
+def write_clean_tsv(examples: Iterable[Example], path: Path) -> str:
+    """Write accepted rows (a report's ``examples``, or a share of them) as ``label<TAB>text``
+    (training.train's format); returns the sha256."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_tsv(path, report.examples)
+    return write_tsv(path, examples)
 
 
 __all__ = [

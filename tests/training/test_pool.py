@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from nlp.errors import InputError
+from nlp.files import sha256_file
 from training.pool import (
     EVAL_NAMES,
     Example,
@@ -23,7 +24,6 @@ from training.pool import (
     read_pool_tsv,
     read_review_csv,
     read_tsv_split,
-    sha256_file,
     stratified_split,
     write_pool,
 )

@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 from kesheng.cli import app
 from models import DEFAULT_MODEL_DIR
 from models.registry import Registry
+from nlp.files import sha256_file
 from nlp.sentiment.transformer import ModelManifest
 from tests.training.tiny_encoder import pruned_tokenizer_json, write_tiny_encoder
-from training.pool import sha256_file
-from training.retrain import reproduction
+from training.reproduce import reproduction
 
 runner = CliRunner()
 

@@ -16,12 +16,19 @@ from tokenizers import Tokenizer
 from nlp.errors import ConfigError
 from tests.training.tiny_encoder import pruned_tokenizer_json, write_tiny_encoder
 from training.calibrate import classification_metrics, fit_temperature, nll, positive_probability
+from training.classifier import encode, load_classifier
 from training.config import Config, load_config
+from training.distill import DistillationLoss
 from training.encoder import QUERY_PREFIX
-from training.export import export, fp32_nodes
-from training.train import DistillationLoss, Trainer, encode, epoch_batches, load_classifier
+from training.export import export
+from training.onnx_graph import fp32_nodes
+from training.recipe import PACKAGED_RECIPE
+from training.schedule import epoch_batches
+from training.train import Trainer
 
-CONFIG = Path(__file__).resolve().parents[2] / "training" / "configs" / "sentiment.toml"
+# The packaged recipe (package data, found beside training.recipe) and the development pool's teacher recipe.
+CONFIG = PACKAGED_RECIPE
+TEACHER = PACKAGED_RECIPE.with_name("teacher.toml")
 
 # Real reviews and service-call turns (waimai, JD, hotel, electronics), 1 = positive.
 POSITIVE = [
@@ -95,6 +102,7 @@ def tiny_config(**extra: str) -> Config:
         "data.train": '"runs/pool/train.tsv"',
         "data.dev": '"runs/pool/dev.tsv"',
         "data.evals": '{ chnsenticorp_test = "runs/pool/test.tsv", chnsenticorp_dev = "runs/pool/dev.tsv" }',
+        "data.base_encoder": '"runs/base-encoder"',
         "model.layers": "2",
         "model.max_length": "16",
         "model.head_tokens": "5",
@@ -114,13 +122,26 @@ def tiny_config(**extra: str) -> Config:
     return load_config(CONFIG, [f"{k}={v}" for k, v in overrides.items()])
 
 
-def test_real_config_is_valid() -> None:
+def test_real_configs_are_valid() -> None:
     config = load_config(CONFIG)
     assert config.model.text_prefix == QUERY_PREFIX
     assert config.model.head_tokens < config.model.max_length
+    # The packaged recipe names no file: kesheng train fills in the data, dev share, golden sets and encoder.
+    assert (config.data.train, config.data.dev, config.data.evals, config.data.base_encoder) == ("", "", {}, "")
+    assert not config.data.teacher_logits and config.train.distill_weight == 0
+    # Steps follow the user's data (epochs × batches), so 200 texts train in minutes, not hours.
+    assert config.train.max_steps == 0 and config.train.epochs >= 1
+    teacher = load_config(TEACHER)
     assert {"chnsenticorp_test", "waimai_heldout", "online_shopping_heldout", "chnsenticorp_dev"} <= set(
-        config.data.evals
+        teacher.data.evals
     )
+    assert teacher.data.train == "runs/pool/train.tsv"
+
+
+def test_a_recipe_without_files_is_refused_by_the_trainer(workspace: Path) -> None:
+    config = load_config(CONFIG, ["model.layers=2", "model.max_length=16", "model.head_tokens=5"])
+    with pytest.raises(ConfigError, match=r"data\.train names no file: .*kesheng train --data FILE"):
+        Trainer(config, workspace / "runs" / "never", workspace)
 
 
 @pytest.mark.parametrize(

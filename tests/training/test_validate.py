@@ -160,7 +160,7 @@ def test_accepted_rows_become_a_clean_training_tsv(tmp_path: Path, evals: dict[s
     assert [(f.rows, f.positive) for f in report.files] == [(4, 4), (4, 0)]
     assert report.examples[0].source == f"{csv_path}:2"
     out = tmp_path / "clean" / "train.tsv"
-    write_clean_tsv(report, out)
+    write_clean_tsv(report.examples, out)
     assert read_pool_tsv(out) == GOOD  # trailing spaces folded away, order kept
     assert report.summary().startswith("8 training texts (4 positive, 4 negative) from 2 file(s)")
 

@@ -1,0 +1,175 @@
+"""The recipe of a retraining run: a training TOML or a version's manifest.json (its ``config``), with
+``--set`` overrides, resolved against what the run has.
+
+Paths in a recipe are relative to the run's root (``--root``, by default the current folder). With
+``--data`` (your own labelled files) a recipe needs nothing but those files; what it leaves empty,
+or names but the run does not have, is filled in:
+
+- data.train: always the validated copy of the --data files (``<out>/data/train.tsv``);
+- data.dev: "" or a missing file → a stratified share (``data.dev_fraction`` of each label) of your
+  texts is held out as ``<out>/data/dev.tsv``: model selection, the temperature and the n-gram
+  weight are fitted on it;
+- data.evals: sets whose file is missing are dropped; when none is left, the promotion gate's golden
+  sets (the committed samples, shipped as package data) are the evaluation sets, with the held-out dev
+  share beside them;
+- data.base_encoder: "" → ``<data home>/base-encoder`` (``$KESHENG_HOME``, see models.home), built
+  from the installed packages when missing;
+- data.teacher_logits: off, as a teacher's logits are row-aligned with the pool's train.tsv.
+
+Without --data the recipe trains on its own data.train (the development pool's recipes, a version's
+manifest): every file it names must exist, since a reproduction needs exactly those.
+
+The packaged default recipe (``PACKAGED_RECIPE``, training/configs/sentiment.toml) is the one for
+your own data; the default model is rebuilt from its manifest (models/default/manifest.json).
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from models.home import BASE_ENCODER_DIR
+from nlp.errors import ConfigError
+from training.config import Config, apply_override, config_from_dict
+from training.pool import Example, stratified_split
+
+PACKAGED_RECIPE = Path(__file__).resolve().parent / "configs" / "sentiment.toml"
+CLEAN_TRAIN = Path("data") / "train.tsv"
+HELD_OUT_DEV = Path("data") / "dev.tsv"
+# The name of the held-out dev share among the evaluation sets.
+DEV_SET_NAME = "dev"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a run trains with: the Config (every path filled in), the files to validate, the sets the
+    training texts must stay out of, where the held-out dev share goes (None: the recipe's own dev
+    set) and the notes to show the user about what was filled in."""
+
+    config: Config
+    train_files: tuple[Path, ...]
+    evaluation_sets: Mapping[str, Path]
+    held_out_dev: Path | None
+    notes: tuple[str, ...]
+
+
+def read_recipe(path: Path) -> dict[str, Any]:
+    """The raw config dict of a training TOML, or of a model manifest.json's ``config``."""
+    if path.suffix.lower() == ".json":
+        return dict(read_manifest(path)["config"])
+    try:
+        return tomllib.loads(_read_text(path))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not a valid config: {error}") from error
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A model manifest.json used as a recipe: its ``config`` and the figures it recorded."""
+    try:
+        manifest = json.loads(_read_text(path))
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: not a valid config: {error}") from error
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
+        raise ConfigError(f"{path}: a manifest used as a config needs a 'config' object")
+    return manifest
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not a valid config: {error}") from error
+
+
+def resolve_recipe(
+    source: Path,
+    *,
+    data: Sequence[Path],
+    overrides: Sequence[str],
+    root: Path,
+    out: Path,
+    home: Path,
+    golden: Mapping[str, Path],
+) -> Recipe:
+    """Read `source`, apply `overrides` and fill in the data paths as the module docstring says.
+    `home` is the data home (for the default base encoder), `golden` the gate's golden sets."""
+    raw = read_recipe(source)
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    table = raw.get("data")
+    if not isinstance(table, dict) or not isinstance(table.get("train"), str):
+        raise ConfigError(f"{source}: [data] must be a table with a train key")
+    if not data and not table["train"]:
+        raise ConfigError(f"{source}: the recipe names no training file (data.train); give one with --data FILE")
+    own_data = bool(data)
+    notes: list[str] = []
+    files = tuple(data) or (root / table["train"],)
+    # Training always reads the validated copy, so what was checked is exactly what is learnt.
+    table["train"] = str((out / CLEAN_TRAIN).resolve())
+
+    held_out_dev = None
+    dev = table.get("dev")
+    if own_data and isinstance(dev, str) and not (dev and (root / dev).is_file()):
+        held_out_dev = (out / HELD_OUT_DEV).resolve()
+        if dev:
+            notes.append(f"note: the recipe's dev set {root / dev} is not here; a share of your texts is held out")
+        table["dev"] = str(held_out_dev)
+    evals = table.get("evals")
+    if own_data and isinstance(evals, dict):
+        present = {name: rel for name, rel in evals.items() if isinstance(rel, str) and (root / rel).is_file()}
+        for name in sorted(set(evals) - set(present)):
+            notes.append(f"note: evaluation set {name!r} of the recipe ({root / evals[name]}) is not here; skipped")
+        if not present:
+            present = {name: str(path) for name, path in golden.items()}
+            notes.append(f"evaluation sets: the golden sets {', '.join(golden)}")
+        if held_out_dev is not None:
+            present[_free_name(DEV_SET_NAME, present)] = str(held_out_dev)
+        table["evals"] = present
+    if own_data and table.get("teacher_logits") and not any(o.startswith("data.teacher_logits") for o in overrides):
+        notes.append("note: --data given, so distillation is off (the teacher's logits are for the pool's rows)")
+        table["teacher_logits"] = ""
+        if isinstance(raw.get("train"), dict):
+            raw["train"]["distill_weight"] = 0.0
+    if table.get("base_encoder") == "":
+        table["base_encoder"] = str(home / BASE_ENCODER_DIR)
+
+    config = config_from_dict(raw, str(source))
+    sets: dict[str, Path] = {} if held_out_dev is not None else {"dev": root / config.data.dev}
+    own_sets = {held_out_dev, *(path.resolve() for path in golden.values())}
+    for name, rel in config.data.evals.items():
+        if (root / rel).resolve() not in own_sets:
+            sets[name] = root / rel
+    sets.update({f"golden:{name}": path for name, path in golden.items()})
+    for name, path in sets.items():
+        if not path.is_file():
+            raise ConfigError(f"{path}: evaluation set {name!r} of the recipe not found")
+    return Recipe(config, files, sets, held_out_dev, tuple(notes))
+
+
+def _free_name(name: str, taken: Mapping[str, str]) -> str:
+    return name if name not in taken else f"heldout_{name}"
+
+
+def hold_out_dev(examples: Sequence[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """(dev, train) of validated training texts: `fraction` of each label held out by a seeded
+    shuffle, at least one text of each label that has two or more, both in file order."""
+    return stratified_split(examples, fraction, seed, lambda e: e.label, minimum=1)
+
+
+__all__ = [
+    "CLEAN_TRAIN",
+    "DEV_SET_NAME",
+    "HELD_OUT_DEV",
+    "PACKAGED_RECIPE",
+    "Recipe",
+    "hold_out_dev",
+    "read_manifest",
+    "read_recipe",
+    "resolve_recipe",
+]
