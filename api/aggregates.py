@@ -79,6 +79,10 @@ def best_examples(examples: Iterable[Ranked]) -> list[Ranked]:
     return sorted(examples, key=lambda e: e[:3])[: CONFIG.examples_per_cell]
 
 
+# A batch's items share a few dozen days: their weeks are worked out once.
+_week_of = lru_cache(maxsize=4096)(iso_week)
+
+
 @lru_cache(maxsize=1024)
 def is_dimension(key: str) -> bool:
     """Whether a metadata key is tallied as a heatmap column (`week` comes from the date instead)."""
@@ -169,7 +173,7 @@ class _BatchTally:
         """The day rows, and the week and all-time rows they add up to."""
         wider: dict[Key, _Tally] = {}
         for (dimension, value, theme, _, day), row in self.rows.items():
-            week = iso_week(day)
+            week = _week_of(day)
             for key in [(dimension, value, theme, ALL, None)] + (
                 [] if week is None else [(dimension, value, theme, WEEK_SPAN, week)]
             ):
@@ -284,7 +288,7 @@ def _key(row: Any) -> Key:
 
 def _period_columns(span: str, period: str | None) -> dict[str, Any]:
     day = period if span == DAY else None
-    return {"span": span, "day": day, "week": iso_week(day) if span == DAY else period}
+    return {"span": span, "day": day, "week": _week_of(day) if span == DAY else period}
 
 
 def _merge_cells(bind: Bind, rows: dict[Key, _Tally]) -> None:
