@@ -143,7 +143,7 @@ class _BatchTally:
                         self.rows[(name, None, theme, span, period)] = row.copy()
                 self.dimensions.append(name)
                 self.values[name] = set()
-        theme = column_text(result.themes[0], 64) if result.themes else None
+        theme = column_text(result.top_theme, 64) if result.top_theme else None
         day = item_day(result)
         self.days[(theme, day)] += 1
         negative = result.sentiment.label == "negative"

@@ -217,7 +217,7 @@ def item_row(row_index: int, batch_id: int, result: Result) -> dict[str, Any]:
         "label": result.sentiment.label,
         "negative_probability": result.sentiment.negative_probability,
         "date": item_day(result),
-        "top_theme": column_text(result.themes[0], 64) if result.themes else None,
+        "top_theme": column_text(result.top_theme, 64) if result.top_theme else None,
         "result": result.to_dict(),
     }
 

@@ -208,7 +208,7 @@ class Worker(BackgroundLoop):
                         {
                             "id": item_id,
                             "result": r.to_dict(),
-                            "top_theme": column_text(r.themes[0], 64) if r.themes else None,
+                            "top_theme": column_text(r.top_theme, 64) if r.top_theme else None,
                         }
                         for (item_id, _), r in zip(chunk, themed, strict=True)
                     ],

@@ -140,7 +140,7 @@ def column_of(result: Result, dimension: str, unknown: str) -> str:
 
 
 def top_theme(result: Result) -> str:
-    return result.themes[0] if result.themes else UNASSIGNED.id
+    return result.top_theme or UNASSIGNED.id
 
 
 def _is_negative(result: Result) -> bool:

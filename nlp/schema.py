@@ -111,6 +111,11 @@ class Result:
     redactions: Mapping[str, int] = field(default_factory=dict)
     meta: Mapping[str, Any] = field(default_factory=dict)
 
+    @property
+    def top_theme(self) -> str | None:
+        """The item's heaviest theme (themes are ordered by weight); None when it has none."""
+        return self.themes[0] if self.themes else None
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self.id,

@@ -179,5 +179,5 @@ def severe_hit(result: Result, rule: SevereRule, rules: AlertRules) -> SevereHit
         reason=f"单条严重反馈 {result.id}：" + "；".join(reasons),
     )
     segment = tuple((d, str(result.meta[d])) for d in SEGMENT_DIMENSIONS if result.meta.get(d) not in (None, ""))
-    theme = result.themes[0] if result.themes else None
+    theme = result.top_theme
     return SevereHit(result.id, theme, segment, item_date(result), evidence)
