@@ -384,9 +384,10 @@ def _merge_examples(bind: Bind, rows: dict[Key, _Tally]) -> None:
                 "theme": theme,
                 **_period_columns(span, period),
                 "negative_probability": -e[0],
-                "item_id": e[1],
+                # PostgreSQL text holds no NUL (a JSON "\u0000" escape brings one in); the result keeps it.
+                "item_id": e[1].replace("\x00", ""),
                 "item_pk": e[2],
-                "text": e[3],
+                "text": e[3].replace("\x00", ""),
             }
             for e in ranked[:limit]
             if isinstance(e[3], str)
