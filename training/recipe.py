@@ -113,24 +113,9 @@ def resolve_recipe(
     # Training always reads the validated copy, so what was checked is exactly what is learnt.
     table["train"] = str((out / CLEAN_TRAIN).resolve())
 
-    held_out_dev = None
-    dev = table.get("dev")
-    if own_data and isinstance(dev, str) and not (dev and (root / dev).is_file()):
-        held_out_dev = (out / HELD_OUT_DEV).resolve()
-        if dev:
-            notes.append(f"note: the recipe's dev set {root / dev} is not here; a share of your texts is held out")
-        table["dev"] = str(held_out_dev)
-    evals = table.get("evals")
-    if own_data and isinstance(evals, dict):
-        present = {name: rel for name, rel in evals.items() if isinstance(rel, str) and (root / rel).is_file()}
-        for name in sorted(set(evals) - set(present)):
-            notes.append(f"note: evaluation set {name!r} of the recipe ({root / evals[name]}) is not here; skipped")
-        if not present:
-            present = {name: str(path) for name, path in golden.items()}
-            notes.append(f"evaluation sets: the golden sets {', '.join(golden)}")
-        if held_out_dev is not None:
-            present[_free_name(DEV_SET_NAME, present)] = str(held_out_dev)
-        table["evals"] = present
+    held_out_dev = _fill_dev(table, root, out, notes) if own_data else None
+    if own_data:
+        _fill_evals(table, root, golden, held_out_dev, notes)
     if own_data and table.get("teacher_logits") and not any(o.startswith("data.teacher_logits") for o in overrides):
         notes.append("note: --data given, so distillation is off (the teacher's logits are for the pool's rows)")
         table["teacher_logits"] = ""
@@ -152,8 +137,35 @@ def resolve_recipe(
     return Recipe(config, files, sets, held_out_dev, tuple(notes))
 
 
-def _free_name(name: str, taken: Mapping[str, str]) -> str:
-    return name if name not in taken else f"heldout_{name}"
+def _fill_dev(table: dict[str, Any], root: Path, out: Path, notes: list[str]) -> Path | None:
+    """Point data.dev at the held-out share of your texts when the recipe's dev set is absent."""
+    dev = table.get("dev")
+    if not isinstance(dev, str) or (dev and (root / dev).is_file()):
+        return None  # the recipe's own dev set (or a mistyped key, which config_from_dict names)
+    if dev:
+        notes.append(f"note: the recipe's dev set {root / dev} is not here; a share of your texts is held out")
+    held_out_dev = (out / HELD_OUT_DEV).resolve()
+    table["dev"] = str(held_out_dev)
+    return held_out_dev
+
+
+def _fill_evals(
+    table: dict[str, Any], root: Path, golden: Mapping[str, Path], held_out_dev: Path | None, notes: list[str]
+) -> None:
+    """Keep the recipe's evaluation sets that are here; none left: the golden sets; plus the dev share."""
+    evals = table.get("evals")
+    if not isinstance(evals, dict):
+        return
+    present = {name: rel for name, rel in evals.items() if isinstance(rel, str) and (root / rel).is_file()}
+    for name in sorted(set(evals) - set(present)):
+        notes.append(f"note: evaluation set {name!r} of the recipe ({root / evals[name]}) is not here; skipped")
+    if not present:
+        present = {name: str(path) for name, path in golden.items()}
+        notes.append(f"evaluation sets: the golden sets {', '.join(golden)}")
+    if held_out_dev is not None:
+        name = DEV_SET_NAME if DEV_SET_NAME not in present else f"heldout_{DEV_SET_NAME}"
+        present[name] = str(held_out_dev)
+    table["evals"] = present
 
 
 def hold_out_dev(examples: Sequence[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
