@@ -17,6 +17,7 @@ import socket
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,7 +31,7 @@ from api.store import column_text, item_row, themes_json
 from api.tables import Batch, BatchUpload, Item
 from api.themes_db import load_catalog
 from nlp.errors import KeshengError
-from nlp.readers import read_bytes
+from nlp.readers import iter_bytes
 from nlp.schema import Result, result_from_dict
 
 log = logging.getLogger("kesheng.api.worker")
@@ -139,13 +140,14 @@ class Worker(BackgroundLoop):
             skipped = set(batch.report.get("skipped", []))
             kind, columns, filename, processed = batch.kind, batch.columns, batch.filename, batch.processed
             content = upload.content
-        outcome = read_bytes(content, filename, kind=kind, columns=columns or None)  # type: ignore[arg-type]
-        rows = [(index, item) for index, item in enumerate(outcome.items) if index not in skipped]
+        # The upload was validated when it was accepted; it is read again as a stream, a chunk at a time.
+        stream = iter_bytes(content, filename, kind=kind, columns=columns or None)  # type: ignore[arg-type]
+        rows = islice(((index, item) for index, item in enumerate(stream) if index not in skipped), processed, None)
         size = self.settings.worker_chunk_size
-        for start in range(processed, len(rows), size):
+        start = processed
+        while chunk := list(islice(rows, size)):
             if self._stop.is_set():
                 return  # the lease runs out, or recovery at the next start takes the batch back
-            chunk = rows[start : start + size]
             results = self.analyzer.analyse([item for _, item in chunk])
             with self.factory() as session, session.begin():
                 batch = self._held(session, batch_id)
@@ -162,6 +164,7 @@ class Worker(BackgroundLoop):
                 batch.updated_at = now
             if self.on_items is not None:
                 self.on_items(len(chunk))
+            start += len(chunk)
         if not self._stop.is_set():
             self.finish(batch_id)
 
