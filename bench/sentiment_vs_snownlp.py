@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from models.evaluate import read_labelled
 from nlp.normalize import normalize
 from nlp.sentiment.transformer import TransformerScorer
-from training.evaluate import read_labelled
 
 ROOT = Path(__file__).resolve().parent.parent
 # Held-out evaluation splits written by `python -m training.pool` (never in the training pool).

@@ -164,8 +164,8 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Accuracy, macro-F1, ROC-AUC and the confusion matrix of a sentiment model on labelled data."""
+    from models.evaluate import write_report
     from nlp.config import SentimentConfig
-    from training.evaluate import write_report
     from training.report import evaluate_sets
 
     config = SentimentConfig()

@@ -14,7 +14,7 @@ the neutral band of SentimentConfig is a presentation choice and is not part of 
 
 The CLI (``kesheng evaluate --data FILE [--model DIR] [--json]``) is a thin edge over ``evaluate``
 and ``write_report``. It lives in ``models`` because the registry's promotion gate scores versions
-on the golden sets with it; training imports it from here (``training.evaluate`` re-exports it).
+on the golden sets with it; training and the CLI import it from here.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from api.store import accept_upload
 from api.tables import Item, LabelRow
 from api.worker import Worker
 from kesheng.cli import app
+from models.evaluate import read_labelled
 from tests.api.conftest import TRANSCRIPTS_JSONL, Service, survey_csv
-from training.evaluate import read_labelled
 from training.validate import ValidationConfig, validate
 
 runner = CliRunner()

@@ -1,4 +1,4 @@
-"""training.evaluate: reading labelled files, the metric arithmetic on fixed probabilities, the report.
+"""models.evaluate: reading labelled files, the metric arithmetic on fixed probabilities, the report.
 
 The fixed-probability scorers below stand in for a model only to check the arithmetic exactly; the
 last test runs the real TransformerScorer (tiny random model) end to end."""
@@ -13,18 +13,18 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from models.evaluate import (
+    EvalReport,
+    evaluate,
+    read_labelled,
+    write_report,
+)
 from nlp.config import SentimentConfig
 from nlp.errors import InputError
 from nlp.normalize import normalize
 from nlp.schema import Sentiment
 from nlp.sentiment import sentiment_from_probability
 from nlp.sentiment.transformer import TransformerScorer
-from training.evaluate import (
-    EvalReport,
-    evaluate,
-    read_labelled,
-    write_report,
-)
 
 # (label 1 = positive, real review text, the fixed negative probability the fake scorer gives it)
 ROWS = [
