@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import tomllib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from nlp.errors import ConfigError
 from nlp.resources import data_dir
+from nlp.settings import Invalid, from_mapping, read_toml, setting
 
 CONFIG_ENV = "KESHENG_REGISTRY_CONFIG"
 GATE_METRICS = ("accuracy", "macro_f1", "roc_auc")
@@ -47,8 +47,14 @@ class GateConfig:
     the largest drop, in percentage points, a candidate may show against the active version."""
 
     golden: Mapping[str, Path]
-    margin_points: float = 1.0
-    metrics: tuple[str, ...] = ("accuracy", "macro_f1")
+    margin_points: float = setting(1.0, low=0.0)
+    metrics: tuple[str, ...] = setting(("accuracy", "macro_f1"), allowed=GATE_METRICS)
+
+    def __post_init__(self) -> None:
+        if not self.golden:
+            raise Invalid("golden", "must name at least one golden set (name = labelled file)")
+        if not self.metrics:
+            raise Invalid("metrics", f"must name at least one of {', '.join(GATE_METRICS)}")
 
     @classmethod
     def load(cls, path: Path = DEFAULT_CONFIG, root: Path | None = None) -> GateConfig:
@@ -57,31 +63,13 @@ class GateConfig:
         the shipped config, else the config file's folder."""
         if root is None:
             root = data_dir() if path == DEFAULT_CONFIG else path.parent
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: registry config not found") from None
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{path}: not valid TOML: {error}") from error
-        return cls.from_dict(raw.get("gate", {}), str(path), root)
+        return cls.from_dict(read_toml(path).get("gate", {}), str(path), root)
 
     @classmethod
     def from_dict(cls, table: Mapping[str, Any], source: str, root: Path) -> GateConfig:
-        """Validate a parsed ``[gate]`` table; ConfigError names the key."""
-        known = {"golden", "margin_points", "metrics"}
-        for key in table:
-            if key not in known:
-                raise ConfigError(f"{source}: unknown key gate.{key!r} (known: {', '.join(sorted(known))})")
-        golden = table.get("golden")
-        if not isinstance(golden, dict) or not golden or not all(isinstance(v, str) for v in golden.values()):
-            raise ConfigError(f"{source}: gate.golden must be a non-empty table of name = labelled file")
-        margin = table.get("margin_points", cls.margin_points)
-        if isinstance(margin, bool) or not isinstance(margin, int | float) or margin < 0:
-            raise ConfigError(f"{source}: gate.margin_points must be a number >= 0, got {margin!r}")
-        metrics = table.get("metrics", list(cls.metrics))
-        if not isinstance(metrics, list) or not metrics or any(m not in GATE_METRICS for m in metrics):
-            raise ConfigError(f"{source}: gate.metrics must be a non-empty list of {', '.join(GATE_METRICS)}")
-        return cls({name: root / rel for name, rel in golden.items()}, float(margin), tuple(metrics))
+        """Validate a parsed ``[gate]`` table (relative golden paths start at `root`); ConfigError
+        names `source` and the key."""
+        return from_mapping(cls, table, source, root, section="gate")
 
 
 @dataclass(frozen=True)

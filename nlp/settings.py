@@ -7,8 +7,9 @@ choices a type cannot say are given per field with ``setting(...)``; checks acro
 dataclass's ``__post_init__`` raising ``Invalid`` (the reader adds where it was).
 
 Supported field types: bool, int, float, str, Path, Literal[...], X | None, tuple[str, ...],
-tuple[<dataclass>, ...] (TOML arrays of tables), Mapping[str, str], Mapping[str, <dataclass>] (a table of
-tables) and nested dataclasses.
+tuple[<dataclass>, ...] (TOML arrays of tables), Mapping[str, <any of these>] (a table of name = value;
+of tables for a dataclass) and nested dataclasses. ``apply_override`` sets one ``dotted.key=value``
+(a command line's ``--set``) in a parsed document, the key checked against the same dataclasses.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ _META = "kesheng"
 
 
 class Invalid(ValueError):
-    """Raised by a section's ``__post_init__``: `key` (a field of that section) and why it is wrong.
+    """Raised by a section's ``__post_init__``: `key` (a field of that section, or a dotted path to a
+    field of one of its sections, for a rule across sections) and why it is wrong.
 
     `value` is what to show; by default the value as written in the file (or the field's value).
     """
@@ -137,12 +139,8 @@ def _value(hint: Any, raw: Any, meta: Mapping[str, Any], where: _Where) -> Any:
     if origin in (Mapping, dict) or hint is dict:
         if not isinstance(raw, dict):
             where.fail(raw, "must be a table of name = value")
-        if args and dataclasses.is_dataclass(args[1]):
-            return {key: read_section(cast(type[Any], args[1]), item, where.child(key)) for key, item in raw.items()}
-        for key, item in raw.items():
-            if not isinstance(item, str) or not item.strip():
-                where.child(key).fail(item, "must be a non-empty string")
-        return dict(raw)
+        item_hint = args[1] if args else str
+        return {key: _value(item_hint, item, meta, where.child(key)) for key, item in raw.items()}
     raise TypeError(f"nlp.settings cannot read fields of type {hint!r} ({where.key})")
 
 
@@ -159,20 +157,44 @@ def read_section(cls: type[T], table: Any, where: _Where) -> T:
     for name, spec in known.items():
         if name in table:
             values[name] = _value(hints[name], table[name], spec.metadata.get(_META, {}), where.child(name))
-        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+        elif spec.default is not dataclasses.MISSING:
+            values[name] = spec.default  # passed on, so an error of __post_init__ can show a default
+        elif spec.default_factory is not dataclasses.MISSING:
+            values[name] = spec.default_factory()
+        else:
             where.child(name).fail(None, "is required")
     try:
         return cls(**values)
     except Invalid as error:
         shown = error.value
         if shown is dataclasses.MISSING:
-            shown = table.get(error.key, values.get(error.key))
+            shown = _written(table, error.key, values)
         where.child(error.key).fail(shown, error.why)
 
 
-def from_mapping(cls: type[T], data: Mapping[str, Any], source: str, base: Path | None = None) -> T:
-    """Validate a parsed document into `cls`; `source` names the file in errors, relative paths start at `base`."""
-    return read_section(cls, dict(data), _Where(source, "", base))
+def _written(table: Mapping[str, Any], key: str, values: Mapping[str, Any]) -> Any:
+    """The value at the dotted `key` as the table wrote it, else as the section holds it (a default)."""
+    head, *rest = key.split(".")
+    written: Any = table
+    for part in (head, *rest):
+        if not isinstance(written, dict) or part not in written:
+            break
+        written = written[part]
+    else:
+        return written
+    held = values.get(head)
+    for part in rest:
+        held = getattr(held, part, None)
+    return held
+
+
+def from_mapping(
+    cls: type[T], data: Mapping[str, Any], source: str, base: Path | None = None, *, section: str = ""
+) -> T:
+    """Validate a parsed document into `cls`; `source` names the file in errors, relative paths start at
+    `base`. With `section`, `data` is that table of the document (errors name ``section.key``; one that
+    is not a table is an error too)."""
+    return read_section(cls, dict(data) if isinstance(data, Mapping) else data, _Where(source, section, base))
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -195,6 +217,47 @@ def load(cls: type[T], path: Path, section: str | None = None) -> T:
         table = data.get(section, {})
         return read_section(cls, table, _Where(str(path), section, path.parent))
     return from_mapping(cls, data, str(path), path.parent)
+
+
+def _member(hint: Any, name: str) -> Any:
+    """The type of `name` inside a value of type `hint` (a dataclass field, a mapping's entry), else None."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    if dataclasses.is_dataclass(hint):
+        known = {f.name for f in dataclasses.fields(cast(Any, hint)) if f.init}
+        return typing.get_type_hints(hint)[name] if name in known else None
+    if typing.get_origin(hint) in (Mapping, dict) or hint is dict:
+        args = typing.get_args(hint)
+        return args[1] if args else str
+    return None
+
+
+def apply_override(cls: type[Any], data: dict[str, Any], assignment: str, source: str = "--set") -> None:
+    """Set one ``dotted.key=value`` in the parsed document `data` (for `cls`) in place. The value is TOML
+    (a bare word is a string) and is checked when `data` is read; the key must be one `cls` declares,
+    whether or not the document has it (a table it leaves out is added)."""
+    path, sep, text = assignment.partition("=")
+    key = path.strip()
+    if not sep or not key:
+        raise ConfigError(f"{source} {assignment!r}: expected SECTION.KEY=VALUE ({ConfigError.code})")
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    where = _Where(source, key)
+    *parents, name = key.split(".")
+    hint: Any = cls
+    table = data
+    for depth, part in enumerate([*parents, name]):
+        hint = _member(hint, part)
+        if hint is None:
+            where.fail(value, "is not a known setting")
+        if depth < len(parents):
+            child = table.setdefault(part, {})
+            if not isinstance(child, dict):
+                where.fail(value, f"{'.'.join(parents[: depth + 1])} is not a table in the file")
+            table = child
+    table[name] = value
 
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")

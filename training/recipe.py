@@ -26,7 +26,6 @@ your own data; the default model is rebuilt from its manifest (models/default/ma
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any
 
 from models.home import BASE_ENCODER_DIR
 from nlp.errors import ConfigError
+from nlp.settings import read_toml
 from training.config import Config, apply_override, config_from_dict
 from training.pool import Example, stratified_split
 
@@ -61,10 +61,7 @@ def read_recipe(path: Path) -> dict[str, Any]:
     """The raw config dict of a training TOML, or of a model manifest.json's ``config``."""
     if path.suffix.lower() == ".json":
         return dict(read_manifest(path)["config"])
-    try:
-        return tomllib.loads(_read_text(path))
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not a valid config: {error}") from error
+    return read_toml(path)
 
 
 def read_manifest(path: Path) -> dict[str, Any]:

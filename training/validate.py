@@ -23,17 +23,18 @@ import csv
 import hashlib
 import io
 import json
-import tomllib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from models.evaluate import LABEL_COLUMNS, TEXT_COLUMNS, detect_delimiter, find_column, read_labelled
 from models.gate import DEFAULT_CONFIG
-from nlp.errors import ConfigError, InputError, KeshengError, Location
+from nlp import settings
+from nlp.errors import InputError, KeshengError, Location
 from nlp.readers.encoding import decode_bytes
+from nlp.settings import setting
 from training.pool import Example, clean_text, match_key, write_tsv
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".tab", ".txt"}
@@ -47,24 +48,17 @@ LISTED_PROBLEMS = 30
 class ValidationConfig:
     """Thresholds of validation (the [validation] table of training/configs/registry.toml)."""
 
-    min_rows: int = 20
-    min_label_share: float = 0.2
-    duplicates: str = "error"
+    # Fewer usable texts than this refuse the files (0 = no minimum).
+    min_rows: int = setting(20, low=0)
+    # A warning when the rarer label's share is below this; that share is at most one half.
+    min_label_share: float = setting(0.2, low=0.0, high=0.5)
+    # "error" refuses files with a repeated text, "drop" keeps its first copy and warns.
+    duplicates: Literal["error", "drop"] = "error"
 
     @classmethod
     def load(cls, path: Path = DEFAULT_CONFIG) -> ValidationConfig:
-        """Read the [validation] table; ConfigError names the key that is wrong."""
-        try:
-            table = tomllib.loads(path.read_text(encoding="utf-8")).get("validation", {})
-        except (OSError, tomllib.TOMLDecodeError) as error:
-            raise ConfigError(f"{path}: cannot read the registry config: {error}") from error
-        config = cls(**{k: v for k, v in table.items() if k in cls.__dataclass_fields__})
-        for key in table:
-            if key not in cls.__dataclass_fields__:
-                raise ConfigError(f"{path}: unknown key validation.{key!r}")
-        if config.duplicates not in ("error", "drop"):
-            raise ConfigError(f"{path}: validation.duplicates must be 'error' or 'drop', got {config.duplicates!r}")
-        return config
+        """Read the [validation] table (all keys optional); ConfigError names the key that is wrong."""
+        return settings.load(cls, path, section="validation")
 
 
 @dataclass(frozen=True)

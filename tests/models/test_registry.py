@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -234,16 +235,41 @@ def test_a_broken_pointer_is_an_error_naming_the_file(tmp_path: Path, models: tu
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ({"golden": {"a": "a.tsv"}, "margn_points": 1}, "unknown key gate.'margn_points'"),
-        ({"golden": {}}, "gate.golden must be a non-empty table"),
-        ({"golden": {"a": "a.tsv"}, "margin_points": -1}, "gate.margin_points must be a number >= 0"),
-        ({"golden": {"a": "a.tsv"}, "margin_points": True}, "gate.margin_points must be a number >= 0"),
-        ({"golden": {"a": "a.tsv"}, "metrics": ["precision"]}, "gate.metrics must be a non-empty list"),
+        (
+            {"golden": {"a": "a.tsv"}, "margn_points": 1},
+            "registry.toml: gate.margn_points = 1: is not a known setting (E200)",
+        ),
+        ({"golden": {}}, "registry.toml: gate.golden = {}: must name at least one golden set (name = labelled file)"),
+        (
+            {"golden": {"a": "a.tsv"}, "margin_points": -1},
+            "registry.toml: gate.margin_points = -1: must be >= 0 (E200)",
+        ),
+        (
+            {"golden": {"a": "a.tsv"}, "margin_points": True},
+            "registry.toml: gate.margin_points = True: must be a number",
+        ),
+        (
+            {"golden": {"a": "a.tsv"}, "metrics": ["precision"]},
+            "registry.toml: gate.metrics = 'precision': must be one of accuracy, macro_f1, roc_auc",
+        ),
+        ({"golden": {"a": "a.tsv"}, "metrics": []}, "registry.toml: gate.metrics = []: must name at least one of"),
+        ({"golden": {"a": ""}}, "registry.toml: gate.golden.a = '': must be a non-empty string"),
+        ({"margin_points": 1}, "registry.toml: gate.golden = None: is required"),
     ],
 )
 def test_gate_config_errors_name_the_key(table: dict[str, object], message: str) -> None:
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         GateConfig.from_dict(table, "registry.toml", Path("/repo"))
+
+
+def test_golden_paths_start_at_the_root_or_the_own_config_folder(tmp_path: Path) -> None:
+    table = {"golden": {"外卖": "golden/waimai.tsv", "abs": "/data/jd.tsv"}, "margin_points": 2}
+    gate = GateConfig.from_dict(table, "registry.toml", Path("/repo"))
+    assert gate.golden == {"外卖": Path("/repo/golden/waimai.tsv"), "abs": Path("/data/jd.tsv")}
+    assert (gate.margin_points, gate.metrics) == (2.0, ("accuracy", "macro_f1"))
+    own = tmp_path / "mine.toml"
+    own.write_text('[gate]\nmetrics = ["roc_auc"]\n[gate.golden]\n"外卖" = "waimai.tsv"\n', encoding="utf-8")
+    assert GateConfig.load(own) == GateConfig({"外卖": tmp_path / "waimai.tsv"}, 1.0, ("roc_auc",))
 
 
 def test_the_shipped_gate_config_points_at_existing_golden_sets() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from nlp.config import AnalysisConfig, ThemeConfig
 from nlp.errors import ConfigError
-from nlp.settings import Invalid, from_mapping, load, setting, with_environment
+from nlp.settings import Invalid, apply_override, from_mapping, load, setting, with_environment
 
 
 @dataclass(frozen=True)
@@ -90,3 +90,73 @@ def test_environment_variables_are_read_as_their_fields_type() -> None:
         with_environment(_Outer(), {"KS_LIMIT": "many"}, "KS_")
     with pytest.raises(ConfigError, match=r"environment: KS_LIMIT = 0: must be >= 1"):
         with_environment(_Outer(), {"KS_LIMIT": "0"}, "KS_")
+
+
+@dataclass(frozen=True)
+class _Window:
+    size: int = setting(10, low=1)
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    files: dict[str, Path]
+    window: _Window = field(default_factory=_Window)
+    steps: int = setting(0, low=0)
+
+    def __post_init__(self) -> None:
+        if self.steps and self.window.size > self.steps:
+            raise Invalid("window.size", "must be at most steps")
+
+
+def test_a_table_of_paths_starts_at_the_base_and_names_each_entry() -> None:
+    recipe = from_mapping(
+        _Recipe, {"files": {"外卖": "golden/waimai.tsv", "京东": "/data/jd.tsv"}}, "r.toml", Path("/x")
+    )
+    assert recipe.files == {"外卖": Path("/x/golden/waimai.tsv"), "京东": Path("/data/jd.tsv")}
+    with pytest.raises(ConfigError, match=r"r\.toml: files\.外卖 = 3: must be a non-empty string \(E200\)"):
+        from_mapping(_Recipe, {"files": {"外卖": 3}}, "r.toml")
+
+
+def test_a_section_read_alone_names_its_keys_under_the_section() -> None:
+    with pytest.raises(ConfigError, match=r"r\.toml: gate\.steps = -1: must be >= 0"):
+        from_mapping(_Recipe, {"files": {}, "steps": -1}, "r.toml", section="gate")
+    with pytest.raises(ConfigError, match=r"r\.toml: gate = 3: must be a table"):
+        from_mapping(_Recipe, 3, "r.toml", section="gate")  # type: ignore[arg-type]
+
+
+def test_a_rule_across_sections_names_the_nested_key_and_its_value() -> None:
+    with pytest.raises(ConfigError, match=r"r\.toml: window\.size = 20: must be at most steps"):
+        from_mapping(_Recipe, {"files": {}, "steps": 5, "window": {"size": 20}}, "r.toml")
+    # Not written in the file: the default is shown.
+    with pytest.raises(ConfigError, match=r"r\.toml: window\.size = 10: must be at most steps"):
+        from_mapping(_Recipe, {"files": {}, "steps": 5}, "r.toml")
+
+
+@pytest.mark.parametrize(
+    ("assignment", "expected"),
+    [
+        ("steps=3", {"files": {}, "steps": 3}),
+        # A section the document leaves out is added; a bare word is a string.
+        ("window.size=4", {"files": {}, "window": {"size": 4}}),
+        ("files.外卖=waimai.tsv", {"files": {"外卖": "waimai.tsv"}}),
+    ],
+)
+def test_an_override_sets_a_declared_key(assignment: str, expected: dict[str, object]) -> None:
+    data: dict[str, object] = {"files": {}}
+    apply_override(_Recipe, data, assignment)
+    assert data == expected
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("stpes=3", "--set: stpes = 3: is not a known setting (E200)"),
+        ("window.sise=3", "--set: window.sise = 3: is not a known setting (E200)"),
+        ("steps.size=3", "--set: steps.size = 3: is not a known setting (E200)"),
+        ("steps", "--set 'steps': expected SECTION.KEY=VALUE (E200)"),
+    ],
+)
+def test_an_override_of_an_unknown_key_is_refused(assignment: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        apply_override(_Recipe, {"files": {}}, assignment)
+    assert str(caught.value) == message

@@ -12,12 +12,15 @@ import pytest
 from models.gate import GateConfig
 from nlp.errors import ConfigError
 from tests.training.test_retrain import GOLDEN, HELD_OUT, NEGATIVE, POSITIVE, RECIPE, write_tsv
+from training.config import config_from_dict
 from training.pool import Example
-from training.recipe import PACKAGED_RECIPE, hold_out_dev, resolve_recipe
+from training.recipe import PACKAGED_RECIPE, hold_out_dev, read_recipe, resolve_recipe
 
 # Reviews and service turns of several domains; 30 positive, 10 negative (an unbalanced user file).
 POSITIVE_TEXTS = [*POSITIVE, *(t for label, t in GOLDEN if label == 1), *(t for label, t in HELD_OUT if label == 1)]
 NEGATIVE_TEXTS = NEGATIVE[:10]
+# The shipped default model, whose manifest records the recipe it was made with.
+DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "models" / "default" / "manifest.json"
 
 
 def examples(positive: int, negative: int) -> list[Example]:
@@ -112,3 +115,26 @@ def test_the_shipped_golden_sets_are_the_default_evaluation_sets(tmp_path: Path)
     )
     assert set(plan.config.data.evals) == {"chnsenticorp_test", "waimai_heldout", "online_shopping_heldout", "dev"}
     assert all(Path(path).is_file() for name, path in plan.config.data.evals.items() if name != "dev")
+
+
+def test_the_default_models_manifest_is_a_recipe(tmp_path: Path) -> None:
+    recorded = read_recipe(DEFAULT_MANIFEST)
+    # Recorded before data.dev_fraction existed: the key's default fills in, the rest reads back as it was.
+    assert "dev_fraction" not in recorded["data"]
+    config = config_from_dict(read_recipe(DEFAULT_MANIFEST), str(DEFAULT_MANIFEST))
+    assert config.to_dict() == {**recorded, "data": {**recorded["data"], "dev_fraction": 0.15}}
+    # A key the recorded recipe leaves out can still be set.
+    mine = write_tsv(tmp_path / "mine.tsv", [(1, t) for t in POSITIVE] + [(0, t) for t in NEGATIVE])
+    golden = golden_sets(tmp_path)
+    plan = resolve_recipe(
+        DEFAULT_MANIFEST,
+        data=[mine],
+        overrides=["data.dev_fraction=0.3"],
+        root=tmp_path,
+        out=tmp_path / "run",
+        home=tmp_path,
+        golden=golden,
+    )
+    assert plan.config.data.dev_fraction == 0.3
+    assert (plan.config.data.teacher_logits, plan.config.train.distill_weight) == ("", 0.0)
+    assert (plan.config.model.layers, plan.config.export.version) == (6, "e5s-zh-2")

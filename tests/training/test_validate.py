@@ -168,8 +168,11 @@ def test_accepted_rows_become_a_clean_training_tsv(tmp_path: Path, evals: dict[s
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[validation]\nmin_rowz = 3\n", "unknown key validation.'min_rowz'"),
-        ('[validation]\nduplicates = "keep"\n', "validation.duplicates must be 'error' or 'drop'"),
+        ("[validation]\nmin_rowz = 3\n", r"registry\.toml: validation\.min_rowz = 3: is not a known setting \(E200\)"),
+        (
+            '[validation]\nduplicates = "keep"\n',
+            r"registry\.toml: validation\.duplicates = 'keep': must be one of error, drop",
+        ),
     ],
 )
 def test_validation_config_errors(tmp_path: Path, text: str, message: str) -> None:
