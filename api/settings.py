@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from models.home import data_home
 from nlp.config import AnalysisConfig
 from nlp.settings import load, setting, with_environment
 
@@ -20,20 +21,13 @@ CONFIG_FILE = "kesheng.toml"
 ENV_PREFIX = "KESHENG_"
 
 
-def default_data_dir() -> Path:
-    """``$KESHENG_HOME``, else ``$XDG_DATA_HOME/kesheng``, else ``~/.local/share/kesheng``."""
-    if os.environ.get("KESHENG_HOME"):
-        return Path(os.environ["KESHENG_HOME"]).expanduser()
-    base = Path(os.environ["XDG_DATA_HOME"]).expanduser() if os.environ.get("XDG_DATA_HOME") else None
-    return (base or Path.home() / ".local" / "share") / "kesheng"
-
-
 @dataclass(frozen=True)
 class Settings:
     """Settings of `kesheng serve` (``[service]``); ``KESHENG_<FIELD>`` overrides each (e.g. KESHENG_DB_URL)."""
 
     # --- where things are ---------------------------------------------------------------------
-    data_dir: Path = setting(factory=default_data_dir)
+    # Empty: the data home (models.home.data_home: $KESHENG_HOME, else ~/.local/share/kesheng).
+    data_dir: Path = setting(factory=data_home)
     # Empty: SQLite (WAL) at data_dir/kesheng.db. PostgreSQL: postgresql+psycopg://user:pass@host/db.
     db_url: str = setting("", empty=True)
     # Empty: the registry's active version, followed without a restart; a folder pins that model;
