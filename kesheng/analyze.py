@@ -24,7 +24,7 @@ from typing import Any
 
 from nlp.analysis import Analysis
 from nlp.errors import InputError, Location, RowProblem
-from nlp.files import atomic_writer, write_text_atomic
+from nlp.files import atomic_writer, write_json_atomic
 from nlp.readers import ItemStream
 from nlp.schema import Item, Result, result_from_dict
 from nlp.sentiment import SentimentScorer
@@ -78,10 +78,6 @@ def read_inputs(paths: Sequence[Path], options: AnalyzeOptions) -> Inputs:
             problems.extend(items.take_problems())
             reports.append(items.report)
     return Inputs(tuple(paths), options, count, problems, reports)
-
-
-def _write_json_atomic(path: Path, value: Any) -> None:
-    write_text_atomic(path, json.dumps(value, ensure_ascii=False, indent=1) + "\n")
 
 
 def load_catalog(path: Path | None) -> ThemeCatalog:
@@ -156,13 +152,13 @@ def analyze(
     finally:
         spool.unlink(missing_ok=True)
     if options.theme_state is not None:
-        _write_json_atomic(options.theme_state, catalog.to_dict())
+        write_json_atomic(options.theme_state, catalog.to_dict())
 
     themes = list(fit.themes)
     heatmap_files = write_heatmap_files(aggregates.heatmap(themes), aggregates.trend(themes), out)
     sender = partial(deliver, target=target) if target is not None else None
     alerts = record_alerts(partial(aggregates.evaluate, now=now), options.alert_state, deliver=sender)
-    _write_json_atomic(out / "alerts.json", [a.to_dict() for a in alerts])
+    write_json_atomic(out / "alerts.json", [a.to_dict() for a in alerts])
 
     report = {
         "inputs": inputs.reports,
@@ -176,7 +172,7 @@ def analyze(
         "problems": [p.to_dict() for p in inputs.problems],
         "outputs": [str(p) for p in [out / "results.jsonl", *heatmap_files, out / "alerts.json"]],
     }
-    _write_json_atomic(out / "report.json", report)
+    write_json_atomic(out / "report.json", report)
     return report
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp.errors import ModelError
-from nlp.files import atomic_writer, write_text_atomic
+from nlp.files import atomic_writer, write_json_atomic, write_text_atomic
 from nlp.heatmap import Heatmap, Trend
 
 CJK_FONT = Path("fonts") / "NotoSansCJKsc-Regular.otf"
@@ -66,7 +66,7 @@ def write_heatmap_files(
 
 
 def _write_json(heatmap: Heatmap, trend: Trend, path: Path) -> Path:
-    return write_text_atomic(path, json.dumps(heatmap_document(heatmap, trend), ensure_ascii=False, indent=2) + "\n")
+    return write_json_atomic(path, heatmap_document(heatmap, trend), indent=2)
 
 
 def _write_csv(heatmap: Heatmap, path: Path) -> Path:

@@ -26,7 +26,6 @@ file read) and reloads; see ``models.hotswap``. The values it returns are in ``m
 from __future__ import annotations
 
 import fcntl
-import json
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -55,7 +54,7 @@ from models.versions import (
     read_json,
 )
 from nlp.errors import ConfigError, ModelError
-from nlp.files import sha256_file, write_text_atomic
+from nlp.files import sha256_file, write_json_atomic
 
 if TYPE_CHECKING:
     from models.evaluate import EvalReport
@@ -76,8 +75,8 @@ def _now() -> str:
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
-    """Write beside `path`, flush to disk, rename over it: a reader never sees half a file."""
-    write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n", mode=FILE_MODE)
+    """Registry JSON: indented by two, readable by a service running as another user."""
+    write_json_atomic(path, data, indent=2, mode=FILE_MODE)
 
 
 # ---- the registry ----------------------------------------------------------------------------

@@ -7,12 +7,13 @@ interrupted run never leaves a half-written output or state file.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 
 @contextmanager
@@ -46,6 +47,11 @@ def write_lines_atomic(path: Path, lines: Iterable[str], *, mode: int | None = N
 
 def write_text_atomic(path: Path, text: str, *, mode: int | None = None) -> Path:
     return write_lines_atomic(path, [text], mode=mode)
+
+
+def write_json_atomic(path: Path, value: Any, *, indent: int = 1, mode: int | None = None) -> Path:
+    """`value` as UTF-8 JSON (Chinese kept readable) with a final newline, written atomically."""
+    return write_text_atomic(path, json.dumps(value, ensure_ascii=False, indent=indent) + "\n", mode=mode)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
