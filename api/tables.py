@@ -191,7 +191,19 @@ class TrainingJob(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class HeatmapCell(Base):
+class _HeatmapKey:
+    """The key of a heatmap tally row: (dimension, value, top theme) in one period (see HeatmapCell)."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str | None] = mapped_column(Text, default=None)
+    theme: Mapped[str | None] = mapped_column(String(64), default=None)
+    span: Mapped[str] = mapped_column(String(4))
+    day: Mapped[str | None] = mapped_column(String(10), default=None)
+    week: Mapped[str | None] = mapped_column(String(8), default=None)
+
+
+class HeatmapCell(_HeatmapKey, Base):
     """Tallies of the heatmap and trend, added as each batch completes (api.aggregates): the items of one
     (dimension, value, top theme) in one period, how many are negative and the sum of their scores.
 
@@ -204,19 +216,12 @@ class HeatmapCell(Base):
     __tablename__ = "heatmap_cells"
     __table_args__ = (Index("ix_heatmap_cells_period", "dimension", "span", "week", "day"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    dimension: Mapped[str] = mapped_column(String(32))
-    value: Mapped[str | None] = mapped_column(Text, default=None)
-    theme: Mapped[str | None] = mapped_column(String(64), default=None)
-    span: Mapped[str] = mapped_column(String(4))
-    day: Mapped[str | None] = mapped_column(String(10), default=None)
-    week: Mapped[str | None] = mapped_column(String(8), default=None)
     items: Mapped[int] = mapped_column(Integer)
     negatives: Mapped[int] = mapped_column(Integer)
     score_sum: Mapped[float] = mapped_column(Float)
 
 
-class HeatmapExample(Base):
+class HeatmapExample(_HeatmapKey, Base):
     """The most negative items of a heatmap_cells row (same key columns; at most
     HeatmapConfig.examples_per_cell, ranked by negative probability, then item id, then items.id), with
     the text a cell quotes."""
@@ -224,13 +229,6 @@ class HeatmapExample(Base):
     __tablename__ = "heatmap_examples"
     __table_args__ = (Index("ix_heatmap_examples_period", "dimension", "span", "week", "day"),)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    dimension: Mapped[str] = mapped_column(String(32))
-    value: Mapped[str | None] = mapped_column(Text, default=None)
-    theme: Mapped[str | None] = mapped_column(String(64), default=None)
-    span: Mapped[str] = mapped_column(String(4))
-    day: Mapped[str | None] = mapped_column(String(10), default=None)
-    week: Mapped[str | None] = mapped_column(String(8), default=None)
     negative_probability: Mapped[float] = mapped_column(Float)
     item_id: Mapped[str] = mapped_column(Text)
     item_pk: Mapped[int] = mapped_column(Integer)
