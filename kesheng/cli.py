@@ -157,13 +157,21 @@ def score(
 
 @app.command()
 def evaluate(
-    data: Annotated[Path, typer.Option(help="CSV/TSV with a text column and a 0/1 label column (1 = positive).")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="CSV/TSV with a text column and a label column (0/1, 1 = positive; or three-way "
+            "negative/neutral/positive, 负面/中性/正面, 0/1/2 in a file with a 2), an emotion column "
+            "(emotion/情绪: angry…neutral or 愤怒…中性), or both."
+        ),
+    ],
     model: Annotated[Path | None, typer.Option(help="Model folder or registered version; default: active.")] = None,
     lexicon: Annotated[bool, typer.Option("--lexicon", help="Evaluate the lexicon scorer.")] = False,
     out: Annotated[Path | None, typer.Option(help="Folder for report.json, report.md and report.html.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Accuracy, macro-F1, ROC-AUC and the confusion matrix of a sentiment model on labelled data."""
+    """Accuracy, macro-F1, ROC-AUC and the confusion matrix of a sentiment model on labelled data; for
+    three-way labels and emotions also their accuracy, macro-F1, per-class figures and confusion matrices."""
     from models.evaluate import write_report
     from nlp.config import SentimentConfig
     from training.report import evaluate_sets
@@ -173,7 +181,7 @@ def evaluate(
         full = evaluate_sets(_scorer_or_lexicon(model, lexicon, config), {data.stem: data})
     except KeshengError as error:
         raise _fail(error) from None
-    report = full.sets[0].report
+    report = full.sets[0].evaluation
     if out is not None:
         write_report(report, out)
         # The HTML adds the calibration curve (training.report).

@@ -1,7 +1,10 @@
 """The evaluation report of a model on several labelled sets: Markdown, self-contained HTML and JSON.
 
 Per set: accuracy, macro-F1, ROC-AUC, the confusion matrix, a calibration curve and the examples
-the model gets most confidently wrong (built on ``models.evaluate.EvalReport``). Calibration is
+the model gets most confidently wrong (built on ``models.evaluate.EvalReport``); for a set with
+three-way labels or emotions, also the three-way and emotion figures with their confusion matrices
+(``models.evaluate.Evaluation``, ``models.multiclass``). The binary figures and the calibration of a
+three-way set are those of its non-neutral rows; a set with emotions only has neither. Calibration is
 about P(positive) = 1 − negative_probability: texts are put in equal-width bins of predicted
 probability, and each bin's mean prediction is set against the share of positive texts in it; a
 calibrated model lies on the diagonal. ECE is the count-weighted mean gap, Brier the mean squared
@@ -12,7 +15,6 @@ from __future__ import annotations
 
 import html
 import json
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +26,12 @@ import numpy.typing as npt
 from models.evaluate import (
     WORST_EXAMPLES,
     EvalReport,
-    negative_probabilities,
+    Evaluation,
+    evaluation_from_scores,
     read_labelled,
-    report_from_probabilities,
+    score_labelled,
 )
-from nlp.normalize import normalize
+from models.multiclass import TASK_TITLES, ClassReport
 from nlp.sentiment import SentimentScorer
 
 CALIBRATION_BINS = 10
@@ -80,11 +83,18 @@ def calibration(
 
 @dataclass(frozen=True)
 class SetReport:
-    """One labelled set: the figures and the calibration."""
+    """One labelled set: every figure, and the calibration (None for a set with emotions only)."""
 
     name: str
-    report: EvalReport
-    calibration: Calibration
+    evaluation: Evaluation
+    calibration: Calibration | None
+
+    @property
+    def report(self) -> EvalReport:
+        """The binary figures (the registry stores these); ValueError for a set with emotions only."""
+        if self.evaluation.binary is None:
+            raise ValueError(f"{self.name}: a set with emotions only has no binary figures")
+        return self.evaluation.binary
 
 
 @dataclass(frozen=True)
@@ -99,24 +109,7 @@ class ModelReport:
         return {
             "model_version": self.model_version,
             "sets": {
-                s.name: {
-                    **s.report.to_dict(),
-                    "calibration": {
-                        "ece": round(s.calibration.ece, 4),
-                        "brier": round(s.calibration.brier, 4),
-                        "bins": [
-                            {
-                                "low": b.low,
-                                "high": b.high,
-                                "count": b.count,
-                                "mean_predicted": round(b.mean_predicted, 4),
-                                "observed": round(b.observed, 4),
-                            }
-                            for b in s.calibration.bins
-                        ],
-                    },
-                }
-                for s in self.sets
+                s.name: {**s.evaluation.to_dict(), "calibration": _calibration_dict(s.calibration)} for s in self.sets
             },
         }
 
@@ -125,74 +118,61 @@ class ModelReport:
         lines = [
             f"# Evaluation of {self.model_version}",
             "",
-            "| set | n | accuracy | macro-F1 | ROC-AUC | ECE | Brier |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| set | n | accuracy | macro-F1 | ROC-AUC | ECE | Brier | three-way macro-F1 | emotion macro-F1 |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        lines += [f"| {' | '.join(_summary_cells(s))} |" for s in self.sets]
+        lines += [
+            "",
+            "Decision: p_negative ≥ 0.5 → negative. Calibration is of P(positive). The binary figures of a "
+            "three-way set are those of its non-neutral rows.",
+            "",
         ]
         for s in self.sets:
-            r, c = s.report, s.calibration
-            lines.append(
-                f"| {s.name} | {r.n} | {r.accuracy:.2%} | {r.macro_f1:.4f} | {_auc(r)} | {c.ece:.4f} | {c.brier:.4f} |"
-            )
-        lines += ["", "Decision: p_negative ≥ 0.5 → negative. Calibration is of P(positive).", ""]
-        for s in self.sets:
-            lines += [
-                f"## {s.name}",
-                "",
-                f"Data: `{s.report.data}` (sha256 `{s.report.data_sha256[:16]}…`), {s.report.n} texts.",
-                "",
-                *s.report.confusion_markdown(),
-                "",
-                "Calibration (reliability table):",
-                "",
-                "| P(positive) bin | texts | mean predicted | share positive |",
-                "|---|---:|---:|---:|",
-            ]
-            lines += [
-                f"| {b.low:.1f}–{b.high:.1f} | {b.count} | {b.mean_predicted:.3f} | {b.observed:.3f} |"
-                for b in s.calibration.bins
-            ]
-            lines += ["", f"Most confident mistakes ({len(s.report.worst)}):", ""]
-            if s.report.worst:
-                lines += ["| row | label | p_negative | text |", "|---:|---|---:|---|"]
-                for e in s.report.worst:
-                    text = e.text.replace("|", "\\|").replace("\n", " ")
-                    lines.append(f"| {e.row} | {_label(e.label)} | {e.negative_probability:.3f} | {text} |")
-            lines.append("")
+            e = s.evaluation
+            lines += [f"## {s.name}", "", f"Data: `{e.data}` (sha256 `{e.data_sha256[:16]}…`), {e.rows} texts.", ""]
+            if e.three_way is not None:
+                lines += [f"### {TASK_TITLES[e.three_way.task]}", "", *e.three_way.markdown_lines(), ""]
+            if e.binary is not None and s.calibration is not None:
+                r = e.binary
+                if e.label_kind == "three-way":
+                    lines += [f"### Negative vs positive ({r.n} non-neutral rows)", "", *r.figure_lines(), ""]
+                lines += [*r.confusion_markdown(), "", "Calibration (reliability table):", ""]
+                lines += ["| P(positive) bin | texts | mean predicted | share positive |", "|---|---:|---:|---:|"]
+                lines += [
+                    f"| {b.low:.1f}–{b.high:.1f} | {b.count} | {b.mean_predicted:.3f} | {b.observed:.3f} |"
+                    for b in s.calibration.bins
+                ]
+                lines += ["", f"Most confident mistakes ({len(r.worst)}):", ""]
+                if r.worst:
+                    lines += ["| row | label | p_negative | text |", "|---:|---|---:|---|"]
+                    for x in r.worst:
+                        text = x.text.replace("|", "\\|").replace("\n", " ")
+                        lines.append(f"| {x.row} | {_label(x.label)} | {x.negative_probability:.3f} | {text} |")
+                lines.append("")
+            if e.emotion is not None:
+                lines += [f"### {TASK_TITLES[e.emotion.task]}", "", *e.emotion.markdown_lines(), ""]
+            elif e.emotion_note:
+                lines += [f"### {TASK_TITLES['emotion']}", "", e.emotion_note, ""]
         return "\n".join(lines)
 
     def to_html(self) -> str:
         """The report as one self-contained HTML page with the calibration curve as inline SVG."""
         esc = html.escape
-        rows = "".join(
-            f"<tr><td>{esc(s.name)}</td><td>{s.report.n}</td><td>{s.report.accuracy:.2%}</td>"
-            f"<td>{s.report.macro_f1:.4f}</td><td>{_auc(s.report)}</td><td>{s.calibration.ece:.4f}</td>"
-            f"<td>{s.calibration.brier:.4f}</td></tr>"
-            for s in self.sets
-        )
+        rows = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in _summary_cells(s)) + "</tr>" for s in self.sets)
         sections = []
         for s in self.sets:
-            (tn, fp), (fn, tp) = s.report.confusion
-            bins = "".join(
-                f"<tr><td>{b.low:.1f}–{b.high:.1f}</td><td>{b.count}</td><td>{b.mean_predicted:.3f}</td>"
-                f"<td>{b.observed:.3f}</td></tr>"
-                for b in s.calibration.bins
-            )
-            worst = "".join(
-                f"<tr><td>{e.row}</td><td>{_label(e.label)}</td><td>{e.negative_probability:.3f}</td>"
-                f"<td>{esc(e.text)}</td></tr>"
-                for e in s.report.worst
-            )
-            sections.append(
-                f"<h2>{esc(s.name)}</h2><p>Data: <code>{esc(s.report.data)}</code>, {s.report.n} texts.</p>"
-                "<h3>Confusion matrix</h3><table><tr><th>true \\ predicted</th><th>negative</th><th>positive</th></tr>"
-                f"<tr><th>negative</th><td>{tn}</td><td>{fp}</td></tr>"
-                f"<tr><th>positive</th><td>{fn}</td><td>{tp}</td></tr></table>"
-                "<h3>Calibration</h3><table><tr><th>P(positive) bin</th><th>texts</th><th>mean predicted</th>"
-                f"<th>share positive</th></tr>{bins}</table>"
-                f"<h3>Most confident mistakes ({len(s.report.worst)})</h3>"
-                "<table><tr><th>row</th><th>label</th><th>p_negative</th><th>text</th></tr>"
-                f"{worst}</table>"
-            )
+            e = s.evaluation
+            parts = [f"<h2>{esc(s.name)}</h2><p>Data: <code>{esc(e.data)}</code>, {e.rows} texts.</p>"]
+            if e.three_way is not None:
+                parts.append(f"<h3>{TASK_TITLES[e.three_way.task]}</h3>{e.three_way.to_html()}")
+            if e.binary is not None and s.calibration is not None:
+                parts.append(_binary_html(e.binary, s.calibration, e.label_kind == "three-way"))
+            if e.emotion is not None:
+                parts.append(f"<h3>{TASK_TITLES[e.emotion.task]}</h3>{e.emotion.to_html()}")
+            elif e.emotion_note:
+                parts.append(f"<h3>{TASK_TITLES['emotion']}</h3><p>{esc(e.emotion_note)}</p>")
+            sections.append("".join(parts))
         return (
             '<!DOCTYPE html><html lang="zh"><head><meta charset="utf-8">'
             f"<title>Evaluation of {esc(self.model_version)}</title><style>"
@@ -201,14 +181,83 @@ class ModelReport:
             "</style></head><body>"
             f"<h1>Evaluation of {esc(self.model_version)}</h1>"
             "<table><tr><th>set</th><th>n</th><th>accuracy</th><th>macro-F1</th><th>ROC-AUC</th><th>ECE</th>"
-            f"<th>Brier</th></tr>{rows}</table>"
-            "<p>Decision: p_negative ≥ 0.5 → negative. Calibration is of P(positive).</p>"
+            f"<th>Brier</th><th>three-way macro-F1</th><th>emotion macro-F1</th></tr>{rows}</table>"
+            "<p>Decision: p_negative ≥ 0.5 → negative. Calibration is of P(positive). The binary figures of a "
+            "three-way set are those of its non-neutral rows.</p>"
             f"<h2>Calibration curve</h2>{calibration_svg(self.sets)}{''.join(sections)}</body></html>\n"
         )
 
 
 def _auc(report: EvalReport) -> str:
     return "n/a" if report.roc_auc is None else f"{report.roc_auc:.4f}"
+
+
+def _macro(report: ClassReport | None) -> str:
+    return "–" if report is None else f"{report.macro_f1:.4f}"
+
+
+def _summary_cells(s: SetReport) -> list[str]:
+    """A set's row of the summary table: n (every row), the binary figures and calibration ("–" for a
+    set with emotions only), three-way and emotion macro-F1 ("–" where the set or scorer has none)."""
+    e, r, c = s.evaluation, s.evaluation.binary, s.calibration
+    binary = (
+        ["–"] * 6
+        if r is None or c is None
+        else [f"{r.n}", f"{r.accuracy:.2%}", f"{r.macro_f1:.4f}", _auc(r), f"{c.ece:.4f}", f"{c.brier:.4f}"]
+    )
+    binary[0] = f"{e.rows}"
+    return [s.name, *binary, _macro(e.three_way), _macro(e.emotion)]
+
+
+def _calibration_dict(c: Calibration | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {
+        "ece": round(c.ece, 4),
+        "brier": round(c.brier, 4),
+        "bins": [
+            {
+                "low": b.low,
+                "high": b.high,
+                "count": b.count,
+                "mean_predicted": round(b.mean_predicted, 4),
+                "observed": round(b.observed, 4),
+            }
+            for b in c.bins
+        ],
+    }
+
+
+def _binary_html(r: EvalReport, c: Calibration, non_neutral: bool) -> str:
+    """The binary confusion matrix, calibration table and most confident mistakes of one set (with
+    the figures first when they are a three-way set's non-neutral rows)."""
+    esc = html.escape
+    (tn, fp), (fn, tp) = r.confusion
+    bins = "".join(
+        f"<tr><td>{b.low:.1f}–{b.high:.1f}</td><td>{b.count}</td><td>{b.mean_predicted:.3f}</td>"
+        f"<td>{b.observed:.3f}</td></tr>"
+        for b in c.bins
+    )
+    worst = "".join(
+        f"<tr><td>{x.row}</td><td>{_label(x.label)}</td><td>{x.negative_probability:.3f}</td><td>{esc(x.text)}</td></tr>"
+        for x in r.worst
+    )
+    scope = ""
+    if non_neutral:
+        scope = (
+            f"<h3>Negative vs positive ({r.n} non-neutral rows)</h3><p>accuracy {r.accuracy:.2%}, "
+            f"macro-F1 {r.macro_f1:.4f}, ROC-AUC {_auc(r)}</p>"
+        )
+    return (
+        f"{scope}<h3>Confusion matrix</h3><table><tr><th>true \\ predicted</th><th>negative</th><th>positive</th></tr>"
+        f"<tr><th>negative</th><td>{tn}</td><td>{fp}</td></tr>"
+        f"<tr><th>positive</th><td>{fn}</td><td>{tp}</td></tr></table>"
+        "<h3>Calibration</h3><table><tr><th>P(positive) bin</th><th>texts</th><th>mean predicted</th>"
+        f"<th>share positive</th></tr>{bins}</table>"
+        f"<h3>Most confident mistakes ({len(r.worst)})</h3>"
+        "<table><tr><th>row</th><th>label</th><th>p_negative</th><th>text</th></tr>"
+        f"{worst}</table>"
+    )
 
 
 def _label(label: int) -> str:
@@ -239,12 +288,13 @@ def calibration_svg(sets: Sequence[SetReport], size: int = 320) -> str:
         parts.append(f'<text x="{pad - 6}" y="{y + 4}" text-anchor="end" font-size="10">{tick:g}</text>')
     for i, s in enumerate(sets):
         colour = _COLOURS[i % len(_COLOURS)]
-        points = [xy(b.mean_predicted, b.observed) for b in s.calibration.bins]
-        total = max(1, sum(b.count for b in s.calibration.bins))
+        bins = () if s.calibration is None else s.calibration.bins
+        points = [xy(b.mean_predicted, b.observed) for b in bins]
+        total = max(1, sum(b.count for b in bins))
         if points:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
             parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
-        for (x, y), b in zip(points, s.calibration.bins, strict=True):
+        for (x, y), b in zip(points, bins, strict=True):
             radius = 2.5 + 6.0 * (b.count / total) ** 0.5
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{radius:.1f}" fill="{colour}" fill-opacity="0.6"/>')
         parts.append(
@@ -259,12 +309,13 @@ def evaluate_sets(scorer: SentimentScorer, sets: Mapping[str, Path], *, worst: i
     reports = []
     for name, path in sets.items():
         labelled = read_labelled(path)
-        texts = [normalize(t) for t in labelled.texts]
-        start = time.perf_counter()
-        p_negative = negative_probabilities(scorer, texts)
-        seconds = time.perf_counter() - start
-        report = report_from_probabilities(labelled, p_negative, scorer.version, seconds, True, worst)
-        reports.append(SetReport(name, report, calibration(p_negative, labelled.labels)))
+        scores = score_labelled(scorer, labelled)
+        evaluation = evaluation_from_scores(labelled, scores, scorer.version, True, worst)
+        binary = labelled.binary()
+        fit = None
+        if binary is not None:
+            fit = calibration(scores.p_negative[list(labelled.non_neutral())], binary.labels)
+        reports.append(SetReport(name, evaluation, fit))
     return ModelReport(scorer.version, tuple(reports))
 
 
