@@ -11,37 +11,101 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
-from nlp.config import PipelineConfig, SentimentConfig
+from nlp.config import CallConfig, PipelineConfig, SentimentConfig
 from nlp.normalize import normalize
 from nlp.redact import Redactor
-from nlp.schema import Explanation, Item, Result, Sentiment, Turn, TurnResult, customer_text
-from nlp.sentiment import Explainer, SentimentScorer, sentiment_from_probability
+from nlp.schema import (
+    EMOTIONS,
+    LABELS,
+    LEGACY_EMOTIONS,
+    CallReading,
+    Emotion,
+    EmotionLabel,
+    Explanation,
+    Item,
+    Result,
+    Sentiment,
+    Turn,
+    TurnResult,
+    customer_text,
+)
+from nlp.sentiment import Explainer, SentimentScorer, sentiment_from_probabilities, sentiment_from_probability
 from nlp.tokenize import Tokenizer
 
 
+def _call_weights(turns: Sequence[Sentiment], config: SentimentConfig) -> list[float]:
+    """Each customer turn's weight in the call's reading (they sum to 1)."""
+    n = len(turns)
+    worst = max(range(n), key=lambda i: turns[i].negative_probability)
+    method = config.call_aggregation
+    if method == "mean":
+        weights = [1.0] * n
+    elif method == "worst":
+        weights = [float(i == worst) for i in range(n)]
+    elif method == "mean_worst":
+        weights = [1.0 / n + float(i == worst) for i in range(n)]
+    elif method == "recent":
+        weights = [0.5 ** ((n - 1 - i) / config.recent_half_life) for i in range(n)]
+    else:  # "last"
+        weights = [float(i == n - 1) for i in range(n)]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
 def aggregate_call(turns: Sequence[Sentiment], version: str, config: SentimentConfig) -> Sentiment:
-    """A call's sentiment from its customer turns' sentiments (see SentimentConfig.call_aggregation).
+    """A call's sentiment (and emotion) from its customer turns' (see SentimentConfig.call_aggregation):
+    the weighted mean of their probabilities, three-way when the turns have them.
 
     Agent turns are never passed here: their politeness must not make an angry call look positive.
     A call without customer turns is neutral (there is nothing the customer said to judge).
     """
     if not turns:
         return sentiment_from_probability(0.5, version, config)
-    probabilities = [t.negative_probability for t in turns]
-    mean = sum(probabilities) / len(probabilities)
-    worst = max(probabilities)
-    if config.call_aggregation == "mean":
-        p = mean
-    elif config.call_aggregation == "worst":
-        p = worst
-    elif config.call_aggregation == "mean_worst":
-        p = (mean + worst) / 2
-    elif config.call_aggregation == "recent":
-        weights = [0.5 ** ((len(turns) - 1 - i) / config.recent_half_life) for i in range(len(turns))]
-        p = sum(w * q for w, q in zip(weights, probabilities, strict=True)) / sum(weights)
-    else:
-        raise ValueError(f"unknown call_aggregation {config.call_aggregation!r}")
-    return sentiment_from_probability(p, version, config)
+    weights = _call_weights(turns, config)
+    if not all(t.probabilities for t in turns):
+        p = sum(w * t.negative_probability for w, t in zip(weights, turns, strict=True))
+        return sentiment_from_probability(min(1.0, max(0.0, p)), version, config)
+    probabilities = [
+        min(1.0, sum(w * t.probabilities[label] for w, t in zip(weights, turns, strict=True))) for label in LABELS
+    ]
+    emotion = None
+    if all(t.emotion is not None and t.emotion.probabilities for t in turns):
+        mixed: dict[str, float] = {
+            e: sum(w * t.emotion.probabilities[e] for w, t in zip(weights, turns, strict=True) if t.emotion)
+            for e in EMOTIONS
+        }
+        emotion = Emotion(max(EMOTIONS, key=lambda e: mixed[e]), mixed)
+    return sentiment_from_probabilities(probabilities, version, config, emotion)
+
+
+def turn_emotion(result: TurnResult) -> EmotionLabel:
+    """A turn's emotion for the trajectory: the model's, else what its polarity implies."""
+    if result.emotion is not None:
+        return result.emotion.label
+    return {"negative": "sad", "positive": "happy"}.get(result.sentiment.label, "neutral")  # type: ignore[return-value]
+
+
+def read_call(turns: Sequence[TurnResult], config: CallConfig) -> CallReading:
+    """How the customer started and ended, and whether the call is abnormal (see CallConfig)."""
+    customer = [i for i, t in enumerate(turns) if t.speaker == "customer"]
+    if not customer:
+        return CallReading(None, None)
+    first, last = turns[customer[0]], turns[customer[-1]]
+    reasons: list[str] = []
+    anger = last.emotion.probabilities.get("angry", 0.0) if last.emotion and last.emotion.probabilities else None
+    if turn_emotion(last) == "angry" and (anger is None or anger >= config.ends_angry):
+        reasons.append("ends_angry")
+    rise = last.sentiment.negative_probability - first.sentiment.negative_probability
+    if len(customer) > 1 and last.sentiment.label == "negative" and rise >= config.escalation:
+        reasons.append("escalated")
+    if any(
+        turns[i].sentiment.label == "negative"
+        and turns[i].sentiment.negative_probability >= config.negative_after_reply
+        and turns[i - 1].speaker == "agent"
+        for i in customer[1:]
+    ):
+        reasons.append("negative_after_reply")
+    return CallReading(turn_emotion(first), turn_emotion(last), bool(reasons), tuple(reasons))
 
 
 @dataclass
@@ -106,33 +170,50 @@ class Pipeline:
         top_k = self.config.keywords.top_k
         return tuple(self.tokenizer.keywords(text, top_k)) if top_k else ()
 
+    def _emotion(self, sentiment: Sentiment, text: str, explanation: Explanation | None = None) -> Emotion | None:
+        """The model's emotion; without one, the lexicon's for text read as negative (else none)."""
+        if sentiment.emotion is not None:
+            return sentiment.emotion
+        if sentiment.label != "negative" or not text:
+            return None
+        named = (explanation or self.explainer.explain(text)).emotion
+        label = LEGACY_EMOTIONS.get(named) if named else None
+        return Emotion(label) if label else None
+
+    def _turn(self, turn: Turn, text: str, sentiment: Sentiment) -> TurnResult:
+        return TurnResult(
+            turn.speaker, text, sentiment, turn.start, turn.end, self._emotion(sentiment, normalize(text))
+        )
+
     def _result(self, p: _Prepared, sentiments: Iterator[Sentiment]) -> Result:
         item, config = p.item, self.config
         analysis_text = normalize(p.text)
+        explanation = self.explainer.explain(analysis_text) if analysis_text else Explanation()
         turns: tuple[TurnResult, ...] = ()
+        call = None
         if item.kind == "transcript":
             turns = tuple(
-                TurnResult(t.speaker, text, next(sentiments), t.start, t.end)
-                for t, text in zip(item.turns, p.turn_texts, strict=True)
+                self._turn(t, text, next(sentiments)) for t, text in zip(item.turns, p.turn_texts, strict=True)
             )
             customer = [t.sentiment for t in turns if t.speaker == "customer"]
             sentiment = aggregate_call(customer, self.scorer.version, config.sentiment)
+            call = read_call(turns, config.sentiment.call)
         else:
             sentiment = next(sentiments)
-        explanation = self.explainer.explain(analysis_text) if analysis_text else Explanation()
         return Result(
             id=item.id,
             kind=item.kind,
             text=p.text,
             sentiment=sentiment,
             turns=turns,
-            emotion=explanation.emotion if sentiment.label == "negative" else None,
+            emotion=self._emotion(sentiment, analysis_text, explanation),
             explanation=explanation.cues,
             keywords=tuple(self.tokenizer.keywords(analysis_text, config.keywords.top_k))
             if config.keywords.top_k
             else (),
             redactions=dict(p.redactions),
             meta=item.meta,
+            call=call,
         )
 
 

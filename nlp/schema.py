@@ -10,6 +10,18 @@ from typing import Any, Literal, Protocol
 Speaker = Literal["agent", "customer"]
 Kind = Literal["transcript", "survey"]
 Label = Literal["negative", "neutral", "positive"]
+LABELS: tuple[Label, ...] = ("negative", "neutral", "positive")
+EmotionLabel = Literal["angry", "sad", "fear", "surprise", "happy", "neutral"]
+# The six emotion classes: English in the schema, Chinese in everything a person reads.
+EMOTIONS: tuple[EmotionLabel, ...] = ("angry", "sad", "fear", "surprise", "happy", "neutral")
+EMOTION_NAMES: Mapping[str, str] = {
+    "angry": "愤怒",
+    "sad": "失望",
+    "fear": "焦虑",
+    "surprise": "惊讶",
+    "happy": "满意",
+    "neutral": "中性",
+}
 
 
 @dataclass(frozen=True)
@@ -39,21 +51,44 @@ class Item:
 
 
 @dataclass(frozen=True)
+class Emotion:
+    """An emotion class with, from a model, the probability of each of the six (empty from the lexicon)."""
+
+    label: EmotionLabel
+    probabilities: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The Chinese name a person reads (愤怒, 失望, …)."""
+        return EMOTION_NAMES[self.label]
+
+    def rounded(self) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in self.probabilities.items()}
+
+
+@dataclass(frozen=True)
 class Sentiment:
-    """A sentiment judgement; `score` = 1 - 2 * negative_probability, in [-1, 1]."""
+    """A sentiment judgement: `score` = P(positive) - P(negative), in [-1, 1] (1 - 2 × the negative
+    probability for a two-class reading). `probabilities` holds P(negative), P(neutral), P(positive)
+    when a three-way model produced the label; `emotion` is the model's emotion reading, if it has one."""
 
     label: Label
     score: float
     negative_probability: float
     model_version: str
+    probabilities: Mapping[str, float] = field(default_factory=dict)
+    emotion: Emotion | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "label": self.label,
             "score": round(self.score, 4),
             "negative_probability": round(self.negative_probability, 4),
             "model_version": self.model_version,
         }
+        if self.probabilities:
+            out["probabilities"] = {k: round(v, 4) for k, v in self.probabilities.items()}
+        return out
 
 
 @dataclass(frozen=True)
@@ -72,6 +107,15 @@ class Explanation:
     emotion: str | None = None
 
 
+def _emotion_fields(emotion: Emotion | None) -> dict[str, Any]:
+    if emotion is None:
+        return {"emotion": None}
+    out: dict[str, Any] = {"emotion": emotion.label, "emotion_name": emotion.name}
+    if emotion.probabilities:
+        out["emotion_probabilities"] = emotion.rounded()
+    return out
+
+
 @dataclass(frozen=True)
 class TurnResult:
     speaker: Speaker
@@ -79,18 +123,66 @@ class TurnResult:
     sentiment: Sentiment
     start: float | None = None
     end: float | None = None
+    emotion: Emotion | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "speaker": self.speaker,
             "text": self.text,
             "sentiment": self.sentiment.to_dict(),
+            **_emotion_fields(self.emotion),
         }
         if self.start is not None:
             out["start"] = self.start
         if self.end is not None:
             out["end"] = self.end
         return out
+
+
+# Why a call is abnormal (标记异常通话), in the words the follow-up team reads.
+ABNORMAL_REASONS: Mapping[str, str] = {
+    "ends_angry": "客户以愤怒结束通话",
+    "escalated": "客户情绪升级",
+    "negative_after_reply": "客服答复后客户强烈不满",
+}
+# One character (or word) per emotion, as 回访 teams write a trajectory: 情绪由怒转平.
+_TRAJECTORY_NAMES: Mapping[str, str] = {
+    "angry": "怒",
+    "sad": "失望",
+    "fear": "焦虑",
+    "surprise": "惊",
+    "happy": "喜",
+    "neutral": "平",
+}
+
+
+@dataclass(frozen=True)
+class CallReading:
+    """How the customer started and ended a call, and whether it is abnormal, with the reasons (codes of
+    ABNORMAL_REASONS). `start`/`end` are None for a call without customer turns."""
+
+    start: EmotionLabel | None
+    end: EmotionLabel | None
+    abnormal: bool = False
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def trajectory(self) -> str:
+        """情绪由怒转平, 情绪始终平稳, …; empty when the customer said nothing."""
+        if self.start is None or self.end is None:
+            return ""
+        if self.start == self.end:
+            return "情绪始终平稳" if self.start == "neutral" else f"情绪始终{EMOTION_NAMES[self.start]}"
+        return f"情绪由{_TRAJECTORY_NAMES[self.start]}转{_TRAJECTORY_NAMES[self.end]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start,
+            "end": self.end,
+            "trajectory": self.trajectory,
+            "abnormal": self.abnormal,
+            "reasons": [{"code": r, "text": ABNORMAL_REASONS[r]} for r in self.reasons],
+        }
 
 
 @dataclass(frozen=True)
@@ -102,7 +194,7 @@ class Result:
     text: str
     sentiment: Sentiment
     turns: tuple[TurnResult, ...] = ()
-    emotion: str | None = None
+    emotion: Emotion | None = None
     explanation: tuple[Cue, ...] = ()
     keywords: tuple[str, ...] = ()
     themes: tuple[str, ...] = ()
@@ -110,6 +202,7 @@ class Result:
     theme_weights: Mapping[str, float] = field(default_factory=dict)
     redactions: Mapping[str, int] = field(default_factory=dict)
     meta: Mapping[str, Any] = field(default_factory=dict)
+    call: CallReading | None = None  # transcripts only
 
     @property
     def top_theme(self) -> str | None:
@@ -125,7 +218,9 @@ class Result:
         }
         if self.kind == "transcript":
             out["turns"] = [t.to_dict() for t in self.turns]
-        out["emotion"] = self.emotion
+            if self.call is not None:
+                out["call"] = self.call.to_dict()
+        out.update(_emotion_fields(self.emotion))
         out["explanation"] = [{"word": c.word, "weight": round(c.weight, 3)} for c in self.explanation]
         out["keywords"] = list(self.keywords)
         out["themes"] = [{"id": t, "weight": self.theme_weights.get(t)} for t in self.themes]
@@ -153,13 +248,53 @@ def _sentiment_from_dict(data: Mapping[str, Any]) -> Sentiment:
         score=float(data["score"]),
         negative_probability=float(data["negative_probability"]),
         model_version=str(data["model_version"]),
+        probabilities={k: float(v) for k, v in data.get("probabilities", {}).items()},
     )
+
+
+def _emotion_from_dict(data: Mapping[str, Any]) -> Emotion | None:
+    label = data.get("emotion")
+    if label is None:
+        return None
+    if label not in EMOTION_NAMES:  # stored before emotions had English names: 愤怒, 焦虑, …
+        label = LEGACY_EMOTIONS.get(label)
+        if label is None:
+            return None
+    probabilities = data.get("emotion_probabilities") or {}
+    return Emotion(label, {k: float(v) for k, v in probabilities.items()})
+
+
+# The lexicon's five negative emotions (and results stored with them) as the six classes.
+LEGACY_EMOTIONS: Mapping[str, EmotionLabel] = {
+    "愤怒": "angry",
+    "厌恶": "angry",
+    "焦虑": "fear",
+    "失望": "sad",
+    "悲伤": "sad",
+    "惊讶": "surprise",
+    "满意": "happy",
+    "中性": "neutral",
+}
+
+
+def _call_from_dict(data: Mapping[str, Any] | None) -> CallReading | None:
+    if not data:
+        return None
+    reasons = tuple(r["code"] if isinstance(r, Mapping) else str(r) for r in data.get("reasons", []))
+    return CallReading(data.get("start"), data.get("end"), bool(data.get("abnormal")), reasons)
 
 
 def result_from_dict(data: Mapping[str, Any]) -> Result:
     """A Result from its ``to_dict`` form (a results.jsonl line, a stored item)."""
     turns = tuple(
-        TurnResult(t["speaker"], t["text"], _sentiment_from_dict(t["sentiment"]), t.get("start"), t.get("end"))
+        TurnResult(
+            t["speaker"],
+            t["text"],
+            _sentiment_from_dict(t["sentiment"]),
+            t.get("start"),
+            t.get("end"),
+            _emotion_from_dict(t),
+        )
         for t in data.get("turns", [])
     )
     themes = data.get("themes", [])
@@ -169,11 +304,12 @@ def result_from_dict(data: Mapping[str, Any]) -> Result:
         text=data["text"],
         sentiment=_sentiment_from_dict(data["sentiment"]),
         turns=turns,
-        emotion=data.get("emotion"),
+        emotion=_emotion_from_dict(data),
         explanation=tuple(Cue(c["word"], float(c["weight"])) for c in data.get("explanation", [])),
         keywords=tuple(data.get("keywords", [])),
         themes=tuple(t["id"] for t in themes),
         theme_weights={t["id"]: t["weight"] for t in themes if t.get("weight") is not None},
         redactions=dict(data.get("redactions", {})),
         meta=dict(data.get("meta", {})),
+        call=_call_from_dict(data.get("call")),
     )

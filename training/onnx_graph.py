@@ -26,6 +26,8 @@ ONNX_BATCH = 64
 # projection (their GELU inputs have outliers: keeping them fp32 halved the logit error of every
 # other choice measured on e5s-zh-1) and the head; then also the attention output projections. The
 # last still fits 60 MB (~57 MB for 12 layers).
+# The classification heads' nodes: the binary head, and the polarity and emotion heads of a multi-head model.
+HEAD_NODES = ("/head/", "/polarity/", "/emotion/")
 FP32_CANDIDATES = ("none", "ffn_out_first", "ffn_out", "ffn_out+attn_out")
 
 
@@ -45,10 +47,11 @@ def session(path: Path, threads: int) -> ort.InferenceSession:
     return cpu_session(path, threads)
 
 
-def export_onnx(model: SentimentClassifier, path: Path, opset: int) -> None:
-    """Trace the classifier to ONNX with dynamic batch and sequence axes."""
+def export_onnx(model: torch.nn.Module, path: Path, opset: int, outputs: Sequence[str] = ("logits",)) -> None:
+    """Trace the classifier to ONNX with dynamic batch and sequence axes; `outputs` names the
+    model's outputs in order (a multi-head model returns a tuple)."""
     # The eager attention traces to plain MatMul/Softmax that every ONNX Runtime build quantises.
-    model.encoder.config._attn_implementation = "eager"
+    model.encoder.config._attn_implementation = "eager"  # type: ignore[union-attr]
     ids = torch.tensor([[0, 6, 7, 8, 2], [0, 9, 2, 1, 1]], dtype=torch.long)
     mask = (ids != 1).long()
     with torch.no_grad():
@@ -57,11 +60,11 @@ def export_onnx(model: SentimentClassifier, path: Path, opset: int) -> None:
             (ids, mask),
             str(path),
             input_names=["input_ids", "attention_mask"],
-            output_names=["logits"],
+            output_names=list(outputs),
             dynamic_axes={
                 "input_ids": {0: "batch", 1: "sequence"},
                 "attention_mask": {0: "batch", 1: "sequence"},
-                "logits": {0: "batch"},
+                **{name: {0: "batch"} for name in outputs},
             },
             opset_version=opset,
             dynamo=False,
@@ -109,7 +112,7 @@ def fp32_nodes(onnx_path: Path, kind: str) -> list[str]:
             keep = ffn_out and "/layer.0/" in node.name
         else:
             keep = ffn_out or ("/output/dense/" in node.name and kind == "ffn_out+attn_out")
-        if "/head/" in node.name or keep:
+        if node.name.startswith(HEAD_NODES) or keep:
             picked.append(node.name)
     return picked
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from nlp.alerts.stats import BoundMethod
 from nlp.resources import data_path
+from nlp.schema import EMOTION_NAMES
 from nlp.settings import Invalid, from_mapping, read_toml, setting
 
 WindowKind = Literal["day", "week"]
@@ -85,12 +86,17 @@ class SevereRule:
     min_negative_probability: float = setting(0.9, low=0.5, high=1.0)
     top_tiers: tuple[str, ...] = ("钻石", "VIP")
     keywords: tuple[str, ...] = ("投诉", "12315", "退款")
-    emotions: tuple[str, ...] = ("愤怒",)
+    # Emotion classes (angry, sad, fear, surprise, happy, neutral) or their Chinese names (愤怒, …).
+    emotions: tuple[str, ...] = ("angry",)
     deadline_hours: float | None = setting(24.0, low=0.0, high=_YEAR_HOURS, open_low=True)
 
     def __post_init__(self) -> None:
         if not self.top_tiers and not self.keywords:
             raise Invalid("top_tiers", "and keywords are both empty: the rule could never fire")
+        unknown = [e for e in self.emotions if e not in EMOTION_NAMES and e not in EMOTION_NAMES.values()]
+        if unknown:
+            known = ", ".join(f"{k} ({v})" for k, v in EMOTION_NAMES.items())
+            raise Invalid("emotions", f"unknown emotion {unknown[0]!r}; use one of {known}", list(self.emotions))
 
 
 @dataclass(frozen=True)

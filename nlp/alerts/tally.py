@@ -164,10 +164,11 @@ def severe_hit(result: Result, rule: SevereRule, rules: AlertRules) -> SevereHit
     reasons = []
     if tier in rule.top_tiers and probability >= rule.min_negative_probability:
         reasons.append(f"{tier}客户 负面概率 {probability:.2f} ≥ {rule.min_negative_probability:.2f}")
-    if rule.keywords and result.emotion in rule.emotions:
+    emotion = result.emotion
+    if rule.keywords and emotion is not None and (emotion.label in rule.emotions or emotion.name in rule.emotions):
         words = [w for w in rule.keywords if w in _complaint_text(result)]
         if words:
-            reasons.append(f"提到 {'/'.join(words)} 且情绪为{result.emotion}")
+            reasons.append(f"提到 {'/'.join(words)} 且情绪为{emotion.name}")
     if not reasons:
         return None
     evidence = Evidence(

@@ -1,5 +1,5 @@
-"""Sentiment scoring: the interfaces every scorer and explainer implements, and the one rule that
-turns a negative probability into a label and a score.
+"""Sentiment scoring: the interfaces every scorer and explainer implements, and the rules that turn
+probabilities into a label and a score.
 
 The lexicon scorer (``nlp.sentiment.lexicon``) implements both interfaces; the transformer model
 implements ``SentimentScorer`` and keeps the lexicon as its explainer and fallback.
@@ -11,8 +11,8 @@ import math
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from nlp.config import SentimentConfig
-from nlp.schema import Explanation, Label, Sentiment
+from nlp.config import BINARY_BAND, SentimentConfig
+from nlp.schema import LABELS, Emotion, Explanation, Label, Sentiment
 
 
 @runtime_checkable
@@ -32,22 +32,30 @@ class Explainer(Protocol):
 
 
 def label_for(p_negative: float, config: SentimentConfig) -> Label:
-    """negative at or above ``negative_above``, positive at or below ``positive_below``, else neutral."""
-    if p_negative >= config.negative_above:
+    """The band reading: negative at or above ``negative_above``, positive at or below
+    ``positive_below`` (0.6 / 0.4 when the configuration sets no band), else neutral."""
+    above, below = BINARY_BAND
+    if config.negative_above is not None and config.positive_below is not None:
+        above, below = config.negative_above, config.positive_below
+    if p_negative >= above:
         return "negative"
-    if p_negative <= config.positive_below:
+    if p_negative <= below:
         return "positive"
     return "neutral"
 
 
-def sentiment_from_probability(p_negative: float, version: str, config: SentimentConfig) -> Sentiment:
-    """The Sentiment for a negative probability: label with the neutral band, score = 1 - 2p.
+def _check(p: float, version: str) -> None:
+    # A probability outside [0, 1] (or NaN) is a scorer bug; clamping it would hide the bug.
+    if math.isnan(p) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"probabilities must be in [0, 1], got {p!r} from {version}")
 
-    Raises ValueError for a probability outside [0, 1] (or NaN): that is a scorer bug, and
-    clamping it would hide the bug.
+
+def sentiment_from_probability(p_negative: float, version: str, config: SentimentConfig) -> Sentiment:
+    """The two-class Sentiment for a negative probability: label from the band, score = 1 - 2p.
+
+    Raises ValueError for a probability outside [0, 1] (or NaN).
     """
-    if math.isnan(p_negative) or not 0.0 <= p_negative <= 1.0:
-        raise ValueError(f"negative probability must be in [0, 1], got {p_negative!r} from {version}")
+    _check(p_negative, version)
     return Sentiment(
         label=label_for(p_negative, config),
         score=1.0 - 2.0 * p_negative,
@@ -56,4 +64,27 @@ def sentiment_from_probability(p_negative: float, version: str, config: Sentimen
     )
 
 
-__all__ = ["Explainer", "SentimentScorer", "label_for", "sentiment_from_probability"]
+def sentiment_from_probabilities(
+    probabilities: Sequence[float], version: str, config: SentimentConfig, emotion: Emotion | None = None
+) -> Sentiment:
+    """The three-way Sentiment for P(negative), P(neutral), P(positive): the most probable class
+    (the band of ``config`` instead, when it sets one), score = P(positive) - P(negative)."""
+    negative, neutral, positive = (float(p) for p in probabilities)
+    for p in (negative, neutral, positive):
+        _check(p, version)
+    label: Label
+    if config.negative_above is not None:
+        label = label_for(negative, config)
+    else:
+        label = LABELS[max(range(3), key=lambda k: (negative, neutral, positive)[k])]
+    return Sentiment(
+        label=label,
+        score=positive - negative,
+        negative_probability=negative,
+        model_version=version,
+        probabilities=dict(zip(LABELS, (negative, neutral, positive), strict=True)),
+        emotion=emotion,
+    )
+
+
+__all__ = ["Explainer", "SentimentScorer", "label_for", "sentiment_from_probabilities", "sentiment_from_probability"]

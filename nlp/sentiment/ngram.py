@@ -36,6 +36,22 @@ def mix_logits(logits: npt.NDArray[Float], margins: npt.NDArray[np.floating[Any]
     return mixed
 
 
+def mix_three_way(
+    logits: npt.NDArray[Float], margins: npt.NDArray[np.floating[Any]], weight: float
+) -> npt.NDArray[Float]:
+    """The n-gram model mixed into three-way logits [n, 3] (negative, neutral, positive): it read
+    only opinions, so it moves the split between negative and positive (mixed as ``mix_logits``)
+    and leaves the transformer's P(neutral) as it was."""
+    pair = logits[:, [0, 2]]
+    opinion = np.logaddexp(pair[:, 0], pair[:, 1])
+    mixed = mix_logits(pair, margins, weight)
+    split = mixed - np.logaddexp(mixed[:, 0], mixed[:, 1])[:, None]
+    out = logits.copy()
+    out[:, 0] = opinion + split[:, 0]
+    out[:, 2] = opinion + split[:, 1]
+    return out
+
+
 @dataclass(frozen=True)
 class NgramParams:
     """How texts become features; fixed when the model is fitted."""

@@ -1,9 +1,14 @@
 """The transformer sentiment scorer: a fine-tuned encoder exported to ONNX, run with ONNX Runtime.
 
 A model is a folder (see ``ModelManifest``): ``model.onnx`` (inputs ``input_ids`` and
-``attention_mask``, int64 [batch, seq]; output ``logits`` float32 [batch, 2], class 0 negative),
-the ``tokenizer.json`` it was trained with, and ``manifest.json``. Only onnxruntime, tokenizers and
-numpy run here: no torch, no transformers, nothing downloaded.
+``attention_mask``, int64 [batch, seq]; output ``logits`` float32 [batch, classes] for the manifest's
+``labels``: negative / neutral / positive for a three-way model, negative / positive for a binary
+one; with ``emotions`` in the manifest, also ``emotion_logits`` [batch, 6]), the ``tokenizer.json``
+it was trained with, and ``manifest.json``. Only onnxruntime, tokenizers and numpy run here: no
+torch, no transformers, nothing downloaded.
+
+A three-way model's label is its most probable class (a band in SentimentConfig overrides it); a
+binary model's is read from the band on its negative probability, as before.
 
 Speed: the session and tokenizer are built once in ``load``; a batch is tokenised in one Rust call,
 its windows sorted by length and cut into batches so that padding stays small, and padding and
@@ -35,9 +40,9 @@ from tokenizers import Encoding, Tokenizer
 from nlp.config import SentimentConfig
 from nlp.errors import ModelError
 from nlp.onnx_session import cpu_session
-from nlp.schema import Sentiment
-from nlp.sentiment import sentiment_from_probability
-from nlp.sentiment.ngram import NgramModel, mix_logits
+from nlp.schema import EMOTIONS, Emotion, Sentiment
+from nlp.sentiment import sentiment_from_probabilities, sentiment_from_probability
+from nlp.sentiment.ngram import NgramModel, mix_logits, mix_three_way
 from nlp.sentiment.windows import sentence_ends, token_windows
 
 MODEL_FILE = "model.onnx"
@@ -45,7 +50,9 @@ TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "manifest.json"
 INPUT_NAMES = ("input_ids", "attention_mask")
 OUTPUT_NAME = "logits"
+EMOTION_OUTPUT = "emotion_logits"
 LABELS = ("negative", "positive")
+THREE_WAY = ("negative", "neutral", "positive")
 PAD_TOKEN = "<pad>"
 METASPACE = "\u2581"
 
@@ -84,6 +91,9 @@ class ModelManifest:
     # Weight of the character n-gram model's logit (ngram.safetensors) against the transformer's;
     # 0 = no n-gram model in the folder.
     ngram_weight: float = 0.0
+    # The emotion head's classes (nlp.schema.EMOTIONS) and its temperature; () = no emotion head.
+    emotions: tuple[str, ...] = ()
+    emotion_temperature: float = 1.0
     metrics: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -111,8 +121,11 @@ class ModelManifest:
         if get("format", str) != "onnx":
             raise ModelError(f"{path}: key 'format' must be 'onnx', got {data['format']!r}")
         labels = tuple(get("labels", list))
-        if labels != LABELS:
-            raise ModelError(f"{path}: key 'labels' must be {list(LABELS)}, got {list(labels)}")
+        if labels not in (LABELS, THREE_WAY):
+            raise ModelError(f"{path}: key 'labels' must be {list(LABELS)} or {list(THREE_WAY)}, got {list(labels)}")
+        emotions = tuple(get("emotions", list)) if "emotions" in data else ()
+        if emotions and emotions != EMOTIONS:
+            raise ModelError(f"{path}: key 'emotions' must be {list(EMOTIONS)}, got {list(emotions)}")
         manifest = cls(
             name=get("name", str),
             version=get("version", str),
@@ -122,6 +135,8 @@ class ModelManifest:
             window_stride=get("window_stride", int),
             temperature=float(get("temperature", (int, float))),
             ngram_weight=float(get("ngram_weight", (int, float))) if "ngram_weight" in data else 0.0,
+            emotions=emotions,
+            emotion_temperature=float(get("emotion_temperature", (int, float))) if emotions else 1.0,
             metrics=data.get("metrics") or {},
             raw=data,
         )
@@ -129,6 +144,8 @@ class ModelManifest:
             raise ModelError(f"{path}: key 'version' is empty")
         if not manifest.temperature > 0:
             raise ModelError(f"{path}: key 'temperature' must be > 0, got {manifest.temperature}")
+        if not manifest.emotion_temperature > 0:
+            raise ModelError(f"{path}: key 'emotion_temperature' must be > 0, got {manifest.emotion_temperature}")
         if not 0.0 <= manifest.ngram_weight < 1.0:
             raise ModelError(f"{path}: key 'ngram_weight' must be in [0, 1), got {manifest.ngram_weight}")
         if manifest.window_stride < 0:
@@ -215,18 +232,32 @@ class TransformerScorer:
         # Lengths must be the real ones: windows do the cutting, padding is built per batch.
         tokenizer.no_truncation()
         tokenizer.no_padding()
-        session = _session(folder / MODEL_FILE, inference.threads)
+        session = _session(folder / MODEL_FILE, inference.threads, manifest)
         ngram = NgramModel.load(folder) if manifest.ngram_weight > 0 else None
         scorer = cls(session, tokenizer, manifest, config, inference, ngram)
         scorer._check(folder / MODEL_FILE)
         return scorer
 
     # --- SentimentScorer ---------------------------------------------------------------------
+    @property
+    def three_way(self) -> bool:
+        """Whether the model was trained with a neutral class."""
+        return self.manifest.labels == THREE_WAY
+
     def score(self, texts: Sequence[str]) -> list[Sentiment]:
-        """One Sentiment per text, in order; an empty text is neutral (0.5) without running the model."""
-        return [
-            sentiment_from_probability(float(p), self.version, self.config) for p in self.negative_probabilities(texts)
-        ]
+        """One Sentiment per text, in order (with the emotion, when the model has an emotion head);
+        an empty text is neutral without running the model."""
+        polarity, emotion = self.probabilities(texts)
+        if not self.three_way:
+            return [sentiment_from_probability(float(p), self.version, self.config) for p in polarity[:, 0]]
+        out = []
+        for i, row in enumerate(polarity):
+            feeling = None
+            if emotion is not None:
+                shares: dict[str, float] = dict(zip(EMOTIONS, (float(v) for v in emotion[i]), strict=True))
+                feeling = Emotion(EMOTIONS[int(np.argmax(emotion[i]))], shares)
+            out.append(sentiment_from_probabilities(row, self.version, self.config, feeling))
+        return out
 
     def __call__(self, text: str) -> Sentiment:
         return self.score([text])[0]
@@ -238,36 +269,63 @@ class TransformerScorer:
             yield from self.score(batch)
 
     # --- probabilities -----------------------------------------------------------------------
+    def probabilities(self, texts: Sequence[str]) -> tuple[FloatArray, FloatArray | None]:
+        """Calibrated polarity probabilities [n, classes] (softmax(logits / temperature), classes as
+        the manifest's labels) and emotion probabilities [n, 6] (None without an emotion head).
+        An empty text is neutral: P(neutral) = 1 (three-way), 0.5 / 0.5 (binary), emotion neutral."""
+        polarity_logits, emotion_logits = self.outputs(texts)
+        polarity = _softmax(polarity_logits / self.manifest.temperature)
+        emotion = None if emotion_logits is None else _softmax(emotion_logits / self.manifest.emotion_temperature)
+        empty = [i for i, text in enumerate(texts) if not text.strip()]
+        if empty and self.three_way:
+            polarity[empty] = (0.0, 1.0, 0.0)
+        if empty and emotion is not None:
+            emotion[empty] = np.eye(len(EMOTIONS))[EMOTIONS.index("neutral")]
+        return polarity, emotion
+
     def negative_probabilities(self, texts: Sequence[str]) -> FloatArray:
-        """softmax(logits / temperature)[negative] of each text, float64 [len(texts)]; 0.5 for empty text."""
-        logits = self.logits(texts)
-        # p = 1 / (1 + exp((l_pos - l_neg) / T)), written with logaddexp so it never overflows.
-        margin = (logits[:, 1] - logits[:, 0]) / self.manifest.temperature
-        return np.exp(-np.logaddexp(0.0, margin))
+        """P(negative) of each text, float64 [len(texts)] (0.5 for empty text from a binary model, 0
+        from a three-way one, which reads it as neutral)."""
+        return self.probabilities(texts)[0][:, 0]
 
     def logits(self, texts: Sequence[str]) -> FloatArray:
-        """Raw logits [len(texts), 2] (before temperature), long texts combined over their windows,
-        mixed with the n-gram model's when the folder has one; zeros (p = 0.5) for empty text."""
-        out = self.transformer_logits(texts)
+        """Polarity logits [len(texts), classes] (before temperature), long texts combined over
+        their windows, mixed with the n-gram model's when the folder has one; zeros for empty text."""
+        return self.outputs(texts)[0]
+
+    def outputs(self, texts: Sequence[str]) -> tuple[FloatArray, FloatArray | None]:
+        """Polarity logits (see ``logits``) and emotion logits [n, 6] (None without an emotion head)."""
+        polarity, emotion = self.transformer_outputs(texts)
         if self.ngram is None:
-            return out
+            return polarity, emotion
         present = [i for i, text in enumerate(texts) if text.strip()]
         margins = self.ngram.margins([texts[i] for i in present])
-        out[present] = mix_logits(out[present], margins, self.manifest.ngram_weight)
-        return out
+        mix = mix_three_way if self.three_way else mix_logits
+        polarity[present] = mix(polarity[present], margins, self.manifest.ngram_weight)
+        return polarity, emotion
 
     def transformer_logits(self, texts: Sequence[str]) -> FloatArray:
-        """The transformer's logits alone (see ``logits``)."""
-        out = np.zeros((len(texts), 2), dtype=np.float64)
+        """The transformer's polarity logits alone (see ``logits``)."""
+        return self.transformer_outputs(texts)[0]
+
+    def transformer_outputs(self, texts: Sequence[str]) -> tuple[FloatArray, FloatArray | None]:
+        """The transformer's polarity and emotion logits, long texts combined over their windows."""
+        widths = [len(self.manifest.labels)] + ([len(EMOTIONS)] if self.manifest.emotions else [])
+        out = np.zeros((len(texts), sum(widths)), dtype=np.float64)
         present = [i for i, text in enumerate(texts) if text.strip()]
-        if not present:
-            return out
+        if present:
+            out[present] = self._combined([texts[i] for i in present])
+        polarity, emotion = out[:, : widths[0]], out[:, widths[0] :]
+        return polarity, (emotion if self.manifest.emotions else None)
+
+    def _combined(self, texts: Sequence[str]) -> FloatArray:
+        """All outputs of non-empty texts [n, classes (+ 6)], windows combined."""
         prefix = self.manifest.text_prefix
-        encodings = self.tokenizer.encode_batch([prefix + texts[i] for i in present])
+        encodings = self.tokenizer.encode_batch([prefix + text for text in texts])
         windows: list[IntArray] = []
         owners: list[int] = []
         weights: list[int] = []
-        for index, encoding in zip(present, encodings, strict=True):
+        for index, encoding in enumerate(encodings):
             if len(encoding.ids) <= self.manifest.max_length:
                 windows.append(np.asarray(encoding.ids, dtype=np.int64))
                 owners.append(index)
@@ -277,16 +335,15 @@ class TransformerScorer:
                 windows.append(ids)
                 owners.append(index)
                 weights.append(tokens)
-        window_logits = self._run(windows)
-        if len(windows) == len(present):  # no long text: one window each, nothing to combine
-            out[present] = window_logits
-            return out
+        window_outputs = self._run(windows)
+        if len(windows) == len(texts):  # no long text: one window each, nothing to combine
+            return window_outputs
         owner = np.asarray(owners)
         weight = np.asarray(weights, dtype=np.float64)
         total = np.bincount(owner, weights=weight, minlength=len(texts))
-        for k in range(2):
-            summed = np.bincount(owner, weights=weight * window_logits[:, k], minlength=len(texts))
-            out[present, k] = summed[present] / total[present]
+        out = np.empty((len(texts), window_outputs.shape[1]), dtype=np.float64)
+        for k in range(window_outputs.shape[1]):
+            out[:, k] = np.bincount(owner, weights=weight * window_outputs[:, k], minlength=len(texts)) / total
         return out
 
     def windows(self, text: str) -> list[IntArray]:
@@ -341,22 +398,23 @@ class TransformerScorer:
         return windows
 
     def _run(self, windows: Sequence[IntArray]) -> FloatArray:
-        """Logits of each window, in order; windows are batched by length to keep padding small."""
+        """Outputs of each window, in order (polarity logits, then emotion logits when the model has
+        them); windows are batched by length to keep padding small."""
         lengths = np.fromiter((len(w) for w in windows), dtype=np.int64, count=len(windows))
         order = np.argsort(lengths, kind="stable")
-        out = np.empty((len(windows), 2), dtype=np.float64)
+        names = [OUTPUT_NAME] + ([EMOTION_OUTPUT] if self.manifest.emotions else [])
+        width = len(self.manifest.labels) + (len(EMOTIONS) if self.manifest.emotions else 0)
+        out = np.empty((len(windows), width), dtype=np.float64)
         for part in self._batches(lengths[order]):
             rows = order[part]
             batch_lengths = lengths[rows]
-            width = int(batch_lengths[-1])  # sorted: the last is the longest
-            mask = np.arange(width) < batch_lengths[:, None]
-            input_ids = np.full((len(rows), width), self._pad, dtype=np.int64)
+            longest = int(batch_lengths[-1])  # sorted: the last is the longest
+            mask = np.arange(longest) < batch_lengths[:, None]
+            input_ids = np.full((len(rows), longest), self._pad, dtype=np.int64)
             # Boolean assignment fills row by row, which is the order of the concatenated windows.
             input_ids[mask] = np.concatenate([windows[i] for i in rows])
-            (logits,) = self.session.run(
-                [OUTPUT_NAME], {"input_ids": input_ids, "attention_mask": mask.astype(np.int64)}
-            )
-            out[rows] = logits
+            results = self.session.run(names, {"input_ids": input_ids, "attention_mask": mask.astype(np.int64)})
+            out[rows] = np.concatenate(results, axis=1)
         return out
 
     def _batches(self, sorted_lengths: IntArray) -> Iterator[slice]:
@@ -382,7 +440,14 @@ class TransformerScorer:
             raise ModelError(f"{path}: the model returned non-finite logits")
 
 
-def _session(path: Path, threads: int) -> ort.InferenceSession:
+def _softmax(logits: FloatArray) -> FloatArray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    out: FloatArray = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+def _session(path: Path, threads: int, manifest: ModelManifest) -> ort.InferenceSession:
     try:
         session = cpu_session(path, threads)
     except Exception as error:  # onnxruntime raises its own untyped errors
@@ -394,10 +459,14 @@ def _session(path: Path, threads: int) -> ort.InferenceSession:
         if inputs[name].type != "tensor(int64)":
             raise ModelError(f"{path}: input {name!r} is {inputs[name].type}, expected tensor(int64)")
     outputs = {o.name: o for o in session.get_outputs()}
-    if OUTPUT_NAME not in outputs:
-        raise ModelError(f"{path}: model outputs are {sorted(outputs)}, expected {OUTPUT_NAME!r}")
-    if outputs[OUTPUT_NAME].shape[-1] != len(LABELS):
-        raise ModelError(f"{path}: output {OUTPUT_NAME!r} has shape {outputs[OUTPUT_NAME].shape}, expected [batch, 2]")
+    expected = {OUTPUT_NAME: len(manifest.labels)}
+    if manifest.emotions:
+        expected[EMOTION_OUTPUT] = len(manifest.emotions)
+    for name, classes in expected.items():
+        if name not in outputs:
+            raise ModelError(f"{path}: model outputs are {sorted(outputs)}, expected {name!r}")
+        if outputs[name].shape[-1] != classes:
+            raise ModelError(f"{path}: output {name!r} has shape {outputs[name].shape}, expected [batch, {classes}]")
     return session
 
 

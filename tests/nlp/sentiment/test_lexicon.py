@@ -199,7 +199,7 @@ def test_neutral_band_comes_from_config() -> None:
 
 @pytest.mark.parametrize("p", [-0.1, 1.5, float("nan")])
 def test_probability_out_of_range_is_a_bug(p: float) -> None:
-    with pytest.raises(ValueError, match="negative probability"):
+    with pytest.raises(ValueError, match="probabilities must be in"):
         sentiment_from_probability(p, "broken-1", SentimentConfig())
 
 

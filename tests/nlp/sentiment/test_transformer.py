@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from nlp.config import BINARY_BAND
 from nlp.errors import ModelError
 from nlp.sentiment import SentimentScorer
 from nlp.sentiment.transformer import InferenceConfig, TransformerScorer
@@ -124,7 +125,9 @@ def test_probabilities_labels_and_scores_are_consistent(scorer: TransformerScore
         p = sentiment.negative_probability
         assert 0.0 <= p <= 1.0
         assert sentiment.score == pytest.approx(1.0 - 2.0 * p)
-        expected = "negative" if p >= band.negative_above else "positive" if p <= band.positive_below else "neutral"
+        assert band.negative_above is None  # the default: two-class models read the binary band
+        above, below = BINARY_BAND
+        expected = "negative" if p >= above else "positive" if p <= below else "neutral"
         assert sentiment.label == expected
 
 
