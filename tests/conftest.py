@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from nlp.schema import EMOTIONS, LABELS
+
 TINY_MAX_LENGTH = 32
 TINY_WINDOW_STRIDE = 4
 TINY_VERSION = "tiny-test-1"
@@ -72,8 +74,9 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
 
 
-def build_tiny_model(folder: Path, *, seed: int = 0) -> Path:
-    """Write a tiny random model folder (model.onnx, tokenizer.json, manifest.json) to `folder`."""
+def build_tiny_model(folder: Path, *, seed: int = 0, three_way: bool = False) -> Path:
+    """Write a tiny random model folder (model.onnx, tokenizer.json, manifest.json) to `folder`:
+    binary, or with `three_way` a negative / neutral / positive head and a six-emotion head."""
     import torch
     from tokenizers import Tokenizer
     from transformers import BertConfig, BertModel
@@ -95,21 +98,24 @@ def build_tiny_model(folder: Path, *, seed: int = 0) -> Path:
                 pad_token_id=1,
             )
             self.bert = BertModel(config, add_pooling_layer=False)
-            self.head = torch.nn.Linear(32, 2)
+            self.head = torch.nn.Linear(32, 3 if three_way else 2)
+            self.emotion = torch.nn.Linear(32, 6)
             # A wide head spreads the random logits over several units, so that texts differ clearly
             # and the temperature visibly matters.
             torch.nn.init.normal_(self.head.weight, std=1.0)
+            torch.nn.init.normal_(self.emotion.weight, std=1.0)
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
             hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
             logits: torch.Tensor = self.head(pooled)
-            return logits
+            return (logits, self.emotion(pooled)) if three_way else logits
 
     torch.manual_seed(seed)
     model = Classifier()
     torch.nn.Module.eval(model)
+    outputs = ["logits", "emotion_logits"] if three_way else ["logits"]
     ids = torch.tensor([[0, 5, 6, 7, 2], [0, 8, 9, 2, 1]])
     mask = (ids != 1).long()
     dynamic = {0: "batch", 1: "sequence"}
@@ -120,13 +126,20 @@ def build_tiny_model(folder: Path, *, seed: int = 0) -> Path:
             (ids, mask),
             str(folder / "model.onnx"),
             input_names=["input_ids", "attention_mask"],
-            output_names=["logits"],
-            dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic, "logits": {0: "batch"}},
+            output_names=outputs,
+            dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic, **{o: {0: "batch"} for o in outputs}},
             opset_version=17,
             dynamo=False,
         )
-    write_manifest(folder, tiny_manifest())
+    extra = {"labels": list(LABELS), "emotions": list(EMOTIONS), "emotion_temperature": 1.0} if three_way else {}
+    write_manifest(folder, tiny_manifest(**extra))
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_three_way_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random three-way model with an emotion head (as tiny_model_dir: do not modify it)."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-three-way"), three_way=True)
 
 
 @pytest.fixture(scope="session")

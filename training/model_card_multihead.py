@@ -67,8 +67,7 @@ def render_multihead_card(manifest: dict[str, Any]) -> str:
                 "",
             ]
     best = training["best"]
-    attempts = metrics["quantisation"]["attempts"]
-    kept = attempts[-1]["fp32_nodes"]
+    kept = metrics["quantisation"]["shipped"]
     return f"""# {manifest["name"]} {manifest["version"]}
 
 Three-way polarity (negative / neutral / positive) and six emotions (angry 愤怒, sad 失望, fear 焦虑,

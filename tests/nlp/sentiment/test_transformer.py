@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nlp.config import BINARY_BAND
+from nlp.config import BINARY_BAND, SentimentConfig
 from nlp.errors import ModelError
+from nlp.schema import EMOTIONS
 from nlp.sentiment import SentimentScorer
 from nlp.sentiment.transformer import InferenceConfig, TransformerScorer
 from nlp.sentiment.windows import chunk_tokens, pack_sentences, sentence_ends, token_windows
@@ -348,3 +349,80 @@ def test_windows_after_the_first_read_like_a_text_of_their_own(scorer: Transform
         tokens = [scorer.tokenizer.id_to_token(int(i)) for i in window]
         assert window[: len(head)].tolist() == head
         assert tokens[len(head)] != "▁"
+
+
+# --- three-way + emotion models -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def three_way(tiny_three_way_dir: Path) -> TransformerScorer:
+    return TransformerScorer.load(tiny_three_way_dir)
+
+
+def test_a_three_way_model_gives_calibrated_probabilities_a_label_and_an_emotion(three_way: TransformerScorer) -> None:
+    assert three_way.three_way
+    texts = ["快递太慢了，客服也不理人", "请问什么时候发货", "好的谢谢", "菜很好吃，服务也周到"]
+    polarity, emotion = three_way.probabilities(texts)
+    assert polarity.shape == (4, 3) and emotion is not None and emotion.shape == (4, 6)
+    assert np.allclose(polarity.sum(1), 1.0) and np.allclose(emotion.sum(1), 1.0)
+    for sentiment, row, feeling in zip(three_way.score(texts), polarity, emotion, strict=True):
+        assert sentiment.label == ("negative", "neutral", "positive")[int(np.argmax(row))]
+        assert sentiment.negative_probability == pytest.approx(row[0])
+        assert sentiment.score == pytest.approx(row[2] - row[0])
+        assert list(sentiment.probabilities) == ["negative", "neutral", "positive"]
+        assert sentiment.emotion is not None
+        assert sentiment.emotion.label == EMOTIONS[int(np.argmax(feeling))]
+        assert sentiment.emotion.probabilities["angry"] == pytest.approx(feeling[0])
+
+
+def test_three_way_temperatures_soften_both_heads(tiny_three_way_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "hot"
+    shutil.copytree(tiny_three_way_dir, folder)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    write_manifest(folder, {**manifest, "temperature": 50.0, "emotion_temperature": 50.0})
+    polarity, emotion = TransformerScorer.load(folder).probabilities(["物流太慢了"])
+    assert emotion is not None
+    assert np.all(np.abs(polarity - 1 / 3) < 0.05) and np.all(np.abs(emotion - 1 / 6) < 0.05)
+
+
+def test_a_band_in_the_configuration_overrides_the_trained_label(tiny_three_way_dir: Path) -> None:
+    texts = ["快递太慢了", "请问什么时候发货", "很满意"]
+    everything_negative = TransformerScorer.load(
+        tiny_three_way_dir, SentimentConfig(negative_above=0.0, positive_below=0.0)
+    )
+    assert [s.label for s in everything_negative.score(texts)] == ["negative"] * 3
+
+
+def test_empty_text_is_neutral_without_emotion_evidence(three_way: TransformerScorer) -> None:
+    (sentiment,) = three_way.score(["   "])
+    assert sentiment.label == "neutral" and sentiment.negative_probability == 0.0
+    assert sentiment.emotion is not None and sentiment.emotion.label == "neutral"
+
+
+def test_long_texts_combine_emotion_logits_over_windows(three_way: TransformerScorer) -> None:
+    text = _long_review(400)
+    assert len(three_way.windows(text)) > 1
+    _polarity, emotion = three_way.transformer_outputs([text])
+    assert emotion is not None
+    windows = three_way.windows(text)
+    per_window = three_way._run(windows)
+    assert np.all(emotion[0] >= per_window[:, 3:].min(0) - 1e-6) and np.all(
+        emotion[0] <= per_window[:, 3:].max(0) + 1e-6
+    )
+
+
+def test_a_manifest_with_unknown_emotions_is_refused(tiny_three_way_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "odd"
+    shutil.copytree(tiny_three_way_dir, folder)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    write_manifest(folder, {**manifest, "emotions": ["joy", "anger"]})
+    with pytest.raises(ModelError, match="emotions"):
+        TransformerScorer.load(folder)
+
+
+def test_a_three_way_manifest_on_a_binary_graph_is_refused(tiny_model_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "mismatch"
+    shutil.copytree(tiny_model_dir, folder)
+    write_manifest(folder, tiny_manifest(labels=["negative", "neutral", "positive"]))
+    with pytest.raises(ModelError, match="expected \\[batch, 3\\]"):
+        TransformerScorer.load(folder)
