@@ -167,8 +167,8 @@ def read_sets(config: MultitaskConfig, tokenizer: Tokenizer, shared: Path, pool:
     sets.append(Set("jddc_dev", "three_way", list(jddc.texts), ids(jddc.texts), list(jddc.labels)))
     sets.append(Set("ewect_usual_dev", "emotion", list(emotion.texts), ids(emotion.texts), list(emotion.labels)))
     if sample:
-        step = lambda s: max(1, len(s.texts) // sample)  # noqa: E731
-        sets = [Set(s.name, s.kind, s.texts[:: step(s)], s.ids[:: step(s)], s.labels[:: step(s)]) for s in sets]
+        steps = [max(1, len(s.texts) // sample) for s in sets]
+        sets = [Set(s.name, s.kind, s.texts[::k], s.ids[::k], s.labels[::k]) for s, k in zip(sets, steps, strict=True)]
     return sets
 
 
