@@ -90,7 +90,7 @@ def time_kesheng(scorer: TransformerScorer, texts: Sequence[str], batch: int) ->
     probabilities: list[float] = []
     for offset in range(0, len(texts), batch):
         chunk = [normalize(t) for t in texts[offset : offset + batch]]
-        probabilities.extend(s.negative_probability for s in scorer.score(chunk))
+        probabilities.extend(s.opinion_negative_probability for s in scorer.score(chunk))
     return time.perf_counter() - start, probabilities
 
 
@@ -118,7 +118,7 @@ def latency(scorer: TransformerScorer, texts: Sequence[str], calls: int) -> list
 
 def alone_vs_batch(scorer: TransformerScorer, texts: Sequence[str], in_batch: Sequence[float]) -> tuple[float, int]:
     """Largest |P(negative) alone − P(negative) in its batch| and the number of labels that differ."""
-    alone = [scorer.score([normalize(t)])[0].negative_probability for t in texts]
+    alone = [scorer.score([normalize(t)])[0].opinion_negative_probability for t in texts]
     deltas = [abs(a - b) for a, b in zip(alone, in_batch, strict=False)]
     flips = sum((a >= 0.5) != (b >= 0.5) for a, b in zip(alone, in_batch, strict=False))
     return max(deltas, default=0.0), flips

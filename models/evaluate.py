@@ -461,10 +461,15 @@ def read_labelled(path: Path) -> LabelledData:
 
 
 def negative_probabilities(scorer: SentimentScorer, texts: Sequence[str]) -> npt.NDArray[np.float64]:
-    """Negative probabilities of `texts` from any scorer (the array path when it has one)."""
+    """The negative probabilities binary figures compare, of `texts` from any scorer (the array path
+    when it has one): P(negative | opinion) for a three-way model (nlp.schema.Sentiment's
+    opinion_negative_probability), P(negative) for a two-class one."""
+    opinion = getattr(scorer, "opinion_negative_probabilities", None)
+    if opinion is not None:
+        return np.asarray(opinion(texts), dtype=np.float64)
     if isinstance(scorer, ProbabilityScorer):
         return np.asarray(scorer.negative_probabilities(texts), dtype=np.float64)
-    return np.asarray([s.negative_probability for s in scorer.score(texts)], dtype=np.float64)
+    return np.asarray([s.opinion_negative_probability for s in scorer.score(texts)], dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -484,7 +489,7 @@ def score_labelled(scorer: SentimentScorer, labelled: LabelledData, *, normalize
     if labelled.polarity is None and labelled.emotions is None:
         return Scores(negative_probabilities(scorer, texts), None, time.perf_counter() - start)
     sentiments = tuple(scorer.score(texts))
-    p_negative = np.asarray([s.negative_probability for s in sentiments], dtype=np.float64)
+    p_negative = np.asarray([s.opinion_negative_probability for s in sentiments], dtype=np.float64)
     return Scores(p_negative, sentiments, time.perf_counter() - start)
 
 

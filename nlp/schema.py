@@ -79,6 +79,15 @@ class Sentiment:
     probabilities: Mapping[str, float] = field(default_factory=dict)
     emotion: Emotion | None = None
 
+    @property
+    def opinion_negative_probability(self) -> float:
+        """P(negative | the text is an opinion): the binary reading of a three-way judgement (what
+        negative-vs-positive figures compare), the negative probability of a two-class one."""
+        if not self.probabilities:
+            return self.negative_probability
+        negative, positive = self.probabilities["negative"], self.probabilities["positive"]
+        return negative / (negative + positive) if negative + positive > 0 else 0.5
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "label": self.label,

@@ -288,6 +288,16 @@ class TransformerScorer:
         from a three-way one, which reads it as neutral)."""
         return self.probabilities(texts)[0][:, 0]
 
+    def opinion_negative_probabilities(self, texts: Sequence[str]) -> FloatArray:
+        """P(negative | opinion) = P(negative) / (P(negative) + P(positive)) of each text: the binary
+        reading negative-vs-positive figures compare (the negative probability of a binary model)."""
+        polarity = self.probabilities(texts)[0]
+        if not self.three_way:
+            return polarity[:, 0]
+        opinion = polarity[:, 0] + polarity[:, 2]
+        out: FloatArray = np.divide(polarity[:, 0], opinion, out=np.full(len(texts), 0.5), where=opinion > 0)
+        return out
+
     def logits(self, texts: Sequence[str]) -> FloatArray:
         """Polarity logits [len(texts), classes] (before temperature), long texts combined over
         their windows, mixed with the n-gram model's when the folder has one; zeros for empty text."""

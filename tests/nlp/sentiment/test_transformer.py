@@ -426,3 +426,11 @@ def test_a_three_way_manifest_on_a_binary_graph_is_refused(tiny_model_dir: Path,
     write_manifest(folder, tiny_manifest(labels=["negative", "neutral", "positive"]))
     with pytest.raises(ModelError, match="expected \\[batch, 3\\]"):
         TransformerScorer.load(folder)
+
+
+def test_binary_figures_read_a_three_way_model_among_opinions(three_way: TransformerScorer) -> None:
+    texts = ["质量太差了，退货", "请问几点关门", "非常好吃"]
+    polarity, _emotion = three_way.probabilities(texts)
+    opinion = three_way.opinion_negative_probabilities(texts)
+    assert opinion == pytest.approx(polarity[:, 0] / (polarity[:, 0] + polarity[:, 2]))
+    assert [s.opinion_negative_probability for s in three_way.score(texts)] == pytest.approx(opinion)
