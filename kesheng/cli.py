@@ -6,14 +6,15 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from kesheng import labels_cmd, models_cmd, serve_cmd
 from nlp.config import SentimentConfig
 from nlp.errors import KeshengError
-from nlp.sentiment import SentimentScorer
+from nlp.schema import LEGACY_EMOTIONS, Emotion, Sentiment
+from nlp.sentiment import Explainer, SentimentScorer
 
 app = typer.Typer(
     help="客声 kesheng — offline Chinese voice-of-customer analysis.",
@@ -130,13 +131,47 @@ def analyze(
         typer.echo(line)
 
 
+def _score_line(sentiment: Sentiment, emotion: Emotion | None) -> dict[str, Any]:
+    """One line of `kesheng score`: the sentiment's dict form and the emotion as results.jsonl has it."""
+    out = sentiment.to_dict()
+    out["emotion"] = None if emotion is None else emotion.label
+    if emotion is not None:
+        out["emotion_name"] = emotion.name
+        if emotion.probabilities:
+            out["emotion_probability"] = round(emotion.probabilities[emotion.label], 4)
+            out["emotion_probabilities"] = emotion.rounded()
+    return out
+
+
+def _emotions(sentiments: list[Sentiment], texts: list[str], scorer: SentimentScorer) -> list[Emotion | None]:
+    """The model's emotion of each text; without one, the lexicon's for text read as negative, else
+    none: what `analyze` gives (nlp.pipeline.Pipeline._emotion). The lexicon loads only when needed."""
+    from nlp.sentiment.lexicon import LexiconScorer
+    from nlp.tokenize import Tokenizer
+
+    explainer: Explainer | None = scorer if isinstance(scorer, Explainer) else None
+    emotions: list[Emotion | None] = []
+    for sentiment, text in zip(sentiments, texts, strict=True):
+        if sentiment.emotion is not None or sentiment.label != "negative" or not text:
+            emotions.append(sentiment.emotion)
+            continue
+        explainer = explainer or LexiconScorer(Tokenizer(), SentimentConfig())
+        named = explainer.explain(text).emotion
+        label = LEGACY_EMOTIONS.get(named) if named else None
+        emotions.append(Emotion(label) if label else None)
+    return emotions
+
+
 @app.command()
 def score(
     source: Annotated[str, typer.Argument(help="A file with one text per line, or - for standard input.")] = "-",
     model: Annotated[Path | None, typer.Option(help="Model folder or registered version; default: active.")] = None,
     lexicon: Annotated[bool, typer.Option("--lexicon", help="Score with the lexicon instead of the model.")] = False,
 ) -> None:
-    """Texts (one per line) → one JSON object per line: label, score, negative_probability, model_version."""
+    """Texts (one per line) → one JSON object per line: label, score, negative_probability, model_version,
+    probabilities (negative/neutral/positive, from a three-way model), emotion (angry, sad, fear, surprise,
+    happy, neutral) with emotion_name (愤怒, 失望, 焦虑, 惊讶, 满意, 中性) and, from a model that reads
+    emotions, emotion_probability and emotion_probabilities."""
     from nlp.config import SentimentConfig
     from nlp.normalize import normalize
     from nlp.readers.encoding import decode_bytes, split_lines
@@ -151,8 +186,10 @@ def score(
     texts = split_lines(text)
     if texts and texts[-1] == "":
         texts.pop()  # the final newline ends the last line; it does not start another
-    for sentiment in scorer.score([normalize(t) for t in texts]):
-        typer.echo(json.dumps(sentiment.to_dict(), ensure_ascii=False))
+    normalized = [normalize(t) for t in texts]
+    sentiments = scorer.score(normalized)
+    for sentiment, emotion in zip(sentiments, _emotions(sentiments, normalized, scorer), strict=True):
+        typer.echo(json.dumps(_score_line(sentiment, emotion), ensure_ascii=False))
 
 
 @app.command()

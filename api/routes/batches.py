@@ -19,9 +19,27 @@ from api.routes import RowId, problems, read_limited
 from api.schemas import BatchCreatedOut, BatchOut, ResultsPageOut
 from api.store import accept_upload, batch_view, count_items, result_rows
 from api.tables import Batch
+from nlp.schema import result_from_dict
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
-CSV_COLUMNS = ("id", "kind", "text", "label", "score", "negative_probability", "emotion", "keywords", "themes", "meta")
+# New columns go at the end, so that a spreadsheet reading the older columns by position still works.
+CSV_COLUMNS = (
+    "id",
+    "kind",
+    "text",
+    "label",
+    "score",
+    "negative_probability",
+    "emotion",  # the English class (angry, sad, …); emotion_name has the Chinese
+    "keywords",
+    "themes",
+    "meta",
+    "neutral_probability",  # empty from a two-class scorer
+    "positive_probability",
+    "emotion_name",
+    "trajectory",  # calls only: 情绪由怒转平, …
+    "abnormal",  # calls only: true or false
+)
 
 
 class InvalidFieldError(ApiError):
@@ -114,26 +132,41 @@ def get_batch(
     return batch_view(session, _batch(session, batch_id), errors_limit)
 
 
+def _current(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored result in today's form: read back through the core's reader, so that one stored before
+    emotions had English classes (emotion "愤怒") is served as angry / 愤怒 like a new one."""
+    return result_from_dict(row).to_dict()
+
+
+def _csv_row(r: dict[str, Any]) -> list[Any]:
+    s = r["sentiment"]
+    probabilities = s.get("probabilities", {})
+    call = r.get("call") or {}
+    return [
+        r["id"],
+        r["kind"],
+        r["text"],
+        s["label"],
+        s["score"],
+        s["negative_probability"],
+        r.get("emotion") or "",
+        " ".join(r.get("keywords", [])),
+        " ".join(t["id"] for t in r.get("themes", [])),
+        json.dumps(r.get("meta", {}), ensure_ascii=False),
+        probabilities.get("neutral", ""),
+        probabilities.get("positive", ""),
+        r.get("emotion_name") or "",
+        call.get("trajectory", ""),
+        ("true" if call["abnormal"] else "false") if call else "",
+    ]
+
+
 def _csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for r in rows:
-        s = r["sentiment"]
-        writer.writerow(
-            [
-                r["id"],
-                r["kind"],
-                r["text"],
-                s["label"],
-                s["score"],
-                s["negative_probability"],
-                r.get("emotion") or "",
-                " ".join(r.get("keywords", [])),
-                " ".join(t["id"] for t in r.get("themes", [])),
-                json.dumps(r.get("meta", {}), ensure_ascii=False),
-            ]
-        )
+        writer.writerow(_csv_row(r))
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
@@ -162,7 +195,7 @@ def get_results(
     are filled in once the batch is done."""
     _batch(session, batch_id)
     if format == "json":
-        items = list(result_rows(session, batch_id, offset, limit))
+        items = [_current(r) for r in result_rows(session, batch_id, offset, limit)]
         return {
             "batch_id": batch_id,
             "total": count_items(session, batch_id),
@@ -171,7 +204,7 @@ def get_results(
             "items": items,
         }
     # Read before returning: the request's session closes when the handler returns.
-    rows_list = list(result_rows(session, batch_id))
+    rows_list = [_current(r) for r in result_rows(session, batch_id)]
     name = f"batch-{batch_id}-results.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if format == "jsonl":

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from api.deps import ServiceKey, ServicesDep
 from api.errors import ApiError
 from api.routes import problems
-from api.schemas import CueOut, ScoreOut, SentimentOut, TextsIn, TranscriptIn, TurnScoreOut
+from api.schemas import ScoreOut, SentimentOut, TextsIn, TranscriptIn, TurnScoreOut
 from nlp.readers.columns import speaker_of
-from nlp.schema import Item, Result, Turn, customer_text
+from nlp.schema import Item, Turn, customer_text
 
 router = APIRouter(prefix="/v1", tags=["sentiment"])
 
@@ -18,14 +20,21 @@ class InvalidTurnError(ApiError):
     code, status, title = "E622", 422, "Invalid request"
 
 
-def _score(result: Result) -> ScoreOut:
-    return ScoreOut(
-        label=result.sentiment.label,
-        score=round(result.sentiment.score, 4),
-        negative_probability=round(result.sentiment.negative_probability, 4),
-        emotion=result.emotion,
-        explanation=[CueOut(word=c.word, weight=round(c.weight, 3)) for c in result.explanation],
-    )
+_EMOTION_KEYS = ("emotion", "emotion_name", "emotion_probabilities")
+
+
+def _emotion(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: data[k] for k in _EMOTION_KEYS if k in data}
+
+
+# Responses are read from the results' dict form (Result.to_dict), the same values, rounding and emotion
+# fields as a batch's stored results.
+def _score(data: dict[str, Any]) -> ScoreOut:
+    return ScoreOut.model_validate({**data["sentiment"], **_emotion(data), "explanation": data["explanation"]})
+
+
+def _turn(data: dict[str, Any]) -> TurnScoreOut:
+    return TurnScoreOut.model_validate({"speaker": data["speaker"], **data["sentiment"], **_emotion(data)})
 
 
 def _transcript_item(body: TranscriptIn) -> Item:
@@ -44,23 +53,26 @@ def _transcript_item(body: TranscriptIn) -> Item:
 async def score(body: TextsIn | TranscriptIn, services: ServicesDep, _key: ServiceKey) -> SentimentOut:
     """Score 1–64 texts, or one call given as turns (per turn, and the call from its customer turns).
 
-    Concurrent requests are scored together in one model call (micro-batching)."""
+    Each text gets a label (negative, neutral, positive) with, from a three-way model, its three
+    probabilities, and an emotion (angry 愤怒, sad 失望, …) with its Chinese name; a call also gets its
+    emotion trajectory and abnormal flag. Concurrent requests are scored together in one model call
+    (micro-batching)."""
     if isinstance(body, TextsIn):
         items = [Item(id=str(i), kind="survey", text=text, source="request") for i, text in enumerate(body.texts)]
         results = await services.batcher.submit(items)
         services.metrics.texts_scored.inc(len(items))
         version = results[0].sentiment.model_version
-        return SentimentOut(model_version=version, results=[_score(r) for r in results])
+        return SentimentOut(model_version=version, results=[_score(r.to_dict()) for r in results])
     (result,) = await services.batcher.submit([_transcript_item(body)])
     services.metrics.texts_scored.inc(len(body.turns))
-    call = _score(result)
-    turns = [
-        TurnScoreOut(
-            speaker=t.speaker,
-            label=t.sentiment.label,
-            score=round(t.sentiment.score, 4),
-            negative_probability=round(t.sentiment.negative_probability, 4),
-        )
-        for t in result.turns
-    ]
-    return SentimentOut(model_version=result.sentiment.model_version, results=[call], call=call, turns=turns)
+    data = result.to_dict()
+    call = _score(data)
+    return SentimentOut.model_validate(
+        {
+            "model_version": result.sentiment.model_version,
+            "results": [call],
+            "call": call,
+            "turns": [_turn(t) for t in data["turns"]],
+            "call_reading": data.get("call"),  # the call's emotion trajectory and abnormal flag
+        }
+    )

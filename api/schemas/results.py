@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.schemas.base import Label
-from api.schemas.sentiment import CueOut
+from api.schemas.sentiment import (
+    CallReadingOut,
+    CueOut,
+    EmotionNameOut,
+    EmotionOut,
+    EmotionProbabilitiesField,
+    ProbabilitiesOut,
+)
 
 
 class SentimentValueOut(BaseModel):
@@ -15,12 +22,16 @@ class SentimentValueOut(BaseModel):
     score: float
     negative_probability: float
     model_version: str
+    probabilities: ProbabilitiesOut = None
 
 
 class TurnOut(BaseModel):
     speaker: Literal["agent", "customer"]
     text: str
     sentiment: SentimentValueOut
+    emotion: EmotionOut = None
+    emotion_name: EmotionNameOut = None
+    emotion_probabilities: EmotionProbabilitiesField = None
     start: float | None = None
     end: float | None = None
 
@@ -38,7 +49,12 @@ class ResultOut(BaseModel):
     text: str
     sentiment: SentimentValueOut
     turns: list[TurnOut] | None = None
-    emotion: str | None
+    call: CallReadingOut | None = Field(
+        default=None, description="Transcripts: the customer's emotion trajectory and the abnormal flag"
+    )
+    emotion: EmotionOut = None
+    emotion_name: EmotionNameOut = None
+    emotion_probabilities: EmotionProbabilitiesField = None
     explanation: list[CueOut]
     keywords: list[str]
     themes: list[ThemeRefOut]

@@ -1,4 +1,4 @@
-"""Real-time sentiment: texts or one call in, a score per text (and per turn) out."""
+"""Real-time sentiment: texts or one call in, a polarity and an emotion per text (and per turn) out."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints
 
 from api.schemas.base import MAX_TEXT_CHARS, MAX_TEXTS, MAX_TURNS, Label, StrictIn, Text
+from nlp.schema import ABNORMAL_REASONS, EMOTION_NAMES, EmotionLabel
 
 
 class TextsIn(StrictIn):
@@ -34,26 +35,96 @@ class CueOut(BaseModel):
     weight: float
 
 
+# The schema speaks English; the descriptions give the Chinese names a person reads.
+_LABEL_DOC = "negative 负面, neutral 中性 or positive 正面"
+_PROBABILITIES_DOC = (
+    "P(negative), P(neutral), P(positive) when a three-way model gave the label; null from a two-class "
+    "scorer (the lexicon, a binary model), which gives negative_probability only"
+)
+_SCORE_DOC = "P(positive) - P(negative) (1 - 2 × negative_probability for a two-class scorer): -1 … +1"
+_EMOTION_DOC = (
+    "The emotion class: "
+    + ", ".join(f"{label} {name}" for label, name in EMOTION_NAMES.items())
+    + ". The model's when it reads emotions, else the lexicon's for negative text; null when there is none"
+)
+_EMOTION_NAME_DOC = f"The emotion's Chinese name ({', '.join(EMOTION_NAMES.values())}); null without an emotion"
+
+
+class PolarityProbabilitiesOut(BaseModel):
+    """P(negative), P(neutral), P(positive) of a three-way model; they sum to 1."""
+
+    negative: float
+    neutral: float
+    positive: float
+
+
+class EmotionProbabilitiesOut(BaseModel):
+    """The probability of each of the six emotions, from a model that reads them; they sum to 1."""
+
+    angry: float = Field(description="愤怒")
+    sad: float = Field(description="失望")
+    fear: float = Field(description="焦虑")
+    surprise: float = Field(description="惊讶")
+    happy: float = Field(description="满意")
+    neutral: float = Field(description="中性")
+
+
+# Fields shared by the real-time and the batch results (each null when absent).
+ProbabilitiesOut = Annotated[PolarityProbabilitiesOut | None, Field(description=_PROBABILITIES_DOC)]
+EmotionOut = Annotated[EmotionLabel | None, Field(description=_EMOTION_DOC)]
+EmotionNameOut = Annotated[str | None, Field(description=_EMOTION_NAME_DOC)]
+EmotionProbabilitiesField = Annotated[
+    EmotionProbabilitiesOut | None,
+    Field(description="All six emotion probabilities when a model gave them; null from the lexicon"),
+]
+
+
 class ScoreOut(BaseModel):
-    label: Label
-    score: float = Field(description="-1 very negative … +1 very positive")
+    label: Label = Field(description=_LABEL_DOC)
+    probabilities: ProbabilitiesOut = None
     negative_probability: float
-    emotion: str | None = Field(description="愤怒, 焦虑, 失望… for negative text, else null")
+    score: float = Field(description=_SCORE_DOC)
+    model_version: str
+    emotion: EmotionOut = None
+    emotion_name: EmotionNameOut = None
+    emotion_probabilities: EmotionProbabilitiesField = None
     explanation: list[CueOut] = Field(description="the words that drove the result")
 
 
 class TurnScoreOut(BaseModel):
     speaker: Literal["agent", "customer"]
-    label: Label
-    score: float
+    label: Label = Field(description=_LABEL_DOC)
+    probabilities: ProbabilitiesOut = None
+    score: float = Field(description=_SCORE_DOC)
     negative_probability: float
+    emotion: EmotionOut = None
+    emotion_name: EmotionNameOut = None
+    emotion_probabilities: EmotionProbabilitiesField = None
+
+
+class ReasonOut(BaseModel):
+    code: str = Field(description=", ".join(f"{code} ({text})" for code, text in ABNORMAL_REASONS.items()))
+    text: str = Field(description="The reason in Chinese, as the follow-up team reads it")
+
+
+class CallReadingOut(BaseModel):
+    """How the customer started and ended the call, and whether the call is abnormal (标记异常通话)."""
+
+    start: EmotionLabel | None = Field(description="The customer's first emotion; null without customer turns")
+    end: EmotionLabel | None = Field(description="The customer's last emotion")
+    trajectory: str = Field(description="The trajectory in Chinese, e.g. 情绪由怒转平; empty without customer turns")
+    abnormal: bool
+    reasons: list[ReasonOut] = Field(description="Why the call is abnormal; empty for a normal call")
 
 
 class SentimentOut(BaseModel):
     """For texts: one result per text. For a transcript: `results` holds the call's result (also in
-    `call`), and `turns` one score per turn."""
+    `call`), `turns` one score per turn and `call_reading` the call's emotion trajectory."""
 
     model_version: str
     results: list[ScoreOut]
     call: ScoreOut | None = None
     turns: list[TurnScoreOut] | None = None
+    call_reading: CallReadingOut | None = Field(
+        default=None, description="For a transcript: the customer's emotion trajectory and the abnormal flag"
+    )

@@ -1,8 +1,9 @@
 """Fixtures of the service tests: one analyzer per session (loading takes seconds), an app per test on
-its own SQLite database, and keys of each role."""
+its own SQLite database, keys of each role, and a three-way scorer that reads emotions."""
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -15,8 +16,12 @@ from fastapi.testclient import TestClient
 from api.analysis import Analyzer
 from api.app import create_app
 from api.keys import create_key
+from api.model_holder import ModelHolder
 from api.services import Services
 from api.settings import Settings
+from nlp.config import SentimentConfig
+from nlp.schema import EMOTIONS, Emotion, EmotionLabel, Sentiment
+from nlp.sentiment import sentiment_from_probabilities
 
 # Survey answers as a customer-service export would have them: GBK, Chinese headers, one bad row.
 SURVEY_ROWS = [
@@ -107,3 +112,41 @@ def make_service(tmp_path: Path, analyzer: Analyzer) -> Iterator[Callable[..., S
 @pytest.fixture
 def service(make_service: Callable[..., Service]) -> Service:
     return make_service()
+
+
+# What ThreeWayScorer reads from a text: the first rule whose word the text contains gives
+# P(negative, neutral, positive) and the six emotion probabilities (angry sad fear surprise happy neutral).
+Reading = tuple[tuple[float, float, float], EmotionLabel, tuple[float, ...]]
+THREE_WAY_RULES: tuple[tuple[tuple[str, ...], Reading], ...] = (
+    (("气死", "太差", "过分", "投诉"), ((0.86, 0.1, 0.04), "angry", (0.7, 0.15, 0.05, 0.03, 0.02, 0.05))),
+    (("失望", "没人"), ((0.72, 0.2, 0.08), "sad", (0.12, 0.64, 0.1, 0.04, 0.02, 0.08))),
+    (("满意", "专业", "准时", "谢谢"), ((0.03, 0.12, 0.85), "happy", (0.01, 0.02, 0.01, 0.06, 0.8, 0.1))),
+)
+NEUTRAL_READING: Reading = ((0.12, 0.78, 0.1), "neutral", (0.03, 0.04, 0.05, 0.06, 0.07, 0.75))
+
+
+class ThreeWayScorer:
+    """A stand-in for a three-way model with an emotion head, so that the surfaces can be tested
+    whatever models/default is today."""
+
+    version = "fake-three-way-1"
+
+    def score(self, texts: Sequence[str]) -> list[Sentiment]:
+        return [self._read(t) for t in texts]
+
+    def _read(self, text: str) -> Sentiment:
+        polarity, label, emotions = next(
+            (reading for words, reading in THREE_WAY_RULES if any(w in text for w in words)), NEUTRAL_READING
+        )
+        emotion = Emotion(label, dict(zip(EMOTIONS, emotions, strict=True)))
+        return sentiment_from_probabilities(polarity, self.version, SentimentConfig(), emotion)
+
+
+@pytest.fixture
+def three_way_service(tmp_path: Path, analyzer: Analyzer) -> Iterator[Service]:
+    """An app whose scorer is ThreeWayScorer (the session's analyzer, copied with its own holder)."""
+    settings = Settings(data_dir=tmp_path / "three-way", lexicon=True, worker_poll_seconds=0.05)
+    three_way = copy.copy(analyzer)
+    three_way.holder = ModelHolder(ThreeWayScorer(), "three-way test scorer")
+    with TestClient(create_app(settings, analyzer=three_way)) as client:
+        yield Service(client, client.app.state.services)  # type: ignore[attr-defined]

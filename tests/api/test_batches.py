@@ -68,6 +68,103 @@ def test_results_download_as_jsonl_and_csv(service: Service) -> None:
     )
     assert [row["id"] for row in table] == ["c1", "c2"]
     assert table[0]["label"] == "negative"
+    # The lexicon is a two-class scorer: no neutral/positive probabilities; its emotion for 太失望了.
+    assert (table[0]["neutral_probability"], table[0]["positive_probability"]) == ("", "")
+    assert (table[0]["emotion"], table[0]["emotion_name"]) == ("sad", "失望")
+    assert (table[0]["trajectory"], table[0]["abnormal"]) == ("情绪始终失望", "false")
+    assert (table[1]["emotion"], table[1]["emotion_name"], table[1]["trajectory"]) == ("", "", "情绪始终满意")
+    assert calls[0]["call"]["trajectory"] == "情绪始终失望"
+
+
+def _csv(service: Service, batch_id: int, headers: dict[str, str]) -> tuple[list[str], list[dict[str, str]]]:
+    text = service.client.get(f"/v1/batches/{batch_id}/results?format=csv", headers=headers).text
+    reader = csv.DictReader(io.StringIO(text))
+    return list(reader.fieldnames or []), list(reader)
+
+
+CALLS_THREE_WAY = "\n".join(
+    json.dumps(call, ensure_ascii=False)
+    for call in [
+        {
+            "id": "c1",
+            "turns": [
+                {"speaker": "客服", "text": "您好，这里是回访，请问对净水器满意吗？"},
+                {"speaker": "客户", "text": "漏水了，打了三次电话都没人来修，太失望了"},
+            ],
+        },
+        {
+            "id": "c3",
+            "turns": [
+                {"speaker": "客户", "text": "退款一个月了还没人处理"},
+                {"speaker": "客服", "text": "非常抱歉，我们会尽快处理"},
+                {"speaker": "客户", "text": "每次都这么说，太过分了，我要投诉"},
+            ],
+        },
+    ]
+).encode("utf-8")
+
+
+def test_csv_has_three_way_probabilities_emotions_and_the_call_reading(three_way_service: Service) -> None:
+    service, headers = three_way_service, three_way_service.key("analyst")
+    batch_id = service.client.post(
+        "/v1/batches", files={"file": ("calls.jsonl", CALLS_THREE_WAY)}, headers=headers
+    ).json()["id"]
+    assert service.wait(batch_id, headers)["status"] == "done"
+    columns, table = _csv(service, batch_id, headers)
+    old = ["id", "kind", "text", "label", "score", "negative_probability", "emotion", "keywords", "themes", "meta"]
+    assert columns[: len(old)] == old, "the older columns keep their places"
+    assert columns[len(old) :] == [
+        "neutral_probability",
+        "positive_probability",
+        "emotion_name",
+        "trajectory",
+        "abnormal",
+    ]
+    c1, c3 = table
+    p = [float(c1[k]) for k in ("negative_probability", "neutral_probability", "positive_probability")]
+    assert sum(p) == pytest.approx(1.0, abs=1e-3) and p == pytest.approx([0.72, 0.2, 0.08])
+    assert (c1["label"], c1["emotion"], c1["emotion_name"]) == ("negative", "sad", "失望")
+    assert (c1["trajectory"], c1["abnormal"]) == ("情绪始终失望", "false")
+    # c3: the customer starts disappointed and ends angry after the agent's reply.
+    assert (c3["emotion"], c3["emotion_name"], c3["trajectory"], c3["abnormal"]) == (
+        "angry",
+        "愤怒",
+        "情绪由失望转怒",
+        "true",
+    )
+    page = service.client.get(f"/v1/batches/{batch_id}/results", headers=headers).json()
+    item = page["items"][1]
+    assert [r["code"] for r in item["call"]["reasons"]] == ["ends_angry", "negative_after_reply"]
+    assert item["call"]["reasons"][0]["text"] == "客户以愤怒结束通话"
+    emotions = item["emotion_probabilities"]  # the customer turns' mixed
+    assert max(emotions, key=emotions.get) == "angry" and sum(emotions.values()) == pytest.approx(1.0, abs=1e-3)
+    assert [t["emotion_name"] for t in item["turns"]] == ["失望", "中性", "愤怒"]
+    assert item["sentiment"]["probabilities"]["negative"] == item["sentiment"]["negative_probability"]
+
+
+def test_results_stored_with_chinese_emotions_still_serve(service: Service) -> None:
+    """Results stored before emotions had English classes ("emotion": "愤怒", no emotion_name)."""
+    headers = service.key("analyst")
+    batch_id = service.client.post("/v1/batches", files={"file": ("回访.csv", survey_csv())}, headers=headers).json()[
+        "id"
+    ]
+    service.wait(batch_id, headers)
+    with service.services.factory() as session, session.begin():
+        item = session.scalars(select(Item).where(Item.batch_id == batch_id, Item.item_id == "S04")).one()
+        legacy = {k: v for k, v in item.result.items() if k not in ("emotion_name", "emotion_probabilities")}
+        item.result = {**legacy, "emotion": "愤怒"}
+        fresh = session.scalars(select(Item).where(Item.batch_id == batch_id, Item.item_id == "S02")).one().result
+    page = service.client.get(f"/v1/batches/{batch_id}/results", headers=headers)
+    assert page.status_code == 200
+    served = {r["id"]: r for r in page.json()["items"]}
+    assert (served["S04"]["emotion"], served["S04"]["emotion_name"]) == ("angry", "愤怒")
+    lines = service.client.get(f"/v1/batches/{batch_id}/results?format=jsonl", headers=headers).text.splitlines()
+    downloaded = {r["id"]: r for r in map(json.loads, lines)}
+    assert (downloaded["S04"]["emotion"], downloaded["S04"]["emotion_name"]) == ("angry", "愤怒")
+    assert downloaded["S02"] == fresh, "a result stored today is served as stored"
+    _, table = _csv(service, batch_id, headers)
+    row = next(r for r in table if r["id"] == "S04")
+    assert (row["emotion"], row["emotion_name"]) == ("angry", "愤怒")
 
 
 def test_the_same_file_twice_is_one_batch(service: Service) -> None:

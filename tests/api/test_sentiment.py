@@ -32,6 +32,8 @@ def test_texts_are_scored_with_label_and_explanation(service: Service, text: str
     assert result["label"] == label
     assert (result["score"] < 0) == (label == "negative")
     assert result["score"] == pytest.approx(1 - 2 * result["negative_probability"], abs=1e-3)
+    assert result["model_version"] == "lexicon-1"
+    assert result["probabilities"] is None, "the lexicon is a two-class scorer"
     assert result["explanation"], "the words that drove the result"
 
 
@@ -46,7 +48,14 @@ def test_negative_text_gets_an_emotion(service: Service) -> None:
     body = service.client.post(
         "/v1/sentiment", json={"texts": ["气死我了，太过分了！"]}, headers=service.key("service")
     ).json()
-    assert body["results"][0]["emotion"] == "愤怒"
+    result = body["results"][0]
+    assert (result["emotion"], result["emotion_name"]) == ("angry", "愤怒")
+    assert result["emotion_probabilities"] is None, "the lexicon names an emotion without probabilities"
+
+
+def test_positive_text_has_no_lexicon_emotion(service: Service) -> None:
+    body = service.client.post("/v1/sentiment", json={"texts": ["非常满意"]}, headers=service.key("service")).json()
+    assert (body["results"][0]["emotion"], body["results"][0]["emotion_name"]) == (None, None)
 
 
 def test_a_polite_agent_does_not_make_an_angry_call_positive(service: Service) -> None:
@@ -64,6 +73,68 @@ def test_a_polite_agent_does_not_make_an_angry_call_positive(service: Service) -
     assert body["call"]["label"] == "negative"
     assert body["results"] == [body["call"]]
     assert body["call"]["negative_probability"] == body["turns"][1]["negative_probability"]
+    assert body["turns"][0]["emotion"] is None, "positive text has no lexicon emotion"
+    assert (body["turns"][1]["emotion"], body["turns"][1]["emotion_name"]) == ("fear", "焦虑")  # 拖了一个月还没到账
+    reading = body["call_reading"]  # from the customer's turns only
+    assert (reading["start"], reading["end"], reading["trajectory"]) == ("fear", "fear", "情绪始终焦虑")
+
+
+THREE_WAY_TEXTS = [
+    ("快递太慢了，客服也不回消息，气死我了", "negative", "angry", "愤怒"),
+    ("我想问一下发票怎么开", "neutral", "neutral", "中性"),
+    ("安装师傅很专业，非常满意", "positive", "happy", "满意"),
+    ("净水器漏水三次了，一直没人来修，太失望了", "negative", "sad", "失望"),
+]
+
+
+def test_a_three_way_model_gives_three_probabilities_and_six_emotions(three_way_service: Service) -> None:
+    texts = [t for t, *_ in THREE_WAY_TEXTS]
+    headers = three_way_service.key("service")
+    body = three_way_service.client.post("/v1/sentiment", json={"texts": texts}, headers=headers).json()
+    assert body["model_version"] == "fake-three-way-1"
+    for result, (_, label, emotion, name) in zip(body["results"], THREE_WAY_TEXTS, strict=True):
+        probabilities = result["probabilities"]
+        assert set(probabilities) == {"negative", "neutral", "positive"}
+        assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-3)
+        assert result["label"] == label == max(probabilities, key=probabilities.get)
+        assert result["negative_probability"] == probabilities["negative"]
+        assert result["score"] == pytest.approx(probabilities["positive"] - probabilities["negative"], abs=1e-3)
+        assert result["model_version"] == "fake-three-way-1"
+        assert (result["emotion"], result["emotion_name"]) == (emotion, name)
+        emotions = result["emotion_probabilities"]
+        assert set(emotions) == {"angry", "sad", "fear", "surprise", "happy", "neutral"}
+        assert sum(emotions.values()) == pytest.approx(1.0, abs=1e-3)
+        assert max(emotions, key=emotions.get) == emotion
+
+
+@pytest.mark.parametrize(
+    ("last", "end", "trajectory", "reasons"),
+    [
+        ("好的，谢谢，这样处理我很满意", "happy", "情绪由怒转喜", []),
+        ("你们太过分了，我要投诉", "angry", "情绪始终愤怒", ["ends_angry", "negative_after_reply"]),
+    ],
+)
+def test_a_call_gets_its_trajectory_and_abnormal_flag(
+    three_way_service: Service, last: str, end: str, trajectory: str, reasons: list[str]
+) -> None:
+    transcript = {
+        "id": "call-12",
+        "turns": [
+            {"speaker": "客户", "text": "退款一个月了还没到账，气死我了"},
+            {"speaker": "客服", "text": "非常抱歉，马上为您加急处理"},
+            {"speaker": "客户", "text": last},
+        ],
+    }
+    headers = three_way_service.key("service")
+    body = three_way_service.client.post("/v1/sentiment", json=transcript, headers=headers).json()
+    assert [t["emotion"] for t in body["turns"]] == ["angry", "neutral", end]
+    assert body["turns"][1]["emotion_name"] == "中性" and len(body["turns"][0]["emotion_probabilities"]) == 6
+    assert body["turns"][1]["probabilities"]["neutral"] == pytest.approx(0.78)
+    reading = body["call_reading"]
+    assert (reading["start"], reading["end"], reading["trajectory"]) == ("angry", end, trajectory)
+    assert reading["abnormal"] == bool(reasons)
+    assert [r["code"] for r in reading["reasons"]] == reasons
+    assert all(r["text"] for r in reading["reasons"])  # 客户以愤怒结束通话, in the words the team reads
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kesheng.cli import app
+from nlp.schema import EMOTION_NAMES
 
 runner = CliRunner()
 
@@ -108,7 +109,41 @@ def test_score_reads_lines_and_prints_json(tmp_path: Path, text: str, label: str
     assert result.exit_code == 0, result.output
     row = json.loads(result.stdout.strip())
     assert row["label"] == label
-    assert set(row) == {"label", "score", "negative_probability", "model_version"}
+    assert {"label", "score", "negative_probability", "model_version", "emotion"} <= set(row)
+    if "probabilities" in row:  # a three-way model
+        assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+    if label == "negative":  # the model's emotion, else the lexicon's (太差了 is 失望)
+        assert row["emotion"] is not None and row["emotion_name"] == EMOTION_NAMES[row["emotion"]]
+
+
+@pytest.mark.parametrize(
+    ("text", "emotion", "name"),
+    [("气死我了，太过分了！", "angry", "愤怒"), ("非常满意，服务很周到", None, None)],
+)
+def test_score_names_the_lexicon_emotion_of_negative_text(text: str, emotion: str | None, name: str | None) -> None:
+    result = runner.invoke(app, ["score", "--lexicon", "-"], input=text + "\n")
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout.strip())
+    assert (row["emotion"], row.get("emotion_name")) == (emotion, name)
+    assert "probabilities" not in row and "emotion_probabilities" not in row, "the lexicon gives no probabilities"
+
+
+def test_score_prints_a_three_way_model_s_probabilities_and_emotion(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.api.conftest import ThreeWayScorer
+
+    monkeypatch.setattr("kesheng.cli._scorer_or_lexicon", lambda *_: ThreeWayScorer())
+    texts = "快递太慢了，气死我了\n我想问一下发票怎么开\n安装师傅很专业\n"
+    result = runner.invoke(app, ["score", "-"], input=texts)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["label"], r["emotion"], r["emotion_name"]) for r in rows] == [
+        ("negative", "angry", "愤怒"),
+        ("neutral", "neutral", "中性"),
+        ("positive", "happy", "满意"),
+    ]
+    assert rows[0]["probabilities"] == {"negative": 0.86, "neutral": 0.1, "positive": 0.04}
+    assert rows[0]["emotion_probability"] == 0.7 == rows[0]["emotion_probabilities"]["angry"]
+    assert all(sum(r["emotion_probabilities"].values()) == pytest.approx(1.0) for r in rows)
 
 
 RESTAURANT_REVIEWS = (

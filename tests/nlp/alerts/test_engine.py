@@ -28,7 +28,7 @@ from nlp.alerts import (
     rules_from_dict,
 )
 from nlp.resources import data_path
-from nlp.schema import Result, Sentiment, TurnResult
+from nlp.schema import Emotion, EmotionLabel, Result, Sentiment, TurnResult
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 WAIMAI = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "sentiment" / "waimai_10k.csv"
@@ -47,7 +47,7 @@ def _result(
     tier: str = "白银",
     text: str | None = None,
     probability: float | None = None,
-    emotion: str | None = None,
+    emotion: EmotionLabel | None = None,
     nps: int | None = None,
 ) -> Result:
     p = probability if probability is not None else (0.8 if negative else 0.2)
@@ -60,7 +60,7 @@ def _result(
         kind="survey",
         text=text if text is not None else pool[hash(item_id) % len(pool)],
         sentiment=Sentiment("negative" if negative else "positive", 1 - 2 * p, p, "labels"),
-        emotion=emotion,
+        emotion=None if emotion is None else Emotion(emotion),
         themes=(theme,),
         meta=meta,
     )
@@ -233,18 +233,18 @@ def test_share_and_rise_on_the_same_cell_make_one_alert() -> None:
 @pytest.mark.parametrize(
     ("tier", "text", "probability", "emotion", "raises"),
     [
-        ("钻石", "净水器漏水三次了，一直没人来修，太失望了", 0.95, "失望", True),
+        ("钻石", "净水器漏水三次了，一直没人来修，太失望了", 0.95, "sad", True),
         ("VIP", "送错了还不给退，什么破服务", 0.91, None, True),
         ("钻石", "安装有点慢，其他还行", 0.7, None, False),  # top tier, but not very negative
-        ("基础", "净水器漏水三次了，一直没人来修，太失望了", 0.95, "失望", False),  # not a top tier
-        ("基础", "再不给我退款我就打12315投诉你们！", 0.97, "愤怒", True),
-        ("白银", "我要投诉你们的快递员，态度恶劣", 0.9, "愤怒", True),
+        ("基础", "净水器漏水三次了，一直没人来修，太失望了", 0.95, "sad", False),  # not a top tier
+        ("基础", "再不给我退款我就打12315投诉你们！", 0.97, "angry", True),
+        ("白银", "我要投诉你们的快递员，态度恶劣", 0.9, "angry", True),
         ("白银", "退款已经到账了，谢谢", 0.1, None, False),  # names 退款 without anger
-        ("白银", "等了三天还没发货，气死我了", 0.95, "愤怒", False),  # anger without a complaint word
+        ("白银", "等了三天还没发货，气死我了", 0.95, "angry", False),  # anger without a complaint word
     ],
 )
 def test_severe_items_raise_immediately(
-    tier: str, text: str, probability: float, emotion: str | None, raises: bool
+    tier: str, text: str, probability: float, emotion: EmotionLabel | None, raises: bool
 ) -> None:
     rules = load_rules(data_path("alerts.toml"))
     item = _result("s1", probability > 0.5, tier=tier, text=text, probability=probability, emotion=emotion)
@@ -269,11 +269,35 @@ def test_complaint_words_count_only_from_the_customer_in_a_call() -> None:
         )
         text = "\n".join(t.text for t in turns)
         meta = {"tier": "白银", "date": "2026-11-02"}
-        return Result(id="c1", kind="transcript", text=text, sentiment=angry, turns=turns, emotion="愤怒", meta=meta)
+        return Result(
+            id="c1", kind="transcript", text=text, sentiment=angry, turns=turns, emotion=Emotion("angry"), meta=meta
+        )
 
     assert evaluate([call("净水器漏水了，你们到底管不管！")], rules, AlertState(), NOW)[0] == []
     raised, _ = evaluate([call("再不处理我就打12315！")], rules, AlertState(), NOW)
     assert [a.item_id for a in raised] == ["c1"]
+
+
+@pytest.mark.parametrize(
+    ("emotions", "emotion", "raises"),
+    [
+        (["angry"], "angry", True),
+        (["愤怒"], "angry", True),  # a rules file written with the Chinese names still works
+        (["sad", "愤怒"], "sad", True),
+        (["angry"], "sad", False),  # disappointment is not anger
+        (["愤怒"], "fear", False),
+    ],
+)
+def test_severe_emotions_accept_classes_or_chinese_names(
+    emotions: list[str], emotion: EmotionLabel, raises: bool
+) -> None:
+    rules = _rules(severe=[{"name": "severe", "top_tiers": [], "emotions": emotions}])
+    item = _result("s1", True, text="退款拖了一个月，再不处理我就打12315投诉", probability=0.85, emotion=emotion)
+    raised, _ = evaluate([item], rules, AlertState(), NOW)
+    assert len(raised) == int(raises)
+    if raises:
+        name = {"angry": "愤怒", "sad": "失望"}[emotion]
+        assert raised[0].evidence.reason.endswith(f"提到 投诉/12315/退款 且情绪为{name}")
 
 
 # --- deadlines, lifecycle, dedup and cooldown --------------------------------------------------------
@@ -477,10 +501,10 @@ def test_small_samples_and_noise_raise_nothing(timeline: list[Result]) -> None:
 
 # --- streaming: the accumulator behind evaluate --------------------------------------------------------
 
-SEVERE_ITEMS = (
-    ("sv1", "钻石", "净水器漏水三次了，一直没人来修，太失望了", 0.95, "失望"),
-    ("sv2", "基础", "再不给我退款我就打12315投诉你们！", 0.97, "愤怒"),
-    ("sv3", "白银", "我要投诉你们的快递员，态度恶劣", 0.9, "愤怒"),
+SEVERE_ITEMS: tuple[tuple[str, str, str, float, EmotionLabel], ...] = (
+    ("sv1", "钻石", "净水器漏水三次了，一直没人来修，太失望了", 0.95, "sad"),
+    ("sv2", "基础", "再不给我退款我就打12315投诉你们！", 0.97, "angry"),
+    ("sv3", "白银", "我要投诉你们的快递员，态度恶劣", 0.9, "angry"),
 )
 LIFT: dict[str, Any] = {
     "name": "lift",

@@ -23,7 +23,7 @@ def test_default_rules_load_with_the_documented_defaults() -> None:
     ]
     assert rules.share[0].threshold == 0.5 and rules.share[0].min_volume == 20
     assert rules.rise[0].min_rise == 0.15 and rules.rise[0].correction == "bonferroni"
-    assert rules.severe[0].keywords == ("投诉", "12315", "退款") and rules.severe[0].emotions == ("愤怒",)
+    assert rules.severe[0].keywords == ("投诉", "12315", "退款") and rules.severe[0].emotions == ("angry",)
     assert (rules.deadlines.default_hours, rules.deadlines.top_tier_hours) == (48, 24)
     assert "钻石" in rules.deadlines.top_tiers
     assert rules.webhook.url == "" and rules.webhook.secret_env == "KESHENG_WEBHOOK_SECRET"
@@ -72,6 +72,7 @@ def test_exact_theme_wins_over_a_contained_key() -> None:
             "0.3",
         ),
         ({"severe": [{"name": "v", "top_tiers": [], "keywords": []}]}, "severe[0].top_tiers", "[]"),
+        ({"severe": [{"name": "v", "emotions": ["生气"]}]}, "severe[0].emotions", "['生气']"),
         ({"deadlines": {"default_hours": -4}}, "deadlines.default_hours", "-4"),
         ({"deadlines": {"top_tiers": "钻石"}}, "deadlines.top_tiers", "'钻石'"),
         ({"routing": {"themes": {"物流": ""}}}, "routing.themes.物流", "''"),
