@@ -13,8 +13,8 @@ import typer
 from kesheng import labels_cmd, models_cmd, serve_cmd
 from nlp.config import SentimentConfig
 from nlp.errors import KeshengError
-from nlp.schema import LEGACY_EMOTIONS, Emotion, Sentiment
-from nlp.sentiment import Explainer, SentimentScorer
+from nlp.schema import Emotion, Sentiment
+from nlp.sentiment import Explainer, SentimentScorer, emotion_for
 
 app = typer.Typer(
     help="客声 kesheng — offline Chinese voice-of-customer analysis.",
@@ -145,20 +145,16 @@ def _score_line(sentiment: Sentiment, emotion: Emotion | None) -> dict[str, Any]
 
 def _emotions(sentiments: list[Sentiment], texts: list[str], scorer: SentimentScorer) -> list[Emotion | None]:
     """The model's emotion of each text; without one, the lexicon's for text read as negative, else
-    none: what `analyze` gives (nlp.pipeline.Pipeline._emotion). The lexicon loads only when needed."""
+    none: what `analyze` gives (nlp.sentiment.emotion_for). The lexicon loads only when needed."""
     from nlp.sentiment.lexicon import LexiconScorer
     from nlp.tokenize import Tokenizer
 
     explainer: Explainer | None = scorer if isinstance(scorer, Explainer) else None
     emotions: list[Emotion | None] = []
     for sentiment, text in zip(sentiments, texts, strict=True):
-        if sentiment.emotion is not None or sentiment.label != "negative" or not text:
-            emotions.append(sentiment.emotion)
-            continue
-        explainer = explainer or LexiconScorer(Tokenizer(), SentimentConfig())
-        named = explainer.explain(text).emotion
-        label = LEGACY_EMOTIONS.get(named) if named else None
-        emotions.append(Emotion(label) if label else None)
+        if explainer is None and sentiment.emotion is None and sentiment.label == "negative":
+            explainer = LexiconScorer(Tokenizer(), SentimentConfig())
+        emotions.append(emotion_for(sentiment, text, explainer) if explainer else sentiment.emotion)
     return emotions
 
 

@@ -61,9 +61,11 @@ class ModelVersion:
         """Per evaluation set: accuracy, macro_f1, roc_auc, n (as exported), without the int8 study."""
         raw = self.manifest.get("metrics") or {}
         keys = ("accuracy", "macro_f1", "roc_auc", "n")
+        # A three-way model's manifest keeps each set's shipped figures under "shipped".
+        shipped = {n: f.get("shipped", f) if isinstance(f, dict) else f for n, f in raw.items()}
         return {
             name: {k: figures[k] for k in keys if k in figures}
-            for name, figures in raw.items()
+            for name, figures in shipped.items()
             if isinstance(figures, dict) and "accuracy" in figures
         }
 

@@ -17,7 +17,6 @@ from nlp.redact import Redactor
 from nlp.schema import (
     EMOTIONS,
     LABELS,
-    LEGACY_EMOTIONS,
     CallReading,
     Emotion,
     EmotionLabel,
@@ -29,7 +28,13 @@ from nlp.schema import (
     TurnResult,
     customer_text,
 )
-from nlp.sentiment import Explainer, SentimentScorer, sentiment_from_probabilities, sentiment_from_probability
+from nlp.sentiment import (
+    Explainer,
+    SentimentScorer,
+    emotion_for,
+    sentiment_from_probabilities,
+    sentiment_from_probability,
+)
 from nlp.tokenize import Tokenizer
 
 
@@ -170,19 +175,9 @@ class Pipeline:
         top_k = self.config.keywords.top_k
         return tuple(self.tokenizer.keywords(text, top_k)) if top_k else ()
 
-    def _emotion(self, sentiment: Sentiment, text: str, explanation: Explanation | None = None) -> Emotion | None:
-        """The model's emotion; without one, the lexicon's for text read as negative (else none)."""
-        if sentiment.emotion is not None:
-            return sentiment.emotion
-        if sentiment.label != "negative" or not text:
-            return None
-        named = (explanation or self.explainer.explain(text)).emotion
-        label = LEGACY_EMOTIONS.get(named) if named else None
-        return Emotion(label) if label else None
-
     def _turn(self, turn: Turn, text: str, sentiment: Sentiment) -> TurnResult:
         return TurnResult(
-            turn.speaker, text, sentiment, turn.start, turn.end, self._emotion(sentiment, normalize(text))
+            turn.speaker, text, sentiment, turn.start, turn.end, emotion_for(sentiment, normalize(text), self.explainer)
         )
 
     def _result(self, p: _Prepared, sentiments: Iterator[Sentiment]) -> Result:
@@ -206,7 +201,7 @@ class Pipeline:
             text=p.text,
             sentiment=sentiment,
             turns=turns,
-            emotion=self._emotion(sentiment, analysis_text, explanation),
+            emotion=emotion_for(sentiment, analysis_text, self.explainer, explanation),
             explanation=explanation.cues,
             keywords=tuple(self.tokenizer.keywords(analysis_text, config.keywords.top_k))
             if config.keywords.top_k

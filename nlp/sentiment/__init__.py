@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from nlp.config import BINARY_BAND, SentimentConfig
-from nlp.schema import LABELS, Emotion, Explanation, Label, Sentiment
+from nlp.schema import LABELS, LEGACY_EMOTIONS, Emotion, Explanation, Label, Sentiment
 
 
 @runtime_checkable
@@ -29,6 +29,20 @@ class Explainer(Protocol):
     """Says which words drove a text's sentiment and, for negative text, which emotion it shows."""
 
     def explain(self, text: str) -> Explanation: ...
+
+
+def emotion_for(
+    sentiment: Sentiment, text: str, explainer: Explainer, explanation: Explanation | None = None
+) -> Emotion | None:
+    """A text's emotion: the model's; without one, the lexicon's class for text read as negative
+    (its five names mapped onto the six classes), else none."""
+    if sentiment.emotion is not None:
+        return sentiment.emotion
+    if sentiment.label != "negative" or not text:
+        return None
+    named = (explanation or explainer.explain(text)).emotion
+    label = LEGACY_EMOTIONS.get(named) if named else None
+    return Emotion(label) if label else None
 
 
 def label_for(p_negative: float, config: SentimentConfig) -> Label:
@@ -87,4 +101,11 @@ def sentiment_from_probabilities(
     )
 
 
-__all__ = ["Explainer", "SentimentScorer", "label_for", "sentiment_from_probabilities", "sentiment_from_probability"]
+__all__ = [
+    "Explainer",
+    "SentimentScorer",
+    "emotion_for",
+    "label_for",
+    "sentiment_from_probabilities",
+    "sentiment_from_probability",
+]
