@@ -160,8 +160,10 @@ class LabelRow(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     item_pk: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), unique=True)
-    # 0 negative, 1 positive: the training data's labels (training.validate).
-    label: Mapped[int] = mapped_column(Integer)
+    # negative / neutral / positive (nlp.schema.LABELS) and/or an emotion class (nlp.schema.EMOTIONS):
+    # at least one of the two (api.labels_db.put_label).
+    label: Mapped[str | None] = mapped_column(String(16), default=None)
+    emotion: Mapped[str | None] = mapped_column(String(16), default=None)
     key_id: Mapped[int | None] = mapped_column(Integer, default=None)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]

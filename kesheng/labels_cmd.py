@@ -18,21 +18,33 @@ labels_app = typer.Typer(
 
 @labels_app.command("export")
 def export(
-    out: Annotated[Path, typer.Option("--out", "-o", help="The TSV to write (label<TAB>text).")] = Path("labels.tsv"),
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="The TSV to write (label<TAB>text, or label<TAB>emotion<TAB>text).")
+    ] = Path("labels.tsv"),
     db: DbOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Write every labelled item's stored (redacted) text with its label (1 positive, 0 negative), the
-    format `kesheng train --data` validates."""
-    from api.labels_db import write_labels_tsv
+    """Write every labelled item's stored (redacted) text with its label. While every label is
+    negative or positive and no emotion is given: label<TAB>text with 1 positive, 0 negative, the
+    format `kesheng train --data` validates. Once a label is neutral or an emotion is given:
+    label<TAB>emotion<TAB>text with the words (negative/neutral/positive; angry, sad, fear, surprise,
+    happy, neutral), an empty cell where the analyst gave none, for `kesheng evaluate`."""
+    from api.labels_db import export_labels
     from kesheng.serve_cmd import _database
 
     factory = _database(db, data_dir)
     with factory() as session:
-        written = write_labels_tsv(session, out)
-    typer.echo(f"{written} labelled text(s) written to {out}")
-    if written:
+        written = export_labels(session, out)
+    typer.echo(f"{written.rows} labelled text(s) written to {out} ({'<TAB>'.join(written.columns)})")
+    if written.rows and written.kind == "binary":
         typer.echo(f"train with: kesheng train --config <recipe> --data {out}")
+    elif written.empty_cells:
+        typer.echo(
+            f"{written.empty_cells} row(s) have no label or no emotion (an empty cell): "
+            "kesheng evaluate reads a column only when every row fills it"
+        )
+    elif written.rows:
+        typer.echo(f"evaluate with: kesheng evaluate --data {out}")
 
 
 @labels_app.command("suggest")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.deps import AnalystKey, SessionDep
-from api.labels_db import LABEL_VALUES, find_item, list_labels, put_label
+from api.labels_db import EMOTION_VALUES, LABEL_VALUES, find_item, list_labels, put_label
 from api.routes import problems
 from api.schemas import LabelIn, LabelOut, LabelsOut
 
@@ -17,11 +17,14 @@ router = APIRouter(prefix="/v1/labels", tags=["labels"])
 
 @router.post("", response_model=LabelOut, responses=problems(401, 403, 404, 409, 422))
 def create_label(body: LabelIn, session: SessionDep, key: AnalystKey) -> dict[str, Any]:
-    """Store the corrected label (negative/positive, or 0/1) of a stored item, named by its batch and
-    its item id as in the batch results. A new label for the same item replaces the old one."""
+    """Store the corrected polarity (negative/neutral/positive, or 0/1) and/or emotion (English or
+    Chinese, stored in English) of a stored item, named by its batch and its item id as in the batch
+    results. A new label for the same item replaces the old one whole."""
+    label = None if body.label is None else LABEL_VALUES[body.label]
+    emotion = None if body.emotion is None else EMOTION_VALUES[body.emotion]
     with session.begin():
         item = find_item(session, body.batch_id, body.item_id, body.row)
-        labelled = put_label(session, item, LABEL_VALUES[body.label], key.key_id, body.note)
+        labelled = put_label(session, item, label, key.key_id, body.note, emotion)
         return labelled.to_dict()
 
 
