@@ -152,9 +152,12 @@ accuracy within {task["binary_slack"]} of the start). Seed {task["seed"]}. The f
 ## Reproduce
 ```
 python -m training.pool --shared ../shared/data --out runs/pool
-python -m training.multitask --out runs/multitask
-python -m training.export_multihead --checkpoint runs/multitask/best --out models/default
+mkdir -p runs/parent && git archive 6e2d8db models/default | tar -x -C runs/parent   # e5s-zh-2
+python -m training.multitask --out runs/multitask --start runs/parent/models/default
+python -m training.export_multihead --checkpoint runs/multitask/best --out runs/multitask/model
 ```
+then copy `runs/multitask/model/*` into `models/default`. The run resumes from `runs/multitask/last`
+when started again with the same `--out`; a stop at the wall-time budget is resumed the same way.
 Created {manifest["created"]} with torch {manifest["libraries"]["torch"]}, transformers
 {manifest["libraries"]["transformers"]}, onnxruntime {manifest["libraries"]["onnxruntime"]}.
 """

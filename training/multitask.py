@@ -20,7 +20,9 @@ state), ``best/`` at the best dev score (mean of JDDC three-way macro-F1 and EWE
 among evaluations whose ChnSentiCorp dev accuracy is within ``binary_slack`` of the start). A run
 started again with the same folder resumes from ``last/``.
 
-Run: ``python -m training.multitask --out runs/multitask [--shared ../shared/data] [--pool runs/pool]``
+Run: ``python -m training.multitask --out runs/multitask [--start FOLDER] [--shared ../shared/data] [--pool runs/pool]``
+(``--start``: a binary model folder; the default model e5s-zh-3 started from e5s-zh-2, which is
+``models/default`` at commit 6e2d8db: ``git archive 6e2d8db models/default | tar -x -C runs/e5s-zh-2``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import random
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -390,16 +392,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/multitask"))
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
     parser.add_argument("--pool", type=Path, default=Path("runs/pool"))
+    parser.add_argument("--start", help="the binary model folder to start from (default: models/default)")
     parser.add_argument("--max-steps", type=int)
     parser.add_argument("--minutes", type=float)
     args = parser.parse_args(argv)
-    config = MultitaskConfig()
-    if args.max_steps is not None or args.minutes is not None:
-        changes = {
-            "max_steps": args.max_steps or config.max_steps,
-            "stop_after_minutes": args.minutes or config.stop_after_minutes,
-        }
-        config = MultitaskConfig(**{**asdict(config), **changes})
+    changes = {
+        key: value
+        for key, value in (("start", args.start), ("max_steps", args.max_steps), ("stop_after_minutes", args.minutes))
+        if value is not None
+    }
+    config = replace(MultitaskConfig(), **changes)
     run(config, args.shared, args.pool, args.out)
 
 

@@ -72,6 +72,12 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not a valid config: {error}") from error
     if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
         raise ConfigError(f"{path}: a manifest used as a config needs a 'config' object")
+    if "multitask" in manifest["config"]:
+        raise ConfigError(
+            f"{path}: {manifest.get('version')} is a three-way + emotion model, trained by "
+            "`python -m training.multitask` and exported by `python -m training.export_multihead` "
+            "(its MODEL_CARD.md, section Reproduce); `kesheng train` retrains binary models"
+        )
     return manifest
 
 
