@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import onnxruntime as ort
 import torch
 from scipy.special import log_softmax
@@ -132,7 +133,7 @@ def score_of(s: Set, polarity: FloatArray, emotion: FloatArray) -> float:
     return float(f["accuracy"] if s.kind == "binary" else f["macro_f1"])
 
 
-def fit_temperature_multi(logits: FloatArray, labels: Sequence[int]) -> float:
+def fit_temperature_multi(logits: npt.NDArray[np.floating[Any]], labels: Sequence[int]) -> float:
     """The temperature minimising the NLL of softmax(logits / T) (golden-section search on 1/T)."""
     y = np.asarray(labels)
 

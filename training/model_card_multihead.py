@@ -33,6 +33,21 @@ def _per_class(entry: dict[str, Any]) -> str:
     return " · ".join(f"{name} {v['f1']:.3f}" for name, v in entry["per_class"].items())
 
 
+def _heads(manifest: dict[str, Any]) -> str:
+    heads = manifest.get("ngram_heads") or {}
+    if not heads:
+        return ""
+    report = manifest["metrics"].get("ngram_heads", {})
+    parts = [
+        f"{name} (weight {weight}, {report.get(name, {}).get('rows', '?')} features)" for name, weight in heads.items()
+    ]
+    return (
+        "- **N-gram heads** (`ngram_heads.safetensors`, `training.ngram_heads`): multinomial logistic\n"
+        f"  regressions on the same features, mixed into the log-probabilities: {', '.join(parts)}; each\n"
+        "  weight picked on its dev set (EWECT usual dev, JDDC dev), so those two dev figures are optimistic.\n"
+    )
+
+
 def render_multihead_card(manifest: dict[str, Any]) -> str:
     metrics, training = manifest["metrics"], manifest["training"]
     task = manifest["config"]["multitask"]
@@ -89,7 +104,7 @@ replaces the binary {manifest["parent_version"]}, whose encoder and head it star
 - **Character n-gram model** (`ngram.safetensors`, from {manifest["parent_version"]}): its log-odds
   move only the split between negative and positive (weight {manifest["ngram_weight"]}, fitted on
   ChnSentiCorp dev); P(neutral) is the transformer's.
-- **Calibration**: P = softmax(logits / T), T = {manifest["temperature"]} for polarity (fitted on JDDC
+{_heads(manifest)}- **Calibration**: P = softmax(logits / T), T = {manifest["temperature"]} for polarity (fitted on JDDC
   dev and ChnSentiCorp dev), T = {manifest["emotion_temperature"]} for emotions (EWECT usual dev).
   The label is the most probable class; a neutral band in the configuration overrides it.
 

@@ -9,7 +9,7 @@ Saved as `ngram.safetensors` (idf, coef as float16) + `ngram.json` (hashing para
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +22,9 @@ from nlp.errors import ModelError
 
 WEIGHTS_FILE = "ngram.safetensors"
 PARAMS_FILE = "ngram.json"
+# Multi-class heads on the same features (a three-way model's folder may have them): per head,
+# the rows of the features it has weights for, those weights [rows, classes] and the intercepts.
+HEADS_FILE = "ngram_heads.safetensors"
 FloatArray = npt.NDArray[np.float64]
 Float = TypeVar("Float", bound=np.floating[Any])
 
@@ -74,6 +77,57 @@ class NgramParams:
         )
 
 
+@dataclass(frozen=True)
+class NgramHead:
+    """A multinomial logistic regression on the n-gram features: weights for the features seen in
+    training (the others have none), expanded to a dense [n_features, classes] matrix at load."""
+
+    rows: npt.NDArray[np.int64]
+    coef: npt.NDArray[np.float32]  # [len(rows), classes]
+    intercept: npt.NDArray[np.float64]  # [classes]
+    dense: npt.NDArray[np.float32]
+
+    @classmethod
+    def build(cls, rows: Any, coef: Any, intercept: Any, n_features: int) -> NgramHead:
+        rows, coef = np.asarray(rows, dtype=np.int64), np.asarray(coef, dtype=np.float32)
+        dense = np.zeros((n_features, coef.shape[1]), dtype=np.float32)
+        dense[rows] = coef
+        return cls(rows, coef, np.asarray(intercept, dtype=np.float64), dense)
+
+    def log_probabilities(self, features: Any) -> FloatArray:
+        logits = np.asarray(features @ self.dense, dtype=np.float64) + self.intercept
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        out: FloatArray = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        return out
+
+
+def save_heads(folder: Path, heads: Mapping[str, NgramHead]) -> None:
+    tensors: dict[str, Any] = {}
+    for name, head in heads.items():
+        tensors[f"{name}.rows"] = head.rows.astype(np.int32)
+        tensors[f"{name}.coef"] = head.coef.astype(np.float16)
+        tensors[f"{name}.intercept"] = head.intercept.astype(np.float32)
+    save_file(tensors, str(folder / HEADS_FILE))
+
+
+def load_heads(folder: Path, names: Sequence[str], n_features: int) -> dict[str, NgramHead]:
+    """The heads `names` of a model folder's ngram_heads.safetensors; ModelError names what is missing."""
+    path = folder / HEADS_FILE
+    if not path.is_file():
+        raise ModelError(f"{path}: missing; the manifest names n-gram heads {list(names)}")
+    tensors = load_file(str(path))
+    heads = {}
+    for name in names:
+        try:
+            rows, coef, intercept = (tensors[f"{name}.{part}"] for part in ("rows", "coef", "intercept"))
+        except KeyError:
+            raise ModelError(f"{path}: no head {name!r}") from None
+        if rows.max(initial=0) >= n_features or coef.shape[0] != rows.shape[0]:
+            raise ModelError(f"{path}: head {name!r} does not fit {n_features} features")
+        heads[name] = NgramHead.build(rows, coef, intercept, n_features)
+    return heads
+
+
 class NgramModel:
     """Sublinear TF-IDF over hashed character n-grams → logistic regression (margin = positive)."""
 
@@ -94,6 +148,14 @@ class NgramModel:
         if not texts:
             return np.zeros(0)
         return np.asarray(self.features(texts) @ self.coef, dtype=np.float64) + self.intercept
+
+    def readings(
+        self, texts: Sequence[str], heads: Mapping[str, NgramHead]
+    ) -> tuple[FloatArray, dict[str, FloatArray]]:
+        """The margins and each head's log-probabilities [n, classes], from one pass over the features."""
+        features = self.features(texts)
+        margins = np.asarray(features @ self.coef, dtype=np.float64) + self.intercept
+        return margins, {name: head.log_probabilities(features) for name, head in heads.items()}
 
     def save(self, folder: Path) -> None:
         """Write ngram.safetensors and ngram.json into `folder`."""

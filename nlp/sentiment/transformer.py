@@ -42,7 +42,7 @@ from nlp.errors import ModelError
 from nlp.onnx_session import cpu_session
 from nlp.schema import EMOTIONS, Emotion, Sentiment
 from nlp.sentiment import sentiment_from_probabilities, sentiment_from_probability
-from nlp.sentiment.ngram import NgramModel, mix_logits, mix_three_way
+from nlp.sentiment.ngram import NgramHead, NgramModel, load_heads, mix_logits, mix_three_way
 from nlp.sentiment.windows import sentence_ends, token_windows
 
 MODEL_FILE = "model.onnx"
@@ -94,6 +94,9 @@ class ModelManifest:
     # The emotion head's classes (nlp.schema.EMOTIONS) and its temperature; () = no emotion head.
     emotions: tuple[str, ...] = ()
     emotion_temperature: float = 1.0
+    # Multi-class n-gram heads (ngram_heads.safetensors) and their weights against the transformer's
+    # log-probabilities: "polarity" (three-way) and/or "emotion".
+    ngram_heads: Mapping[str, float] = field(default_factory=dict)
     metrics: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -136,6 +139,9 @@ class ModelManifest:
             temperature=float(get("temperature", (int, float))),
             ngram_weight=float(get("ngram_weight", (int, float))) if "ngram_weight" in data else 0.0,
             emotions=emotions,
+            ngram_heads={str(k): float(v) for k, v in get("ngram_heads", dict).items()}
+            if "ngram_heads" in data
+            else {},
             emotion_temperature=float(get("emotion_temperature", (int, float))) if emotions else 1.0,
             metrics=data.get("metrics") or {},
             raw=data,
@@ -144,6 +150,15 @@ class ModelManifest:
             raise ModelError(f"{path}: key 'version' is empty")
         if not manifest.temperature > 0:
             raise ModelError(f"{path}: key 'temperature' must be > 0, got {manifest.temperature}")
+        for head, weight in manifest.ngram_heads.items():
+            if head not in ("polarity", "emotion") or not 0.0 <= weight < 1.0:
+                raise ModelError(
+                    f"{path}: key 'ngram_heads' must map polarity/emotion to a weight in [0, 1), got {head}={weight}"
+                )
+            if (head == "polarity" and labels != THREE_WAY) or (head == "emotion" and not emotions):
+                raise ModelError(f"{path}: key 'ngram_heads' has a {head} head the model has no output for")
+        if manifest.ngram_heads and manifest.ngram_weight == 0:
+            raise ModelError(f"{path}: key 'ngram_heads' needs the n-gram model (ngram_weight > 0)")
         if not manifest.emotion_temperature > 0:
             raise ModelError(f"{path}: key 'emotion_temperature' must be > 0, got {manifest.emotion_temperature}")
         if not 0.0 <= manifest.ngram_weight < 1.0:
@@ -186,6 +201,7 @@ class TransformerScorer:
         self.config = config or SentimentConfig()
         self.inference = inference or InferenceConfig()
         self.version = manifest.version
+        self.ngram_heads: dict[str, NgramHead] = {}
         pad = tokenizer.token_to_id(PAD_TOKEN)
         if pad is None:
             raise ModelError(f"{TOKENIZER_FILE}: no {PAD_TOKEN} token")
@@ -235,6 +251,8 @@ class TransformerScorer:
         session = _session(folder / MODEL_FILE, inference.threads, manifest)
         ngram = NgramModel.load(folder) if manifest.ngram_weight > 0 else None
         scorer = cls(session, tokenizer, manifest, config, inference, ngram)
+        if ngram is not None and manifest.ngram_heads:
+            scorer.ngram_heads = load_heads(folder, list(manifest.ngram_heads), ngram.params.n_features)
         scorer._check(folder / MODEL_FILE)
         return scorer
 
@@ -309,9 +327,17 @@ class TransformerScorer:
         if self.ngram is None:
             return polarity, emotion
         present = [i for i, text in enumerate(texts) if text.strip()]
-        margins = self.ngram.margins([texts[i] for i in present])
+        if not present:
+            return polarity, emotion
+        margins, heads = self.ngram.readings([texts[i] for i in present], self.ngram_heads)
         mix = mix_three_way if self.three_way else mix_logits
         polarity[present] = mix(polarity[present], margins, self.manifest.ngram_weight)
+        # A head mixes as log-probabilities: (1 - w) × the transformer's + w × the n-gram head's.
+        for name, outputs in (("polarity", polarity), ("emotion", emotion)):
+            if name in heads and outputs is not None:
+                weight = self.manifest.ngram_heads[name]
+                own = outputs[present] - np.logaddexp.reduce(outputs[present], axis=1, keepdims=True)
+                outputs[present] = (1 - weight) * own + weight * heads[name]
         return polarity, emotion
 
     def transformer_logits(self, texts: Sequence[str]) -> FloatArray:

@@ -103,3 +103,57 @@ def test_bad_ngram_weight_or_missing_files_are_refused(
     assert not (folder / WEIGHTS_FILE).exists()
     with pytest.raises(ModelError, match=message):
         TransformerScorer.load(folder)
+
+
+# --- multi-class heads next to a three-way model ------------------------------------------------
+
+
+def _three_way_with_heads(tiny_three_way_dir: Path, folder: Path, weight: float) -> Path:
+    from nlp.sentiment.ngram import NgramHead, save_heads
+
+    shutil.copytree(tiny_three_way_dir, folder)
+    model = fit_ngram([t for _, t in TRAIN], [y for y, _ in TRAIN], SMALL)
+    model.save(folder)
+    # An emotion head that reads 差评 as angry and 满意 as happy, from the same hashed features.
+    features = model.features(["差评", "满意"])
+    rows = np.unique(features.indices)
+    coef = np.zeros((len(rows), 6), dtype=np.float32)
+    for text_row, emotion in ((0, 0), (1, 4)):
+        for feature in features[text_row].indices:
+            coef[np.searchsorted(rows, feature), emotion] += 8.0
+    save_heads(folder, {"emotion": NgramHead.build(rows, coef, np.zeros(6), SMALL.n_features)})
+    manifest = tiny_manifest(
+        labels=["negative", "neutral", "positive"],
+        emotions=["angry", "sad", "fear", "surprise", "happy", "neutral"],
+        emotion_temperature=1.0,
+        ngram_weight=0.3,
+        ngram_heads={"emotion": weight},
+    )
+    write_manifest(folder, manifest)
+    return folder
+
+
+def test_an_emotion_head_moves_the_emotion_towards_its_reading(tiny_three_way_dir: Path, tmp_path: Path) -> None:
+    plain = TransformerScorer.load(_three_way_with_heads(tiny_three_way_dir, tmp_path / "plain", 0.0))
+    mixed = TransformerScorer.load(_three_way_with_heads(tiny_three_way_dir, tmp_path / "mixed", 0.6))
+    texts = ["差评", "满意"]
+    _p, before = plain.probabilities(texts)
+    _p, after = mixed.probabilities(texts)
+    assert before is not None and after is not None
+    assert np.allclose(after.sum(1), 1.0)
+    assert after[0, 0] > before[0, 0] and after[1, 4] > before[1, 4]
+    assert [s.emotion.label for s in mixed.score(texts) if s.emotion] == ["angry", "happy"]
+
+
+def test_a_head_the_folder_does_not_have_is_refused(tiny_three_way_dir: Path, tmp_path: Path) -> None:
+    folder = _three_way_with_heads(tiny_three_way_dir, tmp_path / "odd", 0.5)
+    manifest = tiny_manifest(
+        labels=["negative", "neutral", "positive"],
+        emotions=["angry", "sad", "fear", "surprise", "happy", "neutral"],
+        emotion_temperature=1.0,
+        ngram_weight=0.3,
+        ngram_heads={"polarity": 0.5},
+    )
+    write_manifest(folder, manifest)
+    with pytest.raises(ModelError, match="no head 'polarity'"):
+        TransformerScorer.load(folder)
