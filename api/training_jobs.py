@@ -193,7 +193,7 @@ class TrainingRunner(BackgroundLoop):
         try:
             if params.get("source") == "labels":
                 with self.factory() as session:
-                    # The binary retraining takes the negative/positive labels (neutral and emotions are for evaluation).
+                    # Binary retraining: the negative/positive labels (neutral and emotions are for evaluation).
                     count = write_labels_tsv(session, inputs / LABELS_FILE, binary=True)
                 self._log(job_id, f"{count} labelled item(s) exported from the field labels")
                 data = inputs / LABELS_FILE

@@ -43,7 +43,7 @@ if str(ROOT) not in sys.path:
 
 from nlp.alerts import AlertAccumulator, AlertState, evaluate, load_rules  # noqa: E402
 from nlp.heatmap import HeatmapAccumulator, build_heatmap, build_trend  # noqa: E402
-from nlp.schema import Label, Result, Sentiment  # noqa: E402
+from nlp.schema import Emotion, Label, Result, Sentiment  # noqa: E402
 from nlp.themes import Theme  # noqa: E402
 
 SEED = 20261201
@@ -90,7 +90,7 @@ PRAISES = (
     "质量不错，用着很放心",
     "整体还可以，下次还会买",
 )
-EMOTIONS = ("愤怒", "失望", "焦虑", None, None, None)
+EMOTIONS = (Emotion("angry"), Emotion("sad"), Emotion("fear"), None, None, None)
 WEEK1 = date(2026, 9, 7)
 DAYS = 56  # eight weeks
 DIMENSIONS = ("tier", "region", "channel", "product", "week")

@@ -56,7 +56,7 @@ from api.settings import Settings  # noqa: E402
 from api.store import item_row, stored_results  # noqa: E402
 from api.tables import Batch, Item  # noqa: E402
 from nlp.heatmap import build_heatmap  # noqa: E402
-from nlp.schema import Cue, Label, Result, Sentiment  # noqa: E402
+from nlp.schema import Cue, Emotion, Label, Result, Sentiment  # noqa: E402
 from nlp.taxonomy import load_taxonomy  # noqa: E402
 from nlp.themes import Theme  # noqa: E402
 
@@ -131,7 +131,7 @@ def _result(
         kind="survey",
         text=f"{answer}（订单{batch_number:02d}{index:06d}）",
         sentiment=Sentiment(label, round(1 - 2 * probability, 4), probability, "lexicon-1"),
-        emotion="失望" if label == "negative" else None,
+        emotion=Emotion("sad") if label == "negative" else None,
         explanation=(Cue(answer[:2], -1.0 if negative else 1.0),),
         keywords=(answer[:2], answer[2:4]),
         themes=themes,

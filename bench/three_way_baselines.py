@@ -45,7 +45,7 @@ from sklearn.model_selection import train_test_split
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: nlp/ is imported from the checkout
 
-from nlp.config import SentimentConfig  # noqa: E402
+from nlp.config import BINARY_BAND  # noqa: E402
 from nlp.normalize import normalize  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -241,7 +241,6 @@ def model_rows(args: argparse.Namespace, train: list[JddcLine], dev: list[JddcLi
 
     os.environ["HF_HUB_OFFLINE"] = "1"
     scorer = TransformerScorer.load(args.model, threads=args.threads)
-    config = SentimentConfig()
     result: dict[str, Any] = {"model": scorer.version, "views": {}}
     views = ("last_turn", "joined") if args.model_joined else ("last_turn",)
     for view in views:
@@ -264,9 +263,9 @@ def model_rows(args: argparse.Namespace, train: list[JddcLine], dev: list[JddcLi
             "dev_texts": len(evaluate),
             "seconds": round(time.perf_counter() - started, 1),
             "config_band": {
-                "negative_above": config.negative_above,
-                "positive_below": config.positive_below,
-                **scores(truth_dev, band(p_dev, config.negative_above, config.positive_below), POLARITY),
+                "negative_above": BINARY_BAND[0],
+                "positive_below": BINARY_BAND[1],
+                **scores(truth_dev, band(p_dev, *BINARY_BAND), POLARITY),
             },
             "tuned_band": {
                 "negative_above": above,

@@ -99,11 +99,12 @@ def build_tiny_model(folder: Path, *, seed: int = 0, three_way: bool = False) ->
             )
             self.bert = BertModel(config, add_pooling_layer=False)
             self.head = torch.nn.Linear(32, 3 if three_way else 2)
-            self.emotion = torch.nn.Linear(32, 6)
             # A wide head spreads the random logits over several units, so that texts differ clearly
             # and the temperature visibly matters.
             torch.nn.init.normal_(self.head.weight, std=1.0)
-            torch.nn.init.normal_(self.emotion.weight, std=1.0)
+            if three_way:  # created only then: a binary model's weights stay those of its seed
+                self.emotion = torch.nn.Linear(32, 6)
+                torch.nn.init.normal_(self.emotion.weight, std=1.0)
 
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
             hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state

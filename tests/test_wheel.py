@@ -18,6 +18,7 @@ REQUIRED = [
     "models/default/manifest.json",
     "models/default/ngram.safetensors",
     "models/default/ngram.json",
+    "models/default/ngram_heads.safetensors",
     "data/__init__.py",
     "data/themes.toml",
     "data/alerts.toml",

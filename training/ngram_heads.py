@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     manifest = fit(args.model, args.shared, args.pool, args.heads)
     for name, entry in manifest["metrics"].items():
-        if isinstance(entry, dict) and "shipped" in entry:
+        if isinstance(entry, dict) and isinstance(entry.get("shipped"), dict):
             shipped = entry["shipped"]
             print(name, {k: shipped[k] for k in ("accuracy", "macro_f1", "roc_auc", "neutral_share") if k in shipped})
 

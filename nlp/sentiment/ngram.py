@@ -95,7 +95,8 @@ class NgramHead:
         return cls(rows, coef, np.asarray(intercept, dtype=np.float64), dense)
 
     def log_probabilities(self, features: Any) -> FloatArray:
-        logits = np.asarray(features @ self.dense, dtype=np.float64) + self.intercept
+        # float32 features against the float32 matrix: float64 ones would copy the matrix every call.
+        logits = np.asarray(features.astype(np.float32) @ self.dense, dtype=np.float64) + self.intercept
         shifted = logits - logits.max(axis=1, keepdims=True)
         out: FloatArray = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         return out

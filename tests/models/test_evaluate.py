@@ -305,12 +305,15 @@ def test_three_way_and_emotion_figures(three_way_file: Path) -> None:
     assert three.accuracy == pytest.approx(4 / 6)
     assert three.macro_f1 == pytest.approx((2 / 3 + 1 / 2 + 4 / 5) / 3)
     assert three.confusion == ((1, 1, 0), (0, 1, 1), (0, 0, 2))
-    # Binary figures on the four non-neutral rows: p_negative 0.9, 0.08 (negatives), 0.05, 0.1 (positives).
+    # Binary figures on the four non-neutral rows, read among opinions: P(negative) / (P(negative) +
+    # P(positive)) is 0.95, 0.2 (negatives), 0.06, 0.125 (positives).
     binary = result.binary
     assert binary is not None
     assert (binary.n, binary.positives) == (4, 2)
     assert binary.accuracy == pytest.approx(3 / 4)
-    assert binary.roc_auc == pytest.approx(3 / 4)  # the P(positive) 0.92 negative outranks the 0.9 positive
+    assert binary.roc_auc == pytest.approx(
+        1.0
+    )  # the misread negative (P(positive) 0.8) still ranks below both positives
     assert [(e.row, e.text) for e in binary.worst] == [(3, "等了一个月还没到，太失望了")]
     emotion = result.emotion
     assert emotion is not None and result.emotion_note is None
@@ -378,7 +381,7 @@ def test_three_way_report_files(tmp_path: Path) -> None:
         "three-way",
         "non-neutral",
     )
-    assert written["accuracy"] == 0.75 and written["roc_auc"] == 0.75
+    assert written["accuracy"] == 0.75 and written["roc_auc"] == 1.0
     assert written["three_way"]["classes"] == ["negative", "neutral", "positive"]
     assert written["three_way"]["macro_f1"] == round((2 / 3 + 1 / 2 + 4 / 5) / 3, 4)
     assert written["three_way"]["confusion"]["matrix"] == [[1, 1, 0], [0, 1, 1], [0, 0, 2]]

@@ -170,8 +170,8 @@ def test_a_call_that_turns_angry_after_the_reply_is_abnormal_with_its_reasons() 
     assert result.call.trajectory == "情绪由平转怒"
     assert result.call.reasons == ("ends_angry", "escalated", "negative_after_reply")
     assert next(r["text"] for r in result.to_dict()["call"]["reasons"]) == "客户以愤怒结束通话"
-    # The call's own reading comes from the customer turns only (mean by default).
-    assert result.sentiment.probabilities["negative"] == pytest.approx((0.1 + 0.95) / 2)
+    # The call's own reading is its customer's last turn by default (bench/call_aggregation.py).
+    assert result.sentiment.probabilities["negative"] == pytest.approx(0.95)
     assert result.emotion is not None and result.emotion.label in EMOTIONS
 
 

@@ -134,7 +134,7 @@ def test_three_way_and_emotion_sets(tmp_path: Path) -> None:
 
     text = report.to_markdown()
     three_way_f1, emotion_f1 = (2 / 3 + 1 / 2 + 4 / 5) / 3, 13 / 15
-    assert f"| three | 6 | 75.00% | {three.report.macro_f1:.4f} | 0.7500 |" in text
+    assert f"| three | 6 | 75.00% | {three.report.macro_f1:.4f} | 1.0000 |" in text
     assert text.count(f"| {three_way_f1:.4f} | {emotion_f1:.4f} |") == 1
     assert f"| weibo | 6 | – | – | – | – | – | – | {emotion_f1:.4f} |" in text
     assert "### Three-way polarity" in text and "### Negative vs positive (4 non-neutral rows)" in text

@@ -320,7 +320,10 @@ def test_the_pipeline_scores_turns_and_calls_with_it(scorer: TransformerScorer) 
     from nlp.pipeline import build_pipeline
     from nlp.schema import Item, Turn
 
-    pipeline = build_pipeline(PipelineConfig(redaction=RedactionConfig(person_names=False)), scorer=scorer)
+    config = PipelineConfig(
+        redaction=RedactionConfig(person_names=False), sentiment=SentimentConfig(call_aggregation="mean")
+    )
+    pipeline = build_pipeline(config, scorer=scorer)
     call = Item(
         id="c1",
         kind="transcript",
@@ -334,7 +337,7 @@ def test_the_pipeline_scores_turns_and_calls_with_it(scorer: TransformerScorer) 
     result = pipeline(call)
     assert [t.sentiment.model_version for t in result.turns] == [TINY_VERSION] * 3
     customer = scorer.negative_probabilities([normalize(t.text) for t in call.turns[1:]])
-    # The call is read from the customer's turns only (mean by default), never the agent's.
+    # The call is read from the customer's turns only (here their mean), never the agent's.
     assert result.sentiment.negative_probability == pytest.approx(float(customer.mean()), abs=1e-6)
     assert result.sentiment.model_version == TINY_VERSION
 
