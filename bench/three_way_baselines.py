@@ -10,7 +10,7 @@ Measures, on seeded dev splits (nothing from the hidden test sets, which are not
 - today's binary model (``TransformerScorer``, negative_probability) read three ways on the JDDC dev
   part, with SentimentConfig's neutral band and with the band tuned on the JDDC train part.
 
-JDDC file traps handled here (see ``read_jddc``): each dialogue appears as many lines, each a longer
+JDDC file traps handled by ``training.datasets.read_jddc``: each dialogue appears as many lines, each a longer
 prefix (then a 16-turn sliding window) of the same dialogue, so lines are grouped into dialogues and
 split by dialogue; each dialogue ends with a line whose last "user turn" is the marker ``OVERALL``
 (the whole dialogue's label, not customer text) — those lines are counted and left out.
@@ -23,15 +23,13 @@ Run from the repository root:
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import random
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +38,14 @@ import numpy.typing as npt
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
-from sklearn.model_selection import train_test_split
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere: nlp/ is imported from the checkout
 
 from nlp.config import BINARY_BAND  # noqa: E402
 from nlp.normalize import normalize  # noqa: E402
+from training import datasets  # noqa: E402
+from training.datasets import JddcLine, read_jddc  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 JDDC_FILE = DATA / "transcripts" / "jddc_satisfaction_valid.txt"
@@ -59,8 +58,6 @@ EWECT_VIRUS = {
 EWECT_EVAL = "emotion/ewect_usual_eval.tsv"
 POLARITY = ("negative", "neutral", "positive")  # JDDC satisfaction 0 / 1 / 2, in that order
 EMOTIONS = ("angry", "sad", "fear", "surprise", "happy", "neutral")
-OVERALL_MARKER = "OVERALL"
-TURN_SEPARATOR = "|||"
 JOIN = "。"  # customer turns joined into one text; a sentence end, so the model windows them sensibly
 SEED = 13
 DEV_SHARE = 0.2
@@ -74,89 +71,14 @@ BAND_GRID = np.round(np.arange(0.05, 1.0, 0.025), 3)
 Labels = npt.NDArray[np.int64]
 
 
-@dataclass
-class JddcLine:
-    dialogue: int
-    user_turns: list[str]
-    label: int  # 0 negative / 1 neutral / 2 positive
-
-    @property
-    def last_turn(self) -> str:
-        return self.user_turns[-1]
-
-    @property
-    def joined(self) -> str:
-        return JOIN.join(self.user_turns)
-
-
-@dataclass
-class ReadReport:
-    lines: int = 0
-    kept: int = 0
-    unparsable: int = 0
-    overall_lines: int = 0
-    dialogues: int = 0
-    errors: list[str] = field(default_factory=list)
-
-
-def _is_continuation(previous: list[str], current: list[str]) -> bool:
-    """A line continues the previous dialogue when it extends it, or slides its window by one turn."""
-    if len(current) > len(previous) and current[: len(previous)] == previous:
-        return True
-    return len(current) == len(previous) and current[:-1] == previous[1:]
-
-
-def read_jddc(path: Path) -> tuple[list[JddcLine], ReadReport]:
-    """Labelled lines with their dialogue number; malformed lines are counted and skipped, not fatal."""
-    report = ReadReport()
-    lines: list[JddcLine] = []
-    previous: list[str] | None = None
-    dialogue = -1
-    with path.open(encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            report.lines += 1
-            try:
-                turns_field, _acts, label_field = raw.rstrip("\n").split("\t")
-                turns = ast.literal_eval(turns_field)  # a Python list literal with single quotes
-                label = int(label_field)
-                if not isinstance(turns, list) or not turns or label not in (0, 1, 2):
-                    raise ValueError("turns must be a non-empty list and satisfaction 0, 1 or 2")
-                users = [str(turn).split(TURN_SEPARATOR)[0].strip() for turn in turns]
-            except (ValueError, SyntaxError) as error:
-                report.unparsable += 1
-                if len(report.errors) < 5:
-                    report.errors.append(f"{path.name}:{number}: {error}")
-                previous = None
-                continue
-            if previous is None or not _is_continuation(previous, users):
-                dialogue += 1
-            previous = users
-            if users[-1] == OVERALL_MARKER:
-                report.overall_lines += 1
-                continue
-            lines.append(JddcLine(dialogue, [u for u in users if u and u != OVERALL_MARKER], label))
-    report.kept = len(lines)
-    report.dialogues = dialogue + 1
-    return lines, report
-
-
 def view_texts(lines: Sequence[JddcLine], view: str) -> list[str]:
-    """The normalised text of each line in one view: ``last_turn`` or ``joined`` (all customer turns so far)."""
-    return [normalize(x.last_turn if view == "last_turn" else x.joined) for x in lines]
+    """The text of each line in one view: ``last_turn`` or ``joined`` (all customer turns so far)."""
+    return [x.last_turn if view == "last_turn" else JOIN.join(x.user_turns) for x in lines]
 
 
 def split_by_dialogue(lines: Sequence[JddcLine], seed: int) -> tuple[list[JddcLine], list[JddcLine]]:
-    """80/20 by dialogue, stratified by each dialogue's majority label, so no dialogue is on both sides."""
-    by_dialogue: dict[int, list[int]] = {}
-    for line in lines:
-        by_dialogue.setdefault(line.dialogue, []).append(line.label)
-    ids = sorted(by_dialogue)
-    majority = [Counter(by_dialogue[i]).most_common(1)[0][0] for i in ids]
-    _train_ids, dev_ids = train_test_split(ids, test_size=DEV_SHARE, random_state=seed, stratify=majority)
-    dev = set(dev_ids)
-    return [x for x in lines if x.dialogue not in dev], [x for x in lines if x.dialogue in dev]
+    """80/20 by dialogue (training.datasets' split, as the model's dev dialogues)."""
+    return datasets.split_by_dialogue(lines, seed, DEV_SHARE)
 
 
 def read_ewect(name: str) -> tuple[list[str], Labels, int]:
@@ -278,7 +200,7 @@ def model_rows(args: argparse.Namespace, train: list[JddcLine], dev: list[JddcLi
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    lines, report = read_jddc(JDDC_FILE)
+    lines, report = read_jddc(JDDC_FILE)  # texts normalised as read
     train, dev = split_by_dialogue(lines, args.seed)
     out: dict[str, Any] = {
         "seed": args.seed,
