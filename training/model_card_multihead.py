@@ -48,6 +48,11 @@ def _heads(manifest: dict[str, Any]) -> str:
     )
 
 
+def _legs(training: dict[str, Any]) -> str:
+    legs = training.get("legs")
+    return f" Run in legs, each resumed from the last checkpoint: {legs}." if legs else ""
+
+
 def render_multihead_card(manifest: dict[str, Any]) -> str:
     metrics, training = manifest["metrics"], manifest["training"]
     task = manifest["config"]["multitask"]
@@ -154,7 +159,7 @@ towards {task["max_steps"]} steps (or a {task["stop_after_minutes"]}-minute budg
 Loss: cross-entropy per source + {task["distill_weight"]} × T² × KL to the starting logits (T =
 {task["distill_temperature"]}) on reviews + {task["emotion_weight"]} × emotion cross-entropy. Kept: step
 {best.get("step")} (best mean of JDDC dev three-way and EWECT dev emotion macro-F1 with ChnSentiCorp dev
-accuracy within {task["binary_slack"]} of the start). Seed {task["seed"]}. The full recipe is in
+accuracy within {task["binary_slack"]} of the start). Seed {task["seed"]}.{_legs(training)} The full recipe is in
 `manifest.json` (`config`), the dev figures of every evaluation in `training.history`.
 
 ## Limitations
