@@ -6,11 +6,12 @@ negative log-likelihood on a held-out set; it changes the probabilities, never t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from scipy.special import log_softmax
 from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score
 
 FloatArray = npt.NDArray[np.float32]
@@ -33,16 +34,32 @@ def nll(logits: FloatArray, labels: Sequence[int], temperature: float) -> float:
     return float(np.mean(np.logaddexp(0.0, -signed)))
 
 
-def fit_temperature(logits: FloatArray, labels: Sequence[int]) -> float:
-    """The temperature T > 0 minimising the NLL of softmax(logits / T) on `labels`."""
+def _search(loss: Callable[[float], float]) -> float:
+    """The temperature minimising `loss(T)` (ternary search over 1/T, where the NLL is convex)."""
     low, high = _INVERSE_T_RANGE
     for _ in range(_SEARCH_ROUNDS):
         a, b = low + (high - low) / 3, high - (high - low) / 3
-        if nll(logits, labels, 1.0 / a) <= nll(logits, labels, 1.0 / b):
+        if loss(1.0 / a) <= loss(1.0 / b):
             high = b
         else:
             low = a
     return 2.0 / (low + high)
+
+
+def fit_temperature(logits: FloatArray, labels: Sequence[int]) -> float:
+    """The temperature T > 0 minimising the NLL of softmax(logits / T) on `labels`."""
+    return _search(lambda t: nll(logits, labels, t))
+
+
+def fit_temperature_classes(logits: npt.NDArray[np.floating[Any]], labels: Sequence[int]) -> float:
+    """The same for logits of any number of classes [n, k] (labels are class indices)."""
+    y = np.asarray(labels)
+    values = logits.astype(np.float64)
+
+    def loss(t: float) -> float:
+        return float(-np.mean(log_softmax(values / t, axis=1)[np.arange(len(y)), y]))
+
+    return _search(loss)
 
 
 def classification_metrics(logits: FloatArray, labels: Sequence[int]) -> dict[str, Any]:

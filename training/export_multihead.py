@@ -26,10 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import onnxruntime as ort
 import torch
-from scipy.special import log_softmax
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support, roc_auc_score
 from tokenizers import Tokenizer
 
@@ -40,7 +38,7 @@ from nlp.schema import EMOTIONS, LABELS
 from nlp.sentiment.ngram import PARAMS_FILE as NGRAM_PARAMS_FILE
 from nlp.sentiment.ngram import WEIGHTS_FILE as NGRAM_WEIGHTS_FILE
 from nlp.sentiment.ngram import NgramModel, mix_three_way
-from training.calibrate import FloatArray
+from training.calibrate import FloatArray, fit_temperature_classes
 from training.classifier import encode
 from training.datasets import load_tasks
 from training.model_card_multihead import render_multihead_card
@@ -133,23 +131,6 @@ def score_of(s: Set, polarity: FloatArray, emotion: FloatArray) -> float:
     return float(f["accuracy"] if s.kind == "binary" else f["macro_f1"])
 
 
-def fit_temperature_multi(logits: npt.NDArray[np.floating[Any]], labels: Sequence[int]) -> float:
-    """The temperature minimising the NLL of softmax(logits / T) (golden-section search on 1/T)."""
-    y = np.asarray(labels)
-
-    def nll(inverse: float) -> float:
-        return float(-np.mean(log_softmax(logits.astype(np.float64) * inverse, axis=1)[np.arange(len(y)), y]))
-
-    low, high = 1e-3, 20.0
-    for _ in range(100):
-        a, b = low + (high - low) / 3, high - (high - low) / 3
-        if nll(a) <= nll(b):
-            high = b
-        else:
-            low = a
-    return 2.0 / (low + high)
-
-
 def read_sets(config: MultitaskConfig, tokenizer: Tokenizer, shared: Path, pool: Path, sample: int = 0) -> list[Set]:
     """The evaluation sets, encoded as in training; `sample` > 0 keeps only that many rows of each
     (a quick trial of the export, never a shipped model)."""
@@ -228,8 +209,8 @@ def export(
 
     calibration_logits = np.concatenate([mixed["jddc_dev"], mixed[dev]])
     calibration_labels = by_name["jddc_dev"].labels + [2 * y for y in by_name[dev].labels]
-    temperature = fit_temperature_multi(calibration_logits, calibration_labels)
-    emotion_temperature = fit_temperature_multi(int8["ewect_usual_dev"][1], by_name["ewect_usual_dev"].labels)
+    temperature = fit_temperature_classes(calibration_logits, calibration_labels)
+    emotion_temperature = fit_temperature_classes(int8["ewect_usual_dev"][1], by_name["ewect_usual_dev"].labels)
 
     metrics: dict[str, Any] = {}
     for s in sets:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.special import log_softmax
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
@@ -28,8 +29,9 @@ from models.evaluate import read_labelled
 from nlp.schema import EMOTIONS
 from nlp.sentiment.ngram import NgramHead, save_heads
 from nlp.sentiment.transformer import TransformerScorer
+from training.calibrate import fit_temperature_classes
 from training.datasets import EMOTION_POLARITY, load_tasks
-from training.export_multihead import BINARY_SETS, Set, figures, fit_temperature_multi
+from training.export_multihead import BINARY_SETS, Set, figures
 from training.model_card_multihead import render_multihead_card
 from training.multitask import MultitaskConfig, read_reviews
 
@@ -42,10 +44,6 @@ def _fit(features: Any, labels: Sequence[int], c: float, n_features: int) -> Ngr
     coef = regression.coef_.T  # [n_features, classes]
     rows = np.flatnonzero(np.abs(coef).sum(axis=1) > 0)
     return NgramHead.build(rows, coef[rows], regression.intercept_, n_features)
-
-
-def _log_softmax(x: Any) -> Any:
-    return x - np.logaddexp.reduce(x, axis=1, keepdims=True)
 
 
 def fit(folder: Path, shared: Path, pool: Path, heads: Sequence[str]) -> dict[str, Any]:
@@ -80,7 +78,7 @@ def fit(folder: Path, shared: Path, pool: Path, heads: Sequence[str]) -> dict[st
             dev_texts, dev_labels = list(tasks.jddc_dev.texts), list(tasks.jddc_dev.labels)
         head = _fit(ngram.features(texts), labels, C[name], n_features)
         polarity, emotion = scorer.outputs(dev_texts)
-        own = _log_softmax(emotion if name == "emotion" else polarity)
+        own = log_softmax(emotion if name == "emotion" else polarity, axis=1)
         theirs = head.log_probabilities(ngram.features(dev_texts))
         scores = {
             float(w): float(f1_score(dev_labels, ((1 - w) * own + w * theirs).argmax(1), average="macro"))
@@ -103,12 +101,12 @@ def fit(folder: Path, shared: Path, pool: Path, heads: Sequence[str]) -> dict[st
     if "emotion" in chosen:
         _p, mixed = scorer.outputs(list(tasks.emotion_dev.texts))
         assert mixed is not None
-        manifest["emotion_temperature"] = round(fit_temperature_multi(mixed, list(tasks.emotion_dev.labels)), 5)
+        manifest["emotion_temperature"] = round(fit_temperature_classes(mixed, list(tasks.emotion_dev.labels)), 5)
     if "polarity" in chosen:  # refitted on the sets export_multihead fitted it on
         csc = read_labelled(pool / BINARY_SETS["chnsenticorp_dev"])
         mixed, _e = scorer.outputs(list(tasks.jddc_dev.texts) + list(csc.texts))
         labels = list(tasks.jddc_dev.labels) + [2 * y for y in csc.labels]
-        manifest["temperature"] = round(fit_temperature_multi(mixed, labels), 5)
+        manifest["temperature"] = round(fit_temperature_classes(mixed, labels), 5)
     (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     scorer = TransformerScorer.load(folder)
     sets = {n: m["kind"] for n, m in manifest["metrics"].items() if isinstance(m, dict) and "kind" in m}
