@@ -4,10 +4,11 @@ The CLI (`kesheng analyze`) and the service (its batch worker) run the same step
 ``Analysis``; each only decides where results go (files, database rows):
 
 1. ``score(items)`` streams results: redaction, sentiment per text / turn / call, explanation;
-2. ``fit_themes(sample)`` fits the theme model on a bounded sample of those results (``sampler()``), and
+2. ``fit_themes(sample)`` fits the demand model (nlp.aspects.themes) on a bounded sample of those
+   results (``sampler()``), and
    ``ThemeFit.named(catalog)`` gives the discovered themes their ids from the catalogue of earlier ones
    (stable across batches and runs);
-3. ``ThemeFit.apply(results)`` gives every result its themes and corpus keywords, chunk by chunk;
+3. ``ThemeFit.apply(results)`` gives every aspect its theme and every result its themes, chunk by chunk;
 4. ``aggregates(dimension)`` accumulates the heatmap, the trend and the alert conditions result by result.
 
 Nothing here reads files beyond the bundled resources, the environment or a clock.
@@ -22,16 +23,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from nlp.alerts import Alert, AlertRules, AlertState, load_rules
+from nlp.alerts import Alert, AlertRules, AlertState, Followup, load_rules
 from nlp.alerts.engine import AlertAccumulator
-from nlp.config import AnalysisConfig, KeywordConfig
+from nlp.aspects.themes import DemandModel
+from nlp.config import AnalysisConfig
 from nlp.embed import Embedder
 from nlp.heatmap import Heatmap, HeatmapAccumulator, Trend
 from nlp.pipeline import Pipeline, build_pipeline
 from nlp.schema import Item, Result
 from nlp.sentiment import SentimentScorer
 from nlp.taxonomy import Taxonomy, load_taxonomy
-from nlp.themes import Theme, ThemeCatalog, ThemeModel
+from nlp.themes import Theme, ThemeCatalog
 
 T = TypeVar("T")
 
@@ -69,7 +71,7 @@ class Reservoir(Generic[T]):
 class ThemeFit:
     """A fitted theme model and the catalogue ids of its discovered themes."""
 
-    model: ThemeModel | None
+    model: DemandModel | None
     themes: tuple[Theme, ...]
     renames: Mapping[str, str]
     catalog_overlap: float = 0.5
@@ -100,6 +102,7 @@ class ThemeFit:
                 r,
                 themes=tuple(rename.get(t, t) for t in r.themes),
                 theme_weights={rename.get(t, t): w for t, w in r.theme_weights.items()},
+                aspects=tuple(replace(a, theme=rename.get(a.theme, a.theme)) if a.theme else a for a in r.aspects),
             )
             for r in themed
         ]
@@ -128,6 +131,10 @@ class Aggregates:
     def evaluate(self, state: AlertState, now: datetime) -> tuple[list[Alert], AlertState]:
         """Alerts raised now and the new state (the engine of nlp.alerts over what was added)."""
         return self.alerts_.evaluate(state, now)
+
+    def followups(self, now: datetime, theme_labels: Mapping[str, str] | None = None) -> list[Followup]:
+        """The follow-up list (回访清单) of what was added, most urgent first (nlp.alerts.followups)."""
+        return self.alerts_.followups(now, theme_labels)
 
 
 class Analysis:
@@ -170,14 +177,14 @@ class Analysis:
             pipeline_config = replace(
                 pipeline_config, redaction=replace(pipeline_config.redaction, person_names=person_names)
             )
-        # The theme model recomputes every item's keywords over its corpus; the pipeline need not.
-        pipeline_config = replace(pipeline_config, keywords=KeywordConfig(top_k=0))
         config = replace(config, pipeline=pipeline_config)
         loaded_rules = load_rules(rules) if rules is not None else config.alerts or load_rules()
+        loaded_taxonomy = load_taxonomy(taxonomy or config.themes.taxonomy)
+        seeds = [seed for theme in loaded_taxonomy.themes for seed in theme.seeds]
         return cls(
             config,
-            build_pipeline(pipeline_config, scorer=scorer),
-            load_taxonomy(taxonomy or config.themes.taxonomy),
+            build_pipeline(pipeline_config, scorer=scorer, seeds=seeds),
+            loaded_taxonomy,
             loaded_rules,
             # One embedder for every fit: it caches keyword vectors, so repeated words are embedded once.
             E5Embedder(),
@@ -196,6 +203,7 @@ class Analysis:
             scorer=scorer,
             explainer=base.explainer,
             config=base.config,
+            aspects=base.aspects,
         )
 
     def score(
@@ -214,13 +222,7 @@ class Analysis:
         """The theme model fitted on `sample`; its discovered themes are named by ``ThemeFit.named``."""
         if not sample:
             return ThemeFit(None, (), {})
-        model = ThemeModel(
-            self.taxonomy,
-            self.config.themes,
-            embedder=self.embedder,
-            tokenizer=self.base.tokenizer,
-            keyword_config=self.config.keywords,
-        ).fit(sample)
+        model = DemandModel(self.taxonomy, self.config.themes, embedder=self.embedder).fit(sample)
         return ThemeFit(model, tuple(model.themes_), {}, self.config.themes.catalog_overlap)
 
     # -- 4. aggregates -------------------------------------------------------------------------------

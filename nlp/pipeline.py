@@ -1,7 +1,11 @@
-"""The pipeline: item → redact → normalise → keywords → sentiment (per text, per turn, per call) → result.
+"""The pipeline: item → redact → normalise → keywords → sentiment (per text, per turn, per call) →
+opinion units (aspects, each with its own sentiment) → result.
 
-Steps are passed in (a redactor, a tokenizer, a sentiment scorer, an explainer), so the transformer
-model replaces the lexicon scorer without touching this file.
+Steps are passed in (a redactor, a tokenizer, a sentiment scorer, an explainer, an aspect extractor),
+so the transformer model replaces the lexicon scorer without touching this file. Every distinct
+normalised text (an answer, a turn, an opinion unit) is scored once per batch and remembered across
+batches (``memo_size`` texts): real exports repeat 好评, 不错, 物流很快 thousands of times. Aspects get
+their themes later, from the theme step (nlp.aspects.themes).
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
+from nlp.aspects.extract import AspectExtractor
 from nlp.config import CallConfig, PipelineConfig, SentimentConfig
 from nlp.normalize import normalize
 from nlp.redact import Redactor
 from nlp.schema import (
     EMOTIONS,
     LABELS,
+    Aspect,
     CallReading,
     Emotion,
     EmotionLabel,
@@ -121,6 +127,8 @@ class _Prepared:
     text: str
     turn_texts: list[str] = field(default_factory=list)
     redactions: Counter[str] = field(default_factory=Counter)
+    # (turn index or None, unit text, start, end, term, opinion) of each aspect, before scoring.
+    units: list[tuple[int | None, str, int, int, str, str]] = field(default_factory=list)
 
 
 class Pipeline:
@@ -134,12 +142,17 @@ class Pipeline:
         scorer: SentimentScorer,
         explainer: Explainer,
         config: PipelineConfig | None = None,
+        aspects: AspectExtractor | None = None,
+        memo_size: int = 100_000,
     ) -> None:
         self.redactor = redactor
         self.tokenizer = tokenizer
         self.scorer = scorer
         self.explainer = explainer
         self.config = config or PipelineConfig()
+        self.aspects = aspects
+        self.memo_size = memo_size
+        self._memo: dict[str, Sentiment] = {}
 
     def __call__(self, item: Item) -> Result:
         return next(self.pipe([item]))
@@ -151,13 +164,53 @@ class Pipeline:
             yield from self._run_batch(batch)
 
     def _run_batch(self, batch: list[Item]) -> list[Result]:
-        prepared = [self._redact(item) for item in batch]
-        # One scorer call per batch: survey answers and every turn of every call, flattened.
+        prepared = [self._units(self._redact(item)) for item in batch]
+        # One scorer call per batch: answers, every turn and every opinion unit, each distinct text once.
         texts: list[str] = []
         for p in prepared:
             texts.extend(p.turn_texts if p.item.kind == "transcript" else [p.text])
-        sentiments = iter(self.scorer.score([normalize(t) for t in texts]))
+            texts.extend(u[1] for u in p.units)
+        sentiments = iter(self._score([normalize(t) for t in texts]))
         return [self._result(p, sentiments) for p in prepared]
+
+    def _score(self, texts: list[str]) -> list[Sentiment]:
+        """The scorer's reading of each text, every distinct text scored once (and remembered)."""
+        memo = self._memo
+        known = {t: s for t in dict.fromkeys(texts) if (s := memo.get(t)) is not None}
+        fresh = [t for t in dict.fromkeys(texts) if t not in known]
+        if fresh:
+            scored = dict(zip(fresh, self.scorer.score(fresh), strict=True))
+            known.update(scored)
+            if len(memo) + len(scored) > self.memo_size:
+                memo.clear()
+            memo.update(scored)
+        return [known[t] for t in texts]
+
+    def _units(self, p: _Prepared) -> _Prepared:
+        """The opinion units of an answer or of the customer's turns, with their term and opinion."""
+        if self.aspects is None:
+            return p
+        sources: list[tuple[int | None, str]]
+        if p.item.kind == "transcript":
+            sources = [
+                (i, text)
+                for i, (turn, text) in enumerate(zip(p.item.turns, p.turn_texts, strict=True))
+                if turn.speaker == "customer"
+            ]
+        else:
+            sources = [(None, p.text)]
+        for turn, text in sources:
+            for unit, reading in self.aspects.units(text):
+                p.units.extend((turn, unit.text, unit.start, unit.end, term, reading.opinion) for term in reading.terms)
+        return p
+
+    def _aspects(self, p: _Prepared, sentiments: Iterator[Sentiment]) -> tuple[Aspect, ...]:
+        out = []
+        for turn, text, start, end, term, opinion in p.units:
+            sentiment = next(sentiments)
+            emotion = emotion_for(sentiment, normalize(text), self.explainer)
+            out.append(Aspect(text, start, end, term, opinion, sentiment, emotion, None, turn))
+        return tuple(out)
 
     def _redact(self, item: Item) -> _Prepared:
         if item.kind == "transcript":
@@ -195,6 +248,7 @@ class Pipeline:
             call = read_call(turns, config.sentiment.call)
         else:
             sentiment = next(sentiments)
+        aspects = self._aspects(p, sentiments)
         return Result(
             id=item.id,
             kind=item.kind,
@@ -209,11 +263,15 @@ class Pipeline:
             redactions=dict(p.redactions),
             meta=item.meta,
             call=call,
+            aspects=aspects,
         )
 
 
-def build_pipeline(config: PipelineConfig | None = None, scorer: SentimentScorer | None = None) -> Pipeline:
-    """The default pipeline on the bundled resources; `scorer` replaces the lexicon scorer (e.g. a model).
+def build_pipeline(
+    config: PipelineConfig | None = None, scorer: SentimentScorer | None = None, seeds: Iterable[str] = ()
+) -> Pipeline:
+    """The default pipeline on the bundled resources; `scorer` replaces the lexicon scorer (e.g. a model);
+    `seeds` are the taxonomy's seed words (a unit holding one is an aspect even without a noun).
 
     Loads the NER model, the dictionaries and the lexicon: call once per process.
     """
@@ -231,4 +289,5 @@ def build_pipeline(config: PipelineConfig | None = None, scorer: SentimentScorer
         scorer=scorer or lexicon,
         explainer=lexicon,
         config=config,
+        aspects=AspectExtractor(tokenizer, lexicon.lexicon, seeds),
     )

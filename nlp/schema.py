@@ -195,6 +195,54 @@ class CallReading:
 
 
 @dataclass(frozen=True)
+class Aspect:
+    """One opinion unit of an answer or a customer turn (a clause, see nlp.aspects) and what it is about.
+
+    `text` is the redacted span, at `start`:`end` of the result's text (of turn `turn` for a call);
+    `term` is the aspect term it rests on (物流, 分量, 服务员; "" when the unit names none), `opinion`
+    the opinion words (慢, 少, 态度差; "" when none); `sentiment` and `emotion` are the unit's own
+    reading; `theme` is a taxonomy theme, a discovered demand, or None (set by the theme step).
+    """
+
+    text: str
+    start: int
+    end: int
+    term: str
+    opinion: str
+    sentiment: Sentiment
+    emotion: Emotion | None = None
+    theme: str | None = None
+    turn: int | None = None
+
+    @property
+    def label(self) -> Label:
+        return self.sentiment.label
+
+    @property
+    def pair(self) -> str:
+        """The demand as a manager names it: 物流·慢, 分量·少 (the term or the opinion alone when one is missing)."""
+        return "·".join(part for part in (self.term, self.opinion) if part)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "theme": self.theme,
+            "term": self.term,
+            "opinion": self.opinion,
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+            "label": self.sentiment.label,
+            "negative_probability": round(self.sentiment.negative_probability, 4),
+            **_emotion_fields(self.emotion),
+        }
+        if self.sentiment.probabilities:
+            out["probabilities"] = {k: round(v, 4) for k, v in self.sentiment.probabilities.items()}
+        if self.turn is not None:
+            out["turn"] = self.turn
+        return out
+
+
+@dataclass(frozen=True)
 class Result:
     """The per-item output (one line of results.jsonl, see SPEC.md)."""
 
@@ -212,6 +260,8 @@ class Result:
     redactions: Mapping[str, int] = field(default_factory=dict)
     meta: Mapping[str, Any] = field(default_factory=dict)
     call: CallReading | None = None  # transcripts only
+    # The opinion units (clauses) with their aspect, own polarity and emotion; themes are theirs.
+    aspects: tuple[Aspect, ...] = ()
 
     @property
     def top_theme(self) -> str | None:
@@ -233,6 +283,7 @@ class Result:
         out["explanation"] = [{"word": c.word, "weight": round(c.weight, 3)} for c in self.explanation]
         out["keywords"] = list(self.keywords)
         out["themes"] = [{"id": t, "weight": self.theme_weights.get(t)} for t in self.themes]
+        out["aspects"] = [a.to_dict() for a in self.aspects]
         out["redactions"] = dict(self.redactions)
         out["meta"] = dict(self.meta)
         return out
@@ -293,6 +344,23 @@ def _call_from_dict(data: Mapping[str, Any] | None) -> CallReading | None:
     return CallReading(data.get("start"), data.get("end"), bool(data.get("abnormal")), reasons)
 
 
+def _aspect_from_dict(data: Mapping[str, Any], version: str) -> Aspect:
+    probabilities = {k: float(v) for k, v in data.get("probabilities", {}).items()}
+    negative = float(data["negative_probability"])
+    score = probabilities["positive"] - probabilities["negative"] if probabilities else 1.0 - 2.0 * negative
+    return Aspect(
+        text=str(data["text"]),
+        start=int(data.get("start", 0)),
+        end=int(data.get("end", 0)),
+        term=str(data.get("term", "")),
+        opinion=str(data.get("opinion", "")),
+        sentiment=Sentiment(data["label"], score, negative, version, probabilities),
+        emotion=_emotion_from_dict(data),
+        theme=data.get("theme"),
+        turn=data.get("turn"),
+    )
+
+
 def result_from_dict(data: Mapping[str, Any]) -> Result:
     """A Result from its ``to_dict`` form (a results.jsonl line, a stored item)."""
     turns = tuple(
@@ -321,4 +389,5 @@ def result_from_dict(data: Mapping[str, Any]) -> Result:
         redactions=dict(data.get("redactions", {})),
         meta=dict(data.get("meta", {})),
         call=_call_from_dict(data.get("call")),
+        aspects=tuple(_aspect_from_dict(a, str(data["sentiment"]["model_version"])) for a in data.get("aspects", [])),
     )

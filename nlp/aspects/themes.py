@@ -1,0 +1,221 @@
+"""Demand themes of aspects: taxonomy themes by seed words and by meaning, discovered demands from
+aspect–opinion pairs, scikit-learn style (``fit`` on a sample of results, ``transform`` any of them).
+
+An aspect (an opinion unit with its term and opinion, nlp.aspects.extract) gets, in this order:
+
+1. the taxonomy theme of a seed word inside its term (物流速度 ⊃ 物流; longest seed first);
+2. the taxonomy theme its term means: the term's embedding (multilingual-e5-small, ``Embedder``) is
+   at least ``ThemeConfig.seed_similarity`` from one of the theme's seed words (送餐 → 送货, 0.92)
+   and that seed stands out from the term's mean similarity to all seeds by ``seed_margin``,
+   for the terms frequent enough in the fitted sample to be embedded (the vocabulary);
+3. the taxonomy theme of a seed word elsewhere in the unit (而且很贵 → 价格 by the seed 贵; 下次还会再来
+   by 再来), for units whose term is missing or themeless;
+4. a discovered demand: a frequent term no taxonomy theme covers, with the terms that mean the same
+   merged into it, labelled by the term and its most frequent opinion (送餐·慢, 分量·少): negative
+   opinions first when the term draws complaints;
+5. else none (不错, 很满意: generic praise is not a demand).
+
+Discovered demands are numbered D01, D02 … per fit; ``nlp.themes.ThemeCatalog`` maps them onto
+earlier ones by their terms, so ids stay stable across batches. An item's themes are the themes of
+its aspects, the most mentioned first, weighted by their share of the item's themed aspects.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from nlp.config import ThemeConfig
+from nlp.embed import Embedder, FloatArray
+from nlp.resources import data_path
+from nlp.schema import Aspect, Result
+from nlp.taxonomy import Taxonomy
+from nlp.themes.theme import Theme
+from nlp.tokenize import read_word_list
+
+# Opinions that judge the whole thing, not an aspect of it: a term seen only with these (苹果·好,
+# 衣服·不错) is a product or filler, not a demand, so they do not count towards discovering one.
+GENERIC_OPINIONS = read_word_list(data_path("aspects", "generic_opinions.txt"))
+
+
+@dataclass
+class _Term:
+    """How a term is used in the fitted sample."""
+
+    mentions: int = 0
+    negatives: int = 0
+    opinions: Counter[str] = field(default_factory=Counter)
+    negative_opinions: Counter[str] = field(default_factory=Counter)
+
+
+def _seed_pattern(seeds: Sequence[str]) -> re.Pattern[str] | None:
+    ordered = sorted({s for s in seeds if s}, key=len, reverse=True)
+    return re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
+
+
+class DemandModel:
+    """Taxonomy themes and discovered demands of aspects (see the module docstring).
+
+    ``fit`` sets ``themes_`` (taxonomy themes then discovered demands) and ``term_theme_`` (each
+    vocabulary term's theme, None for a term that is no demand); ``transform`` returns the results
+    with their aspects' themes and the items' themes.
+    """
+
+    def __init__(self, taxonomy: Taxonomy, config: ThemeConfig | None = None, embedder: Embedder | None = None) -> None:
+        self.taxonomy = taxonomy
+        self.config = config or ThemeConfig()
+        self.embedder = embedder
+        self._seed_theme = {seed: t.id for t in taxonomy.themes for seed in t.seeds}
+        self._seeds = _seed_pattern(list(self._seed_theme))
+
+    # -- fitting ------------------------------------------------------------------------------------
+
+    def fit(self, results: Sequence[Result]) -> DemandModel:
+        config = self.config
+        usage: dict[str, _Term] = defaultdict(_Term)
+        for result in results:
+            for aspect in result.aspects:
+                if not aspect.term or aspect.opinion in GENERIC_OPINIONS:
+                    continue
+                use = usage[aspect.term]
+                use.mentions += 1
+                if aspect.opinion:
+                    use.opinions[aspect.opinion] += 1
+                if aspect.label == "negative":
+                    use.negatives += 1
+                    if aspect.opinion:
+                        use.negative_opinions[aspect.opinion] += 1
+        vocabulary = sorted(
+            (t for t, u in usage.items() if u.mentions >= config.min_df), key=lambda t: (-usage[t].mentions, t)
+        )
+        vocabulary = vocabulary[: config.max_vocabulary]
+        term_theme: dict[str, str | None] = {}
+        embedded = [t for t in vocabulary if self._term_seed_theme(t) is None]
+        vectors = self._embed(embedded)
+        seeds = list(self._seed_theme)
+        if len(embedded) and seeds and self.embedder is not None:
+            seed_vectors = self.embedder.embed(seeds)
+            similarity = vectors @ seed_vectors.T
+            best = similarity.argmax(axis=1)
+            # A term close to every seed (a hub: 个人, 订单) is close to none: the best seed must also
+            # stand out from the term's mean similarity to all of them.
+            margin = similarity[np.arange(len(embedded)), best] - similarity.mean(axis=1)
+            for i, term in enumerate(embedded):
+                if similarity[i, best[i]] >= config.seed_similarity and margin[i] >= config.seed_margin:
+                    term_theme[term] = self._seed_theme[seeds[best[i]]]
+        for term in vocabulary:
+            theme = self._term_seed_theme(term)
+            if theme is not None:
+                term_theme[term] = theme
+        self.themes_ = [
+            Theme(t.id, t.label, tuple(t.seeds[: config.keywords_per_theme]), t.department, discovered=False)
+            for t in self.taxonomy.themes
+        ]
+        self.themes_ += self._discover(
+            [t for t in embedded if t not in term_theme], vectors, embedded, usage, term_theme
+        )
+        self.term_theme_ = term_theme
+        return self
+
+    def _embed(self, terms: Sequence[str]) -> FloatArray:
+        if not terms or self.embedder is None:
+            return np.zeros((len(terms), 0), dtype=np.float32)
+        return self.embedder.embed(terms)
+
+    def _term_seed_theme(self, term: str) -> str | None:
+        if self._seeds is None:
+            return None
+        match = self._seeds.search(term)
+        return self._seed_theme[match.group()] if match else None
+
+    def _discover(
+        self,
+        open_terms: Sequence[str],
+        vectors: FloatArray,
+        embedded: Sequence[str],
+        usage: dict[str, _Term],
+        term_theme: dict[str, str | None],
+    ) -> list[Theme]:
+        """Frequent open terms become demands; a term that means the same as a bigger one joins it."""
+        config = self.config
+        row = {t: i for i, t in enumerate(embedded)}
+        groups: list[list[str]] = []
+        centres: list[FloatArray] = []
+        for term in sorted(open_terms, key=lambda t: (-usage[t].mentions, t)):
+            vector = vectors[row[term]] if vectors.shape[1] else None
+            if vector is not None and centres:
+                similarity = np.stack(centres) @ vector
+                nearest = int(similarity.argmax())
+                if similarity[nearest] >= config.merge_similarity:
+                    groups[nearest].append(term)
+                    continue
+            groups.append([term])
+            centres.append(vector if vector is not None else np.zeros(0, dtype=np.float32))
+        demands: list[Theme] = []
+        for terms in groups:
+            mentions = sum(usage[t].mentions for t in terms)
+            if mentions < config.min_theme_items or len(demands) >= config.max_discovered:
+                for t in terms:
+                    term_theme.setdefault(t, None)
+                continue
+            theme_id = f"D{len(demands) + 1:02d}"
+            for t in terms:
+                term_theme[t] = theme_id
+            demands.append(
+                Theme(theme_id, self._label(terms, usage), tuple(terms[: config.keywords_per_theme]), discovered=True)
+            )
+        return demands
+
+    def _label(self, terms: Sequence[str], usage: dict[str, _Term]) -> str:
+        """送餐·慢: the main term with the opinion it draws most (its complaints' when it draws many)."""
+        negatives = sum(usage[t].negatives for t in terms)
+        mentions = sum(usage[t].mentions for t in terms)
+        opinions: Counter[str] = Counter()
+        for t in terms:
+            opinions.update(usage[t].negative_opinions if negatives * 3 >= mentions else usage[t].opinions)
+        if not opinions:
+            return terms[0]
+        return f"{terms[0]}·{opinions.most_common(1)[0][0]}"
+
+    # -- applying -----------------------------------------------------------------------------------
+
+    def aspect_theme(self, aspect: Aspect) -> str | None:
+        """The theme of one aspect (steps 1–5 of the module docstring)."""
+        term = aspect.term
+        if term:
+            theme = self._term_seed_theme(term)
+            if theme is not None:
+                return theme
+            theme = self.term_theme_.get(term)
+            if theme is not None:
+                return theme
+        if self._seeds is not None:
+            match = self._seeds.search(aspect.text)
+            if match:
+                return self._seed_theme[match.group()]
+        return None
+
+    def transform(self, results: Sequence[Result]) -> list[Result]:
+        if not hasattr(self, "themes_"):
+            raise RuntimeError("DemandModel.transform before fit")
+        return [self._apply(r) for r in results]
+
+    def _apply(self, result: Result) -> Result:
+        aspects = tuple(replace(a, theme=self.aspect_theme(a)) for a in result.aspects)
+        counts = Counter(a.theme for a in aspects if a.theme is not None)
+        total = sum(counts.values())
+        first = {theme: i for i, theme in reversed(list(enumerate(a.theme for a in aspects)))}
+        themes = sorted(counts, key=lambda t: (-counts[t], first[t]))
+        return replace(
+            result,
+            aspects=aspects,
+            themes=tuple(themes),
+            theme_weights={t: round(counts[t] / total, 4) for t in themes},
+        )
+
+
+__all__ = ["DemandModel"]
