@@ -1,8 +1,10 @@
 """Alerts in the database: the engine (nlp.alerts.evaluate) runs over stored results after each batch,
-and the lifecycle steps (acknowledge, resolve) are the pure functions of nlp.alerts.model."""
+and the lifecycle steps (acknowledge, resolve) are the pure functions of nlp.alerts.model. The same
+pass lists the batch's answers to call back (the follow-up list, api.followups_db)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -11,8 +13,18 @@ from sqlalchemy.orm import Session
 
 from api.db import serialize
 from api.errors import NotFoundError
+from api.followups_db import save_followups
 from api.tables import AlertRow, Batch, Item
-from nlp.alerts import Alert, AlertRules, AlertState, acknowledge, apply_deadline, evaluate, resolve
+from nlp.alerts import (
+    Alert,
+    AlertRules,
+    AlertState,
+    acknowledge,
+    apply_deadline,
+    evaluate,
+    list_followups,
+    resolve,
+)
 from nlp.schema import Result, result_from_dict
 
 # Rise rules compare a week with the week before; evaluating two weeks either side of a batch's dates
@@ -59,8 +71,9 @@ def save_alert(session: Session, alert: Alert) -> None:
     )
 
 
-def _context_results(session: Session, batch_id: int) -> list[Result]:
-    """Stored results in the batch's date range widened by CONTEXT_DAYS, plus the batch's undated items."""
+def _context_results(session: Session, batch_id: int) -> list[tuple[bool, Result]]:
+    """Stored results in the batch's date range widened by CONTEXT_DAYS, plus the batch's undated items,
+    each with whether it is of the batch itself."""
     low, high = session.execute(
         select(func.min(Item.date), func.max(Item.date)).where(Item.batch_id == batch_id, Item.date.is_not(None))
     ).one()
@@ -70,26 +83,37 @@ def _context_results(session: Session, batch_id: int) -> list[Result]:
         end = (date.fromisoformat(high) + timedelta(days=CONTEXT_DAYS)).isoformat()
         conditions.append(Item.date.between(start, end))
     query = (
-        select(Item.result)
+        select(Item.batch_id, Item.result)
         .join(Batch, Batch.id == Item.batch_id)
         .where(or_(*conditions), or_(Batch.status == "done", Batch.id == batch_id))
         .order_by(Item.id)
     )
-    return [result_from_dict(data) for (data,) in session.execute(query)]
+    return [(owner == batch_id, result_from_dict(data)) for owner, data in session.execute(query)]
 
 
-def evaluate_after_batch(session: Session, batch_id: int, rules: AlertRules, now: datetime) -> list[Alert]:
+def evaluate_after_batch(
+    session: Session,
+    batch_id: int,
+    rules: AlertRules,
+    now: datetime,
+    theme_labels: Mapping[str, str] | None = None,
+) -> list[Alert]:
     """Run the alert rules over the stored results around a finished batch; store and return new alerts.
 
-    Alerts already stored are refreshed, not raised again (the engine's ids are the conditions).
+    Alerts already stored are refreshed, not raised again (the engine's ids are the conditions). The
+    batch's own answers that need a call back are stored in the follow-up list (`theme_labels`, id →
+    label, names their themes); an answer already listed keeps its entry.
     """
     serialize(session, ALERTS_LOCK)
     state = load_state(session)
-    raised, new_state = evaluate(_context_results(session, batch_id), rules, state, now)
+    context = _context_results(session, batch_id)
+    raised, new_state = evaluate((result for _, result in context), rules, state, now)
     before = {a.id: a for a in state.alerts}
     for alert in new_state.alerts:
         if before.get(alert.id) != alert:
             save_alert(session, alert)
+    own = (result for in_batch, result in context if in_batch)
+    save_followups(session, list_followups(own, rules, now, theme_labels))
     return raised
 
 

@@ -18,7 +18,7 @@ from api.batcher import MicroBatcher
 from api.db import make_engine, migrate, session_factory
 from api.metrics import Metrics, MetricsMiddleware
 from api.model_holder import ModelHolder, service_registry
-from api.routes import alerts, batches, health, heatmap, keys, labels, models, sentiment, training
+from api.routes import alerts, batches, followups, health, heatmap, keys, labels, models, sentiment, training
 from api.schemas import Problem
 from api.services import Services
 from api.settings import Settings, load_config
@@ -137,7 +137,7 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (sentiment, batches, heatmap, alerts, labels, models, training, keys, health):
+    for module in (sentiment, batches, heatmap, alerts, followups, labels, models, training, keys, health):
         app.include_router(module.router)
     app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)

@@ -153,6 +153,24 @@ class AlertRow(Base):
     updated_at: Mapped[datetime]
 
 
+class FollowupRow(Base):
+    """An entry of the follow-up list (nlp.alerts.Followup.to_dict in `data`), one per item id, with the
+    columns GET /v1/followups filters and orders on (due time, then the most negative)."""
+
+    __tablename__ = "followups"
+    __table_args__ = (Index("ix_followups_due", "due", "negative_probability"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(255))
+    tier: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    theme: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    department: Mapped[str] = mapped_column(String(100), default="")
+    negative_probability: Mapped[float] = mapped_column(Float)
+    due: Mapped[datetime]
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
 class LabelRow(Base):
     """A corrected label for a stored item, given by an analyst (one per item; a new one replaces it)."""
 

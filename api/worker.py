@@ -6,7 +6,7 @@ count are committed in ONE transaction, and (batch_id, row_index) is unique. A p
 mid-batch therefore loses at most the chunk it had not committed; the next claim re-reads the stored
 upload and continues at `processed`, so no row is lost and none is stored twice. When every item is
 in, the batch's demand themes are fitted, the items updated, the upload deleted, the batch marked
-done and the alert rules run — all in one final transaction.
+done and the alert rules run (and the batch's answers to call back listed) — all in one final transaction.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from api.settings import Settings
 from api.store import column_text, item_row, themes_json
 from api.tables import Batch, BatchUpload, Item
 from api.themes_db import load_catalog
+from nlp.alerts import theme_labels
 from nlp.errors import KeshengError
 from nlp.readers import iter_bytes
 from nlp.schema import Result, result_from_dict
@@ -201,7 +202,7 @@ class Worker(BackgroundLoop):
         labels: Counter[str] = Counter()
         with self.factory() as session, session.begin():
             batch = self._held(session, batch_id)
-            fit, _ = fit.named(load_catalog(session))
+            fit, catalog = fit.named(load_catalog(session))
             for chunk in self._stored(batch_id):
                 themed = fit.apply([r for _, r in chunk])
                 labels.update(r.sentiment.label for r in themed)
@@ -226,7 +227,8 @@ class Worker(BackgroundLoop):
                 session.delete(upload)
             session.flush()
             add_batch(session, batch_id)
-            raised = evaluate_after_batch(session, batch_id, self.analyzer.rules, now)
+            names = theme_labels(self.analyzer.taxonomy.themes, catalog.themes, fit.themes)
+            raised = evaluate_after_batch(session, batch_id, self.analyzer.rules, now, names)
         log.info("batch %s done: %s items, %s new alert(s)", batch_id, sample.seen, len(raised))
         if raised and self.on_alerts is not None:
             self.on_alerts()

@@ -1,10 +1,12 @@
-"""`kesheng analyze` as a function: files → results, demand heatmap, alerts in an output folder, streamed.
+"""`kesheng analyze` as a function: files → results, demand heatmap, alerts and the follow-up list in an
+output folder, streamed.
 
 The order is the contract's: every input is read and validated first (a rejected file writes nothing);
 then results are scored as a stream and spooled beside the outputs while a bounded sample of them is
 kept; the themes are fitted on that sample (discovered ones keep their ids from the catalogue of
 earlier runs); the spool is read back chunk by chunk, each result gets its themes, is written to
-results.jsonl and added to the heatmap, trend and alert aggregates. Memory does not grow with the input.
+results.jsonl and added to the heatmap, trend and alert aggregates. Memory does not grow with the input
+(but for the follow-up list: a few fields for each answer it lists).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from nlp.alerts import theme_labels
 from nlp.analysis import Analysis
 from nlp.errors import InputError, Location, RowProblem
 from nlp.files import atomic_writer, write_json_atomic
@@ -122,7 +125,8 @@ def analyze(
     scorer: SentimentScorer | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Run the whole analysis and write DIR/{results.jsonl, heatmap.*, trend.png, alerts.json, report.json}.
+    """Run the whole analysis and write DIR/{results.jsonl, heatmap.*, trend.png, alerts.json,
+    followups.json, report.json}.
 
     Returns the report (also written to report.json).
     """
@@ -159,6 +163,8 @@ def analyze(
     sender = partial(deliver, target=target) if target is not None else None
     alerts = record_alerts(partial(aggregates.evaluate, now=now), options.alert_state, deliver=sender)
     write_json_atomic(out / "alerts.json", [a.to_dict() for a in alerts])
+    followups = aggregates.followups(now, theme_labels(analysis.taxonomy.themes, catalog.themes, themes))
+    write_json_atomic(out / "followups.json", [f.to_dict() for f in followups])
 
     report = {
         "inputs": inputs.reports,
@@ -169,8 +175,11 @@ def analyze(
         "taxonomy": analysis.taxonomy.source,
         "themes": [t.to_dict() for t in themes],
         "alerts": dict(Counter(a.status for a in alerts)),
+        "followups": len(followups),
         "problems": [p.to_dict() for p in inputs.problems],
-        "outputs": [str(p) for p in [out / "results.jsonl", *heatmap_files, out / "alerts.json"]],
+        "outputs": [
+            str(p) for p in [out / "results.jsonl", *heatmap_files, out / "alerts.json", out / "followups.json"]
+        ],
     }
     write_json_atomic(out / "report.json", report)
     return report
@@ -193,6 +202,7 @@ def summary_lines(report: dict[str, Any]) -> Iterable[str]:
     yield f"{len(report['themes'])} demand themes; heatmap by {report['dimension']}"
     alerts = report["alerts"]
     yield f"{sum(alerts.values())} alert(s): " + (", ".join(f"{n} {s}" for s, n in alerts.items()) or "none")
+    yield f"{report.get('followups', 0)} follow-up(s) to call back (回访清单, followups.json)"
     yield "outputs:"
     for path in report["outputs"]:
         yield f"  {path}"

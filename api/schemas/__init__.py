@@ -17,6 +17,7 @@ from api.schemas.alerts import (
 )
 from api.schemas.base import MAX_NOTE_CHARS, MAX_TEXT_CHARS, MAX_TEXTS, MAX_TURNS, Label, StrictIn, Text
 from api.schemas.batches import BatchCountsOut, BatchCreatedOut, BatchOut, BatchStatus, RowErrorOut, ThemeOut
+from api.schemas.followups import FollowupAspectOut, FollowupOut, FollowupsOut
 from api.schemas.health import HealthOut, Problem, ReadyOut
 from api.schemas.heatmap import CellOut, HeatmapOut, HeatmapThemeOut, TrendOut, TrendPointOut, TrendSeriesOut
 from api.schemas.keys import KeyCreatedOut, KeyIn, KeyOut, Role
@@ -59,6 +60,9 @@ __all__ = [
     "CueOut",
     "EvidenceOut",
     "ExampleOut",
+    "FollowupAspectOut",
+    "FollowupOut",
+    "FollowupsOut",
     "HealthOut",
     "HeatmapOut",
     "HeatmapThemeOut",

@@ -2,13 +2,16 @@
 
 ``evaluate(results, rules, state, now) -> (raised, new_state)`` is the whole engine; for a stream,
 ``AlertAccumulator(rules)`` is fed one result at a time and then ``.evaluate(state, now)`` (the same
-alerts, in memory bounded by the rules' cells). Loading and saving the state and delivering alerts live
-at the edges (kesheng.alerts_store, api.webhook).
+alerts, in memory bounded by the rules' cells). Share and rise rules count aspect mentions, each with
+its own polarity. Single answers to call back (a negative top-tier answer, an abnormal call) are not
+alerts but the follow-up list: ``list_followups(results, rules, now)`` or ``AlertAccumulator.followups``.
+Loading and saving the state and delivering alerts live at the edges (kesheng.alerts_store, api.webhook).
 """
 
 from __future__ import annotations
 
 from nlp.alerts.engine import AlertAccumulator, evaluate
+from nlp.alerts.followups import Followup, FollowupAspect, list_followups, theme_labels
 from nlp.alerts.model import (
     Alert,
     AlertState,
@@ -22,7 +25,15 @@ from nlp.alerts.model import (
     apply_deadline,
     resolve,
 )
-from nlp.alerts.rules import AlertRules, RiseRule, SevereRule, ShareRule, load_rules, rules_from_dict
+from nlp.alerts.rules import (
+    AlertRules,
+    FollowupRules,
+    RiseRule,
+    SevereRule,
+    ShareRule,
+    load_rules,
+    rules_from_dict,
+)
 
 __all__ = [
     "Alert",
@@ -33,6 +44,9 @@ __all__ = [
     "Delivery",
     "Evidence",
     "Example",
+    "Followup",
+    "FollowupAspect",
+    "FollowupRules",
     "HistoryEntry",
     "RiseRule",
     "SevereRule",
@@ -41,7 +55,9 @@ __all__ = [
     "acknowledge",
     "apply_deadline",
     "evaluate",
+    "list_followups",
     "load_rules",
     "resolve",
     "rules_from_dict",
+    "theme_labels",
 ]

@@ -1,8 +1,10 @@
 """The rules read the tallies: each condition a rule finds becomes a candidate with its evidence.
 
-A share rule looks at each cell of its grouping; a rise rule compares each week's cell with the same
-cell a week before; a severe rule turns each item it matched into a candidate of its own. The engine
-(nlp.alerts.engine) merges the candidates of one condition into one alert.
+A cell counts aspect mentions (nlp.alerts.mentions), so an alert's `count` and `negatives` are mentions
+(answers, for the NPS detractor signal). A share rule looks at each cell of its grouping; a rise rule
+compares each week's cell with the same cell a week before; a severe rule turns each item it matched
+into a candidate of its own. The engine (nlp.alerts.engine) merges the candidates of one condition into
+one alert.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from nlp.alerts.model import AlertKind, Evidence, Window
-from nlp.alerts.rules import RiseRule, SevereRule, ShareRule
+from nlp.alerts.rules import RiseRule, SevereRule, ShareRule, Signal
 from nlp.alerts.stats import lower_bound, two_proportion_rise
 from nlp.alerts.tally import GroupKey, GroupTally, Segment, SevereHit, evidence_round, window_of
 
@@ -46,6 +48,11 @@ def _describe(theme: str | None, segment: Segment) -> str:
     return "·".join(parts) or "全部"
 
 
+def _what(signal: Signal) -> str:
+    # The share rules count aspect mentions; NPS belongs to the answer, so detractors count answers.
+    return "负面提及" if signal == "negative" else "NPS贬损者"
+
+
 def baselines(cells: Cells) -> dict[Window, float]:
     """The share over every item of each window, from a baseline grouping (one cell per window)."""
     totals: dict[Window, list[int]] = defaultdict(lambda: [0, 0])
@@ -69,7 +76,7 @@ def share_candidates(cells: Cells, window_baselines: Mapping[Window, float], rul
         bound = lower_bound(negatives, count, rule.confidence, rule.method)
         if bound <= threshold:
             continue
-        what = "负面" if rule.signal == "negative" else "NPS贬损者"
+        what = _what(rule.signal)
         against = f"阈值 {threshold:.1%}" if baseline is None else f"本期基线 {baseline:.1%} + {rule.threshold:.0%}"
         reason = (
             f"{_describe(theme, segment)} {window.start}~{window.end} {what}占比 {share:.1%} "
@@ -112,7 +119,7 @@ def rise_candidates(cells: Cells, rule: RiseRule) -> list[Candidate]:
         if test.rise <= rule.min_rise or test.p_value >= alpha:
             continue
         reason = (
-            f"{_describe(theme, segment)} {window.start}~{window.end} 负面占比环比上升 {test.rise:.1%} "
+            f"{_describe(theme, segment)} {window.start}~{window.end} {_what(rule.signal)}占比环比上升 {test.rise:.1%} "
             f"({k1}/{n1}={test.before:.1%} → {k2}/{n2}={test.after:.1%})，"
             f"z={test.z:.2f}，p={test.p_value:.2g}"
         )

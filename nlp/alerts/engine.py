@@ -9,7 +9,9 @@ alert past its deadline is escalated, and later expired.
 
 Results are tallied one at a time by an `AlertAccumulator` (nlp.alerts.tally), so any number of them
 is evaluated in memory bounded by the cells of the rules, not by the results; `evaluate(results, ...)`
-is that accumulator fed with the results. The rules read the tallies in nlp.alerts.candidates.
+is that accumulator fed with the results. The rules read the tallies in nlp.alerts.candidates. The
+share and rise rules count aspect mentions (nlp.alerts.mentions). The same accumulator keeps the
+follow-up list (nlp.alerts.followups): single answers to call back, which are not alerts.
 
 Nothing here reads files, clocks or the environment: `now` is passed in, so weeks can be replayed.
 """
@@ -18,15 +20,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from nlp.alerts.candidates import Candidate, baselines, rise_candidates, severe_candidates, share_candidates
+from nlp.alerts.followups import Followup, FollowupHit, followup_hit, listed
+from nlp.alerts.mentions import Mentions
 from nlp.alerts.model import Alert, AlertState, HistoryEntry, apply_deadline, resolved_at, stamp
 from nlp.alerts.rules import AlertRules
-from nlp.alerts.tally import Grouping, GroupKey, GroupTally, SevereHit, item_date, severe_hit, signal_of
+from nlp.alerts.tally import Grouping, GroupKey, GroupTally, SevereHit, is_detractor, item_date, severe_hit
 from nlp.schema import Result
 
 # --- accumulation ------------------------------------------------------------------------------------
@@ -36,9 +40,10 @@ class AlertAccumulator:
     """The tallies every rule of `rules` reads, fed one result at a time (`add`, `update`).
 
     Per cell of a grouping (theme, segment, window) it keeps two counts and at most
-    `rules.max_examples` examples; per item a severe rule matches, the few fields of its alert.
-    `evaluate(state, now)` runs the rules over what was added; it does not change the accumulator, so
-    it may be fed more and evaluated again.
+    `rules.max_examples` examples; per item a severe rule matches, the few fields of its alert; per
+    item that enters the follow-up list, the few fields of its entry. `evaluate(state, now)` runs the
+    rules over what was added and `followups(now)` lists the entries; neither changes the accumulator,
+    so it may be fed more and evaluated again.
     """
 
     def __init__(self, rules: AlertRules) -> None:
@@ -49,29 +54,33 @@ class AlertAccumulator:
         # Rules that group alike (say a share and a rise rule on theme × region) share the cells.
         self._cells: dict[Grouping, dict[GroupKey, GroupTally]] = {g: {} for g in groupings}
         self._severe: list[list[SevereHit]] = [[] for _ in rules.severe]
-        self._signals = tuple(dict.fromkeys(g.signal for g in groupings))
+        self._detractors = any(g.signal == "detractor" for g in groupings)
+        # One entry per item to call back: the list is the point, so it grows with them (a few fields each).
+        self._followups: list[FollowupHit] = []
 
     def add(self, result: Result) -> None:
-        """Count one result in every grouping it can be placed in, and keep it if a severe rule matches.
-        Items without a date, or without the grouping's signal (no NPS), are left out of groupings."""
-        rank = (-result.sentiment.negative_probability, result.id, self.items_)
+        """Count one result's mentions in every grouping it can be placed in, keep it if a severe rule
+        matches, and note it if it enters the follow-up list. Items without a date, or without the
+        grouping's signal (no NPS), are left out of groupings."""
+        arrival = self.items_
         self.items_ += 1
         day = item_date(result)
-        if day is not None:
-            signals = {signal: signal_of(result, signal) for signal in self._signals}
+        if day is not None and self._cells:
+            mentions = Mentions.of(result)
+            detractor = is_detractor(result) if self._detractors else None
             for grouping, cells in self._cells.items():
-                bad = signals[grouping.signal]
-                if bad is None:
-                    continue
-                for key in grouping.keys(result, day):
+                for key, bad, mention in grouping.places(result.meta, day, mentions, detractor):
                     tally = cells.get(key)
                     if tally is None:
                         tally = cells[key] = GroupTally(self.rules.max_examples, self.rules.example_chars)
-                    tally.add(result, bad, rank)
+                    tally.add(result.id, mention, bad, (-mention.negative_probability, result.id, arrival))
         for rule, hits in zip(self.rules.severe, self._severe, strict=True):
             hit = severe_hit(result, rule, self.rules)
             if hit is not None:
                 hits.append(hit)
+        entry = followup_hit(result, self.rules)
+        if entry is not None:
+            self._followups.append(entry)
 
     def update(self, results: Iterable[Result]) -> AlertAccumulator:
         """`add` each result (a list or a stream); returns the accumulator."""
@@ -98,6 +107,11 @@ class AlertAccumulator:
         new state (see `evaluate`)."""
         stamp(now)
         return _assemble(self.candidates(now), self.rules, state, now)
+
+    def followups(self, now: datetime, theme_labels: Mapping[str, str] | None = None) -> list[Followup]:
+        """The follow-up list (回访清单) of what was added: due within each tier's deadline from `now`,
+        most urgent first; `theme_labels` (id → label) names the aspects' themes."""
+        return listed(self._followups, self.rules, now, theme_labels)
 
 
 def evaluate(

@@ -3,10 +3,13 @@ nlp.settings with errors that name the key and the value (``alerts.toml: share[0
 be in (0, 1)``).
 
 Three kinds of rule (see data/alerts.toml for the defaults and what each setting means):
-- share: the negative share of a theme and/or segment in a day or week window is above a threshold,
-  with a minimum volume, and the lower confidence bound of the share is above it too;
+- share: the negative share of a theme's aspect mentions, and/or of a segment, in a day or week window
+  is above a threshold, with a minimum volume, and the lower confidence bound of the share is above it;
 - rise: the negative share rose week on week by more than a number of points, significantly;
-- severe: one item is very negative from a top-tier customer, or names 投诉/12315/退款 in anger.
+- severe: one complaint names a word the rules list (a safety or legal word: 起诉, 12315, 食物中毒 …),
+  from a top-tier customer by default.
+A single negative answer of a top-tier customer, or an abnormal call, is not an alert: it enters the
+follow-up list (回访清单) that `[followups]` describes (nlp.alerts.followups).
 """
 
 from __future__ import annotations
@@ -75,28 +78,80 @@ class RiseRule:
             raise Invalid("dimensions", "must name a segment when per_theme is false")
 
 
+# Words that make one complaint a department matter on its own: legal action, regulators, the press,
+# and harm to a person. Ordinary complaint words (投诉, 退款) are not here: they are everyday feedback;
+# nor is a bare 曝光, which in a camera review is the exposure.
+SEVERE_KEYWORDS = (
+    "起诉",
+    "法院",
+    "律师",
+    "投诉到消协",
+    "消协",
+    "消费者协会",
+    "12315",
+    "工商局",
+    "市场监管",
+    "媒体曝光",
+    "找媒体",
+    "食物中毒",
+    "受伤",
+    "烫伤",
+    "触电",
+    "漏电",
+    "爆炸",
+    "起火",
+    "着火",
+)
+
+
+def _check_emotions(emotions: tuple[str, ...]) -> None:
+    unknown = [e for e in emotions if e not in EMOTION_NAMES and e not in EMOTION_NAMES.values()]
+    if unknown:
+        known = ", ".join(f"{k} ({v})" for k, v in EMOTION_NAMES.items())
+        raise Invalid("emotions", f"unknown emotion {unknown[0]!r}; use one of {known}", list(emotions))
+
+
 @dataclass(frozen=True)
 class SevereRule:
-    """One item alone raises an alert: very negative from a top tier, or a complaint word in anger.
-
-    Either trigger may be switched off: an empty `top_tiers` or an empty `keywords`.
-    """
+    """One complaint alone raises a department alert: it names one of `keywords` (safety, legal, the
+    press), comes from one of `top_tiers` (any tier when empty) and reads negative — the answer, or the
+    opinion unit that names the word, is labelled negative with at least `min_negative_probability`
+    (and, when `emotions` is not empty, has one of them)."""
 
     name: str
-    min_negative_probability: float = setting(0.9, low=0.5, high=1.0)
+    keywords: tuple[str, ...] = SEVERE_KEYWORDS
     top_tiers: tuple[str, ...] = ("钻石", "VIP")
-    keywords: tuple[str, ...] = ("投诉", "12315", "退款")
-    # Emotion classes (angry, sad, fear, surprise, happy, neutral) or their Chinese names (愤怒, …).
-    emotions: tuple[str, ...] = ("angry",)
+    min_negative_probability: float = setting(0.5, low=0.0, high=1.0)
+    # Emotion classes (angry, sad, fear, surprise, happy, neutral) or their Chinese names (愤怒, …);
+    # empty: any emotion.
+    emotions: tuple[str, ...] = ()
     deadline_hours: float | None = setting(24.0, low=0.0, high=_YEAR_HOURS, open_low=True)
 
     def __post_init__(self) -> None:
-        if not self.top_tiers and not self.keywords:
-            raise Invalid("top_tiers", "and keywords are both empty: the rule could never fire")
-        unknown = [e for e in self.emotions if e not in EMOTION_NAMES and e not in EMOTION_NAMES.values()]
-        if unknown:
-            known = ", ".join(f"{k} ({v})" for k, v in EMOTION_NAMES.items())
-            raise Invalid("emotions", f"unknown emotion {unknown[0]!r}; use one of {known}", list(self.emotions))
+        if not self.keywords:
+            raise Invalid(
+                "keywords",
+                "is empty: the rule could never fire (single negative answers of top-tier customers are "
+                "follow-ups now, see [followups])",
+                [],
+            )
+        _check_emotions(self.emotions)
+
+
+@dataclass(frozen=True)
+class FollowupRules:
+    """Which single answers enter the follow-up list (回访清单): a negative answer of a top-tier customer
+    (its most negative opinion unit, or the answer when it has none, at least `min_negative_probability`)
+    and, with `abnormal_calls`, every abnormal call. Each is due within its tier's deadline ([deadlines])."""
+
+    enabled: bool = True
+    # The tiers whose negative answers are called back; not set: the top tiers of [deadlines].
+    tiers: tuple[str, ...] | None = None
+    min_negative_probability: float = setting(0.8, low=0.0, high=1.0)
+    # A call the customer ended angry, or whose anger rose (Result.call.abnormal), whatever the tier.
+    abnormal_calls: bool = True
+    # Other negative opinion units listed with the one the entry is about.
+    max_other_aspects: int = setting(3, low=0, high=20)
 
 
 @dataclass(frozen=True)
@@ -165,6 +220,7 @@ class AlertRules:
     share: tuple[ShareRule, ...] = ()
     rise: tuple[RiseRule, ...] = ()
     severe: tuple[SevereRule, ...] = ()
+    followups: FollowupRules = field(default_factory=FollowupRules)
     routing: Routing = field(default_factory=Routing)
     deadlines: Deadlines = field(default_factory=Deadlines)
     escalation: Escalation = field(default_factory=Escalation)
@@ -173,6 +229,17 @@ class AlertRules:
     cooldown_hours: float = setting(168.0, low=0.0, high=_YEAR_HOURS)
     max_examples: int = setting(3, low=0, high=20)
     example_chars: int = setting(80, low=10, high=1000)
+
+    @property
+    def followup_tiers(self) -> tuple[str, ...]:
+        """The tiers whose negative answers enter the follow-up list."""
+        tiers = self.followups.tiers
+        return self.deadlines.top_tiers if tiers is None else tiers
+
+    def deadline_hours_for(self, tier: str | None) -> float:
+        """A tier's deadline: the top tiers' shorter one, else the default."""
+        deadlines = self.deadlines
+        return deadlines.top_tier_hours if tier in deadlines.top_tiers else deadlines.default_hours
 
     def __post_init__(self) -> None:
         names = [r.name for r in self.share] + [r.name for r in self.rise] + [r.name for r in self.severe]

@@ -1,9 +1,10 @@
 """What the alert rules read from the items, tallied one item at a time in bounded memory.
 
 A grouping (per theme or not, the segment dimensions, day or week windows, the signal) keeps for each
-cell (theme, segment, window) the number of items that take part, how many are bad, and the few bad
-examples an alert would show; a severe rule keeps, for each item it matches, only what that item's
-alert says about it. Rules that group alike share one grouping.
+cell (theme, segment, window) how many mentions take part (nlp.alerts.mentions: aspect mentions with
+their own polarity; NPS detractors count answers), how many are bad, and the few bad examples an alert
+would show; a severe rule keeps, for each item it matches, only what that item's alert says about it.
+Rules that group alike share one grouping.
 
 Pure: no clock, no files. The rules that turn tallies into candidates are in nlp.alerts.candidates.
 """
@@ -11,12 +12,15 @@ Pure: no clock, no files. The rules that turn tallies into candidates are in nlp
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
+from nlp.alerts.mentions import Mention, Mentions, customer_aspects
 from nlp.alerts.model import DETRACTOR_MAX_NPS, Evidence, Example, Window
 from nlp.alerts.rules import SEGMENT_DIMENSIONS, AlertRules, RiseRule, SevereRule, ShareRule, Signal, WindowKind
-from nlp.schema import Result, customer_text
+from nlp.schema import Aspect, Emotion, Result, Sentiment, customer_text
 
 Segment = tuple[tuple[str, str], ...]
 GroupKey = tuple[str | None, Segment, Window]
@@ -48,16 +52,19 @@ def window_of(day: date, kind: WindowKind) -> Window:
     return Window(monday.isoformat(), (monday + timedelta(days=6)).isoformat())
 
 
-def signal_of(result: Result, signal: Signal) -> bool | None:
-    """Whether the item counts as bad for this signal; None when it does not take part (no NPS)."""
-    if signal == "negative":
-        return result.sentiment.label == "negative"
+def is_detractor(result: Result) -> bool | None:
+    """Whether the item's NPS answer is a detractor's (0-6); None when it has no NPS."""
     raw = result.meta.get("nps")
     try:
         nps = float(raw) if raw is not None and raw != "" else None
     except (TypeError, ValueError):
         return None
     return None if nps is None else nps <= DETRACTOR_MAX_NPS
+
+
+def segment_of(meta: Mapping[str, Any]) -> Segment:
+    """The item's values of the segment dimensions it has (tier, channel, region, product)."""
+    return tuple((d, str(meta[d])) for d in SEGMENT_DIMENSIONS if meta.get(d) not in (None, ""))
 
 
 def evidence_round(value: float) -> float:
@@ -70,9 +77,9 @@ def shorten(text: str, limit: int) -> str:
 
 
 class GroupTally:
-    """One cell of a grouping: items, bad items, and the examples of its evidence — the most negative
-    bad items, one per distinct (shortened) text, at most ``limit`` of them. A repeated "太差了" shows
-    nothing new, so each text keeps only its best-ranked item."""
+    """One cell of a grouping: mentions, bad mentions, and the examples of its evidence — the most
+    negative bad mentions (their opinion units), one per distinct (shortened) text, at most ``limit`` of
+    them. A repeated "太差了" shows nothing new, so each text keeps only its best-ranked mention."""
 
     __slots__ = ("_best", "_chars", "_limit", "_worst", "bad", "count")
 
@@ -84,22 +91,21 @@ class GroupTally:
         self._best: dict[str, tuple[Rank, Example]] = {}
         self._worst: Rank | None = None  # the worst rank held, once `limit` texts are held
 
-    def add(self, result: Result, bad: bool, rank: Rank) -> None:
+    def add(self, item_id: str, mention: Mention, bad: bool, rank: Rank) -> None:
         self.count += 1
         if not bad:
             return
         self.bad += 1
         if self._limit <= 0 or (self._worst is not None and rank >= self._worst):
             return  # ranks behind every held text: it can be neither a new text nor a better one
-        text = shorten(result.text, self._chars)
+        text = shorten(mention.text, self._chars)
         held = self._best.get(text)
         if held is not None and held[0] <= rank:
             return
         if held is None and len(self._best) >= self._limit:
             # Dropping the worst text is safe: `limit` texts now rank ahead of it, and ranks only improve.
             del self._best[max(self._best, key=lambda t: self._best[t][0])]
-        probability = result.sentiment.negative_probability
-        self._best[text] = (rank, Example(result.id, text, evidence_round(probability)))
+        self._best[text] = (rank, Example(item_id, text, evidence_round(mention.negative_probability)))
         if len(self._best) >= self._limit:
             self._worst = max(r for r, _ in self._best.values())
 
@@ -127,16 +133,33 @@ class Grouping:
         """Every item of each window in one cell: the reference of a rule with baseline = "window"."""
         return cls(False, (), rule.window, rule.signal)
 
-    def keys(self, result: Result, day: date) -> list[GroupKey]:
-        """The cells the item belongs to: none when it lacks a dimension (it cannot be placed), one per
-        distinct theme when grouping per theme (none without a theme), else one."""
-        values = [result.meta.get(d) for d in self.dimensions]
+    def places(
+        self, meta: Mapping[str, Any], day: date, mentions: Mentions, detractor: bool | None
+    ) -> Iterator[tuple[GroupKey, bool, Mention]]:
+        """The cells an item is counted in, each with whether it is bad there and what an example quotes.
+
+        None when the item lacks a dimension (it cannot be placed). Signal "negative": per theme, one
+        per aspect mention of the theme with its own label; without a theme, one per aspect mention of
+        the segment (the item once when it has no themed aspects). Signal "detractor" (an answer's NPS):
+        the item once per distinct theme, or once; items without an NPS take no part.
+        """
+        values = [meta.get(d) for d in self.dimensions]
         if any(v is None or str(v).strip() == "" for v in values):
-            return []
+            return
         segment = tuple(sorted(zip(self.dimensions, (str(v) for v in values), strict=True)))
         window = window_of(day, self.window)
-        themes: tuple[str | None, ...] = tuple(dict.fromkeys(result.themes)) if self.per_theme else (None,)
-        return [(theme, segment, window) for theme in themes]
+        if self.signal == "negative":
+            for mention in mentions.by_theme if self.per_theme else mentions.in_segment:
+                yield (mention.theme if self.per_theme else None, segment, window), mention.negative, mention
+            return
+        if detractor is None:
+            return
+        if not self.per_theme:
+            yield (None, segment, window), detractor, mentions.item
+            return
+        for theme in mentions.themes:
+            quote = max((m for m in mentions.by_theme if m.theme == theme), key=lambda m: m.negative_probability)
+            yield (theme, segment, window), detractor, quote
 
 
 @dataclass(frozen=True)
@@ -156,29 +179,50 @@ def _complaint_text(result: Result) -> str:
     return customer_text(result.turns) if result.turns else result.text
 
 
+def _reads(sentiment: Sentiment, emotion: Emotion | None, rule: SevereRule) -> bool:
+    """A complaint in the rule's sense: negative, negative enough, with one of its emotions if it names any."""
+    if sentiment.label != "negative" or sentiment.negative_probability < rule.min_negative_probability:
+        return False
+    return not rule.emotions or (
+        emotion is not None and (emotion.label in rule.emotions or emotion.name in rule.emotions)
+    )
+
+
 def severe_hit(result: Result, rule: SevereRule, rules: AlertRules) -> SevereHit | None:
-    """The hit when the item alone is severe under `rule`: very negative from a top tier, or a complaint
-    word in anger; None otherwise."""
-    probability = result.sentiment.negative_probability
+    """The hit when the item alone is severe under `rule`: a complaint of one of its tiers naming one of its
+    words (the answer, or the opinion unit naming the word, reads negative); None otherwise."""
     tier = str(result.meta.get("tier", ""))
-    reasons = []
-    if tier in rule.top_tiers and probability >= rule.min_negative_probability:
-        reasons.append(f"{tier}客户 负面概率 {probability:.2f} ≥ {rule.min_negative_probability:.2f}")
-    emotion = result.emotion
-    if rule.keywords and emotion is not None and (emotion.label in rule.emotions or emotion.name in rule.emotions):
-        words = [w for w in rule.keywords if w in _complaint_text(result)]
-        if words:
-            reasons.append(f"提到 {'/'.join(words)} 且情绪为{emotion.name}")
-    if not reasons:
+    if rule.top_tiers and tier not in rule.top_tiers:
         return None
+    words = [w for w in rule.keywords if w in _complaint_text(result)]
+    if not words:
+        return None
+    aspects = customer_aspects(result)
+    naming = [a for a in aspects if any(w in a.text for w in words)]
+    complaints: list[Aspect] = [a for a in naming if _reads(a.sentiment, a.emotion or result.emotion, rule)]
+    whole = _reads(result.sentiment, result.emotion, rule)
+    if not complaints and not whole:
+        return None
+    unit = max(complaints or naming, key=lambda a: a.sentiment.negative_probability, default=None)
+    worst = max(
+        (a for a in aspects if a.label == "negative" and a.theme),
+        key=lambda a: a.sentiment.negative_probability,
+        default=None,
+    )
+    theme = next((a.theme for a in (unit, worst) if a is not None and a.theme), result.top_theme)
+    probability = max([result.sentiment.negative_probability] + [a.sentiment.negative_probability for a in complaints])
+    emotion = (unit.emotion if unit is not None else None) or result.emotion
+    feeling = f"，情绪为{emotion.name}" if emotion is not None else ""
+    quote = unit.text if unit is not None else result.text
     evidence = Evidence(
         count=1,
-        negatives=int(result.sentiment.label == "negative"),
+        negatives=1,
         share=evidence_round(probability),
         threshold=rule.min_negative_probability,
-        examples=(Example(result.id, shorten(result.text, rules.example_chars), evidence_round(probability)),),
-        reason=f"单条严重反馈 {result.id}：" + "；".join(reasons),
+        examples=(Example(result.id, shorten(quote, rules.example_chars), evidence_round(probability)),),
+        reason=(
+            f"单条严重反馈 {result.id}：{tier or '未知等级'}客户提到 {'/'.join(words)}"
+            f"（负面概率 {probability:.2f}{feeling}）"
+        ),
     )
-    segment = tuple((d, str(result.meta[d])) for d in SEGMENT_DIMENSIONS if result.meta.get(d) not in (None, ""))
-    theme = result.top_theme
-    return SevereHit(result.id, theme, segment, item_date(result), evidence)
+    return SevereHit(result.id, theme, segment_of(result.meta), item_date(result), evidence)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,32 @@ def test_analyze_gbk_survey_and_text_transcripts(tmp_path: Path) -> None:
     assert sum(cell["count"] for cell in heatmap["cells"]) == len(results)
     alerts = json.loads((out / "alerts.json").read_text(encoding="utf-8"))
     assert all(a["department"] and a["deadline"] and a["status"] == "open" for a in alerts)
+
+
+def test_analyze_writes_the_follow_up_list(tmp_path: Path) -> None:
+    survey = tmp_path / "问卷.csv"
+    survey.write_bytes(SURVEY_GBK.encode("gbk"))
+    calls = tmp_path / "calls.txt"
+    calls.write_text(TRANSCRIPT_TXT, encoding="utf-8")
+    code, output, out = _analyze(tmp_path, survey, calls)
+    assert code == 0, output
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    alerts = json.loads((out / "alerts.json").read_text(encoding="utf-8"))
+    # The diamond customers' complaints (answer 1, call-7) are follow-ups to call back within 24 h, not
+    # department alerts: nothing here names a legal or safety word.
+    assert not [a for a in alerts if a["kind"] == "severe"]
+    followups = json.loads((out / "followups.json").read_text(encoding="utf-8"))
+    assert {f["item_id"] for f in followups} == {"1", "call-7"}
+    for entry in followups:
+        assert entry["segment"]["tier"] == "钻石" and entry["department"]
+        assert entry["negative_probability"] >= 0.8 and entry["emotion_name"] in (None, *EMOTION_NAMES.values())
+        due = datetime.fromisoformat(entry["due"]) - datetime.fromisoformat(entry["listed_at"])
+        assert due == timedelta(hours=24)
+    assert "13912345678" not in json.dumps(followups, ensure_ascii=False)
+    assert report["followups"] == len(followups) and str(out / "followups.json") in report["outputs"]
+    assert f"{len(followups)} follow-up(s) to call back" in output
+    order = [(f["due"], -f["negative_probability"]) for f in followups]
+    assert order == sorted(order), "most urgent first"
 
 
 def test_rejected_file_writes_nothing(tmp_path: Path) -> None:

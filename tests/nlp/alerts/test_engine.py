@@ -1,5 +1,6 @@
-"""The alert engine: share, rise and severe rules, one alert per condition, lifecycle, and an 8-week
-replay of real waimai_10k reviews (their labels stand in for the model: this tests the engine)."""
+"""The alert engine: share and rise rules on aspect mentions, severe rules, one alert per condition,
+lifecycle, and an 8-week replay of real waimai_10k reviews (their labels stand in for the model: this
+tests the engine). The follow-up list has its own tests (test_followups.py)."""
 
 from __future__ import annotations
 
@@ -23,18 +24,39 @@ from nlp.alerts import (
     AlertTransitionError,
     acknowledge,
     evaluate,
+    list_followups,
     load_rules,
     resolve,
     rules_from_dict,
 )
 from nlp.resources import data_path
-from nlp.schema import Emotion, EmotionLabel, Result, Sentiment, TurnResult
+from nlp.schema import Aspect, Emotion, EmotionLabel, Result, Sentiment, TurnResult
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 WAIMAI = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "sentiment" / "waimai_10k.csv"
 
 NEGATIVE_TEXTS = ("送餐太慢了，等了两个小时，饭都凉了", "骑手态度很差，还把汤洒了", "菜是冷的，味道也一般")
 POSITIVE_TEXTS = ("很快，好吃，味道足，量大", "送餐很准时，骑手小哥很有礼貌", "味道不错，分量足")
+
+
+def _sentiment(negative: bool, probability: float) -> Sentiment:
+    return Sentiment("negative" if negative else "positive", 1 - 2 * probability, probability, "labels")
+
+
+def _aspect(
+    text: str, theme: str | None, negative: bool, probability: float, emotion: EmotionLabel | None = None
+) -> Aspect:
+    """One opinion unit; its term/opinion do not matter to the engine (the theme and label do)."""
+    return Aspect(
+        text,
+        0,
+        len(text),
+        "",
+        "",
+        _sentiment(negative, probability),
+        None if emotion is None else Emotion(emotion),
+        theme,
+    )
 
 
 def _result(
@@ -49,20 +71,26 @@ def _result(
     probability: float | None = None,
     emotion: EmotionLabel | None = None,
     nps: int | None = None,
+    aspects: tuple[Aspect, ...] | None = None,
 ) -> Result:
+    """An answer as the pipeline gives it: by default one opinion unit, the whole text, about `theme`
+    with the answer's own label (pass `aspects` for more, or () for a result without aspects)."""
     p = probability if probability is not None else (0.8 if negative else 0.2)
     pool = NEGATIVE_TEXTS if negative else POSITIVE_TEXTS
     meta: dict[str, Any] = {"tier": tier, "channel": "APP", "region": region, "product": "外卖", "date": day}
     if nps is not None:
         meta["nps"] = nps
+    body = text if text is not None else pool[hash(item_id) % len(pool)]
+    units = aspects if aspects is not None else (_aspect(body, theme, negative, p, emotion),)
     return Result(
         id=item_id,
         kind="survey",
-        text=text if text is not None else pool[hash(item_id) % len(pool)],
-        sentiment=Sentiment("negative" if negative else "positive", 1 - 2 * p, p, "labels"),
+        text=body,
+        sentiment=_sentiment(negative, p),
         emotion=None if emotion is None else Emotion(emotion),
-        themes=(theme,),
+        themes=tuple(dict.fromkeys(a.theme for a in units if a.theme)) or (theme,),
         meta=meta,
+        aspects=units,
     )
 
 
@@ -116,6 +144,67 @@ def test_share_rule_splits_by_theme_segment_and_window() -> None:
         ("物流配送", "华东", "2026-10-12", "2026-10-18", "供应链管理部"),
         ("服务态度", "华东", "2026-10-19", "2026-10-25", "客服中心"),
     }
+
+
+# Mixed reviews: the answer reads positive overall, its delivery unit is a complaint.
+MIXED = (
+    ("味道不错，但是送餐太慢了，等了一个半小时", "味道不错", "但是送餐太慢了，等了一个半小时"),
+    ("菜很好吃，就是骑手送错地址了", "菜很好吃", "就是骑手送错地址了"),
+    ("口味一如既往的好，配送却越来越慢", "口味一如既往的好", "配送却越来越慢"),
+)
+
+
+def _mixed_review(item_id: str, complaint: bool, day: str = "2026-10-13") -> Result:
+    text, praise, delivery = MIXED[int(item_id.rsplit("-", 1)[-1]) % len(MIXED)]
+    units = (
+        _aspect(praise, "菜品口味", False, 0.05),
+        _aspect(delivery, "物流配送", complaint, 0.9 if complaint else 0.3),
+    )
+    return _result(item_id, False, text=text, probability=0.3, day=day, aspects=units)
+
+
+def test_share_rule_counts_aspect_mentions_not_the_answer_label() -> None:
+    """30 answers, every one positive overall; 24 complain about delivery in one clause."""
+    items = [_mixed_review(f"m-{i}", i < 24) for i in range(30)]
+    assert all(r.sentiment.label == "positive" for r in items)
+    raised, _ = evaluate(items, _rules(**SHARE_ONLY), AlertState(), NOW)
+    assert [(a.theme, a.evidence.negatives, a.evidence.count, a.department) for a in raised] == [
+        ("物流配送", 24, 30, "供应链管理部")
+    ]
+    # The examples quote the delivery unit, not the whole answer (which would also praise the taste).
+    assert {e.text for e in raised[0].evidence.examples} <= {delivery for _, _, delivery in MIXED}
+    assert "负面提及占比 80.0% (24/30)" in raised[0].evidence.reason
+    # Read at the answer level (no aspects), the same answers are all positive and raise nothing.
+    whole = [replace(r, aspects=()) for r in items]
+    assert evaluate(whole, _rules(**SHARE_ONLY), AlertState(), NOW)[0] == []
+
+
+def test_every_mention_counts_and_a_segment_rule_counts_mentions_too() -> None:
+    """Two negative delivery units in one answer are two 物流 mentions; the positive taste unit counts in
+    the segment, so a segment share is over all themed mentions."""
+    double = (
+        _aspect("送餐太慢了", "物流配送", True, 0.9),
+        _aspect("骑手还把汤洒了", "物流配送", True, 0.85),
+        _aspect("不过味道还行", "菜品口味", False, 0.2),
+    )
+    items = [_result(f"d-{i}", True, aspects=double) for i in range(10)]
+    rules = _rules(
+        share=[
+            {"name": "theme", "dimensions": ["region"], "threshold": 0.5, "min_volume": 20},
+            {"name": "region", "per_theme": False, "dimensions": ["region"], "threshold": 0.5, "min_volume": 20},
+        ]
+    )
+    raised, _ = evaluate(items, rules, AlertState(), NOW)
+    found = {(a.rule, a.theme, a.evidence.negatives, a.evidence.count) for a in raised}
+    assert found == {("theme", "物流配送", 20, 20), ("region", None, 20, 30)}
+
+
+def test_results_without_themed_aspects_count_as_before() -> None:
+    """No aspects (stored before them), or units no theme covers: the answer counts under its themes."""
+    unthemed = (_aspect("太差劲了", None, True, 0.9),)
+    items = [_result(f"u-{i}", i < 18, aspects=() if i % 2 else unthemed) for i in range(24)]
+    raised, _ = evaluate(items, _rules(**SHARE_ONLY), AlertState(), NOW)
+    assert [(a.theme, a.evidence.negatives, a.evidence.count) for a in raised] == [("物流配送", 18, 24)]
 
 
 def test_examples_are_the_most_negative_distinct_texts() -> None:
@@ -233,17 +322,16 @@ def test_share_and_rise_on_the_same_cell_make_one_alert() -> None:
 @pytest.mark.parametrize(
     ("tier", "text", "probability", "emotion", "raises"),
     [
-        ("钻石", "净水器漏水三次了，一直没人来修，太失望了", 0.95, "sad", True),
-        ("VIP", "送错了还不给退，什么破服务", 0.91, None, True),
-        ("钻石", "安装有点慢，其他还行", 0.7, None, False),  # top tier, but not very negative
-        ("基础", "净水器漏水三次了，一直没人来修，太失望了", 0.95, "sad", False),  # not a top tier
-        ("基础", "再不给我退款我就打12315投诉你们！", 0.97, "angry", True),
-        ("白银", "我要投诉你们的快递员，态度恶劣", 0.9, "angry", True),
-        ("白银", "退款已经到账了，谢谢", 0.1, None, False),  # names 退款 without anger
-        ("白银", "等了三天还没发货，气死我了", 0.95, "angry", False),  # anger without a complaint word
+        ("钻石", "热水器漏电，孩子的手被电到受伤了", 0.95, "fear", True),
+        ("VIP", "吃完你们家的外卖全家食物中毒，我要找律师起诉", 0.97, "angry", True),
+        ("钻石", "再不给我退款我就打12315投诉你们！", 0.9, "angry", True),
+        ("钻石", "净水器漏水三次了，一直没人来修，太失望了", 0.95, "sad", False),  # a follow-up, not an alert
+        ("钻石", "我要投诉你们的快递员，态度恶劣", 0.95, "angry", False),  # 投诉 is everyday feedback
+        ("基础", "热水器漏电，孩子的手被电到受伤了", 0.95, "fear", False),  # not a top tier (by default)
+        ("钻石", "还好孩子没有受伤，师傅处理得很及时", 0.1, None, False),  # names 受伤, but is praise
     ],
 )
-def test_severe_items_raise_immediately(
+def test_severe_items_are_the_words_the_rules_name_in_a_top_tier_complaint(
     tier: str, text: str, probability: float, emotion: EmotionLabel | None, raises: bool
 ) -> None:
     rules = load_rules(data_path("alerts.toml"))
@@ -258,17 +346,44 @@ def test_severe_items_raise_immediately(
         assert alert.department == "供应链管理部"  # theme 物流配送
 
 
+def test_a_single_negative_top_tier_answer_is_no_department_alert() -> None:
+    """The old rule paged a department for each of these; now they are follow-ups (test_followups.py)."""
+    rules = load_rules(data_path("alerts.toml"))
+    items = [
+        _result(f"t{i}", True, tier="钻石", text="净水器漏水三次了，一直没人来修，太失望了", probability=0.99)
+        for i in range(5)
+    ]
+    assert evaluate(items, rules, AlertState(), NOW)[0] == []
+
+
+def test_the_severe_unit_names_the_theme_and_is_the_quote() -> None:
+    """A long answer: the unit naming the word is what the alert quotes, and its theme is the alert's."""
+    rules = _rules(severe=[{"name": "severe"}])
+    units = (
+        _aspect("配送挺快的", "物流配送", False, 0.1),
+        _aspect("但是热水器漏电，把我手烫伤了", "产品质量", True, 0.97, "angry"),
+    )
+    item = _result(
+        "s9", False, tier="VIP", text="配送挺快的，但是热水器漏电，把我手烫伤了", probability=0.4, aspects=units
+    )
+    raised, _ = evaluate([item], rules, AlertState(), NOW)
+    assert [(a.theme, a.evidence.examples[0].text) for a in raised] == [("产品质量", "但是热水器漏电，把我手烫伤了")]
+    assert raised[0].evidence.reason == "单条严重反馈 s9：VIP客户提到 烫伤/漏电（负面概率 0.97，情绪为愤怒）"
+
+
 def test_complaint_words_count_only_from_the_customer_in_a_call() -> None:
     rules = load_rules(data_path("alerts.toml"))
     angry = Sentiment("negative", -0.9, 0.95, "labels")
 
     def call(customer: str) -> Result:
         turns = (
-            TurnResult("agent", "您好，如需投诉请拨打客服热线", Sentiment("positive", 0.8, 0.1, "labels")),
+            TurnResult(
+                "agent", "您好，如对处理结果不满意，也可拨打12315反映", Sentiment("neutral", 0.0, 0.2, "labels")
+            ),
             TurnResult("customer", customer, angry),
         )
         text = "\n".join(t.text for t in turns)
-        meta = {"tier": "白银", "date": "2026-11-02"}
+        meta = {"tier": "钻石", "date": "2026-11-02"}
         return Result(
             id="c1", kind="transcript", text=text, sentiment=angry, turns=turns, emotion=Emotion("angry"), meta=meta
         )
@@ -281,6 +396,7 @@ def test_complaint_words_count_only_from_the_customer_in_a_call() -> None:
 @pytest.mark.parametrize(
     ("emotions", "emotion", "raises"),
     [
+        ([], "sad", True),  # no emotion named: any
         (["angry"], "angry", True),
         (["愤怒"], "angry", True),  # a rules file written with the Chinese names still works
         (["sad", "愤怒"], "sad", True),
@@ -297,7 +413,7 @@ def test_severe_emotions_accept_classes_or_chinese_names(
     assert len(raised) == int(raises)
     if raises:
         name = {"angry": "愤怒", "sad": "失望"}[emotion]
-        assert raised[0].evidence.reason.endswith(f"提到 投诉/12315/退款 且情绪为{name}")
+        assert raised[0].evidence.reason == f"单条严重反馈 s1：白银客户提到 12315（负面概率 0.85，情绪为{name}）"
 
 
 # --- deadlines, lifecycle, dedup and cooldown --------------------------------------------------------
@@ -455,6 +571,14 @@ def test_replay_raises_one_alert_for_the_jump_routed_and_dated(timeline: list[Re
     assert alert.evidence.negatives == sum(r.sentiment.label == "negative" for r in planted)
     assert 1 <= len(alert.evidence.examples) <= 3
     assert {e.id for e in alert.evidence.examples} <= {r.id for r in planted if r.sentiment.label == "negative"}
+    # Counted on aspect mentions, as the pipeline builds results: each complaint is a negative 物流 unit.
+    assert all(len(r.aspects) == 1 and r.aspects[0].theme == "物流配送" for r in planted)
+    assert alert.evidence.negatives == sum(r.aspects[0].label == "negative" for r in planted)
+    # The diamond customers' complaints of those 8 weeks are follow-ups (24 h), not alerts.
+    followups = list_followups(timeline, rules, NOW)
+    diamonds = {r.id for r in timeline if r.meta["tier"] == "钻石" and r.sentiment.label == "negative"}
+    assert diamonds and {f.item_id for f in followups} == diamonds
+    assert {f.due for f in followups} == {(NOW + timedelta(hours=24)).isoformat()}
     # Replaying the same data raises nothing new and changes nothing.
     again, state_again = evaluate(timeline, rules, state, NOW)
     assert again == [] and state_again == state
@@ -502,9 +626,9 @@ def test_small_samples_and_noise_raise_nothing(timeline: list[Result]) -> None:
 # --- streaming: the accumulator behind evaluate --------------------------------------------------------
 
 SEVERE_ITEMS: tuple[tuple[str, str, str, float, EmotionLabel], ...] = (
-    ("sv1", "钻石", "净水器漏水三次了，一直没人来修，太失望了", 0.95, "sad"),
-    ("sv2", "基础", "再不给我退款我就打12315投诉你们！", 0.97, "angry"),
-    ("sv3", "白银", "我要投诉你们的快递员，态度恶劣", 0.9, "angry"),
+    ("sv1", "钻石", "热水器漏电，孩子的手被电到受伤了", 0.95, "fear"),
+    ("sv2", "VIP", "再不给我退款我就打12315投诉你们！", 0.97, "angry"),
+    ("sv3", "钻石", "吃完你们家的外卖全家食物中毒，我要找律师起诉", 0.9, "angry"),
 )
 LIFT: dict[str, Any] = {
     "name": "lift",
@@ -546,6 +670,7 @@ def test_accumulated_alerts_equal_the_list_based_ones(rule_set: str, timeline: l
     accumulator.update(iter(items[len(items) // 2 :]))
     assert accumulator.evaluate(AlertState(), NOW) == (raised, state)
     assert accumulator.evaluate(AlertState(), NOW) == (raised, state)  # evaluating changes nothing
+    assert accumulator.followups(NOW) == list_followups(items, rules, NOW)
     # Later, from the saved state: the same refreshes, cooldowns and deadlines as the list-based path.
     later = NOW + timedelta(hours=50)
     acked = state.with_alert(acknowledge(raised[0], "已接单", NOW + timedelta(hours=1)))

@@ -23,7 +23,16 @@ def test_default_rules_load_with_the_documented_defaults() -> None:
     ]
     assert rules.share[0].threshold == 0.5 and rules.share[0].min_volume == 20
     assert rules.rise[0].min_rise == 0.15 and rules.rise[0].correction == "bonferroni"
-    assert rules.severe[0].keywords == ("投诉", "12315", "退款") and rules.severe[0].emotions == ("angry",)
+    severe = rules.severe[0]
+    assert {"起诉", "律师", "12315", "投诉到消协", "食物中毒", "受伤", "爆炸", "媒体曝光"} <= set(severe.keywords)
+    assert not {"投诉", "退款"} & set(severe.keywords), "everyday complaint words page nobody"
+    assert (severe.top_tiers, severe.emotions) == (("钻石", "VIP"), ())
+    assert (rules.followups.enabled, rules.followups.min_negative_probability, rules.followups.abnormal_calls) == (
+        True,
+        0.8,
+        True,
+    )
+    assert rules.followup_tiers == rules.deadlines.top_tiers, "follow-up tiers default to the top tiers"
     assert (rules.deadlines.default_hours, rules.deadlines.top_tier_hours) == (48, 24)
     assert "钻石" in rules.deadlines.top_tiers
     assert rules.webhook.url == "" and rules.webhook.secret_env == "KESHENG_WEBHOOK_SECRET"
@@ -67,11 +76,14 @@ def test_exact_theme_wins_over_a_contained_key() -> None:
         ({"rise": [{"name": "r", "alpha": 0}]}, "rise[0].alpha", "0"),
         ({"rise": [{"name": "r", "correction": "holm"}]}, "rise[0].correction", "'holm'"),
         (
-            {"severe": [{"name": "v", "min_negative_probability": 0.3}]},
+            {"severe": [{"name": "v", "min_negative_probability": 1.5}]},
             "severe[0].min_negative_probability",
-            "0.3",
+            "1.5",
         ),
-        ({"severe": [{"name": "v", "top_tiers": [], "keywords": []}]}, "severe[0].top_tiers", "[]"),
+        ({"severe": [{"name": "v", "keywords": []}]}, "severe[0].keywords", "[]"),
+        ({"followups": {"min_negative_probability": -0.1}}, "followups.min_negative_probability", "-0.1"),
+        ({"followups": {"tiers": "钻石"}}, "followups.tiers", "'钻石'"),
+        ({"followups": {"abnormal": True}}, "followups.abnormal", "True"),
         ({"severe": [{"name": "v", "emotions": ["生气"]}]}, "severe[0].emotions", "['生气']"),
         ({"deadlines": {"default_hours": -4}}, "deadlines.default_hours", "-4"),
         ({"deadlines": {"top_tiers": "钻石"}}, "deadlines.top_tiers", "'钻石'"),
@@ -110,5 +122,16 @@ def test_a_minimal_file_gets_defaults(tmp_path: Path) -> None:
     rules = load_rules(path)
     assert rules.share[0].window == "week" and rules.share[0].dimensions == ("region",)
     assert rules.rise == () and rules.severe == ()
+    assert rules.followups.enabled and rules.followup_tiers == ("钻石", "VIP")
     assert rules.routing.department_for("物流配送") == "供应链"
     assert rules.deadlines.default_hours == 48
+
+
+def test_follow_up_tiers_and_deadlines() -> None:
+    rules = rules_from_dict({"deadlines": {"top_tiers": ["黑金"]}, "followups": {"tiers": ["黑金", "钻石"]}})
+    assert rules.followup_tiers == ("黑金", "钻石")
+    assert (rules.deadline_hours_for("黑金"), rules.deadline_hours_for("钻石"), rules.deadline_hours_for(None)) == (
+        24,
+        48,
+        48,
+    ), "钻石 is called back here, within the normal deadline: only 黑金 is a top tier"
