@@ -37,6 +37,7 @@ from nlp.schema import (
 from nlp.sentiment import (
     Explainer,
     SentimentScorer,
+    blend,
     emotion_for,
     sentiment_from_probabilities,
     sentiment_from_probability,
@@ -153,6 +154,7 @@ class Pipeline:
         self.aspects = aspects
         self.memo_size = memo_size
         self._memo: dict[str, Sentiment] = {}
+        self._explained: dict[str, tuple[Explanation, tuple[str, ...]]] = {}
 
     def __call__(self, item: Item) -> Result:
         return next(self.pipe([item]))
@@ -188,7 +190,7 @@ class Pipeline:
 
     def _units(self, p: _Prepared) -> _Prepared:
         """The opinion units of an answer or of the customer's turns, with their term and opinion."""
-        if self.aspects is None:
+        if self.aspects is None or not self.config.aspects.enabled:
             return p
         sources: list[tuple[int | None, str]]
         if p.item.kind == "transcript":
@@ -204,10 +206,16 @@ class Pipeline:
                 p.units.extend((turn, unit.text, unit.start, unit.end, term, reading.opinion) for term in reading.terms)
         return p
 
-    def _aspects(self, p: _Prepared, sentiments: Iterator[Sentiment]) -> tuple[Aspect, ...]:
+    def _aspects(
+        self, p: _Prepared, sentiments: Iterator[Sentiment], context: Sequence[Sentiment]
+    ) -> tuple[Aspect, ...]:
+        """Each unit's reading in the light of its answer's or turn's (AspectConfig)."""
+        config = self.config.aspects
         out = []
         for turn, text, start, end, term, opinion in p.units:
-            sentiment = next(sentiments)
+            weight = config.own_weight if opinion else config.unjudged_weight
+            around = context[turn] if turn is not None else context[0]
+            sentiment = blend(next(sentiments), around, weight, self.config.sentiment)
             emotion = emotion_for(sentiment, normalize(text), self.explainer)
             out.append(Aspect(text, start, end, term, opinion, sentiment, emotion, None, turn))
         return tuple(out)
@@ -224,9 +232,19 @@ class Pipeline:
         r = self.redactor(item.text)
         return _Prepared(item, r.text, [], Counter(r.counts))
 
-    def _keywords(self, text: str) -> tuple[str, ...]:
-        top_k = self.config.keywords.top_k
-        return tuple(self.tokenizer.keywords(text, top_k)) if top_k else ()
+    def _words(self, text: str) -> tuple[Explanation, tuple[str, ...]]:
+        """The lexicon's explanation and the keywords of a normalised text (remembered, like scores)."""
+        known = self._explained.get(text)
+        if known is None:
+            top_k = self.config.keywords.top_k
+            known = (
+                self.explainer.explain(text) if text else Explanation(),
+                tuple(self.tokenizer.keywords(text, top_k)) if top_k else (),
+            )
+            if len(self._explained) >= self.memo_size:
+                self._explained.clear()
+            self._explained[text] = known
+        return known
 
     def _turn(self, turn: Turn, text: str, sentiment: Sentiment) -> TurnResult:
         return TurnResult(
@@ -236,7 +254,7 @@ class Pipeline:
     def _result(self, p: _Prepared, sentiments: Iterator[Sentiment]) -> Result:
         item, config = p.item, self.config
         analysis_text = normalize(p.text)
-        explanation = self.explainer.explain(analysis_text) if analysis_text else Explanation()
+        explanation, keywords = self._words(analysis_text)
         turns: tuple[TurnResult, ...] = ()
         call = None
         if item.kind == "transcript":
@@ -248,7 +266,7 @@ class Pipeline:
             call = read_call(turns, config.sentiment.call)
         else:
             sentiment = next(sentiments)
-        aspects = self._aspects(p, sentiments)
+        aspects = self._aspects(p, sentiments, [t.sentiment for t in turns] if turns else [sentiment])
         return Result(
             id=item.id,
             kind=item.kind,
@@ -257,9 +275,7 @@ class Pipeline:
             turns=turns,
             emotion=emotion_for(sentiment, analysis_text, self.explainer, explanation),
             explanation=explanation.cues,
-            keywords=tuple(self.tokenizer.keywords(analysis_text, config.keywords.top_k))
-            if config.keywords.top_k
-            else (),
+            keywords=keywords,
             redactions=dict(p.redactions),
             meta=item.meta,
             call=call,

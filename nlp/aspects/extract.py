@@ -28,6 +28,7 @@ import jieba.posseg
 
 from nlp.aspects.units import Unit, split_units
 from nlp.errors import ConfigError
+from nlp.normalize import normalize
 from nlp.resources import data_path
 from nlp.sentiment.lexicon import Lexicon
 from nlp.tokenize import Tokenizer, is_word, read_word_list
@@ -139,7 +140,7 @@ class AspectExtractor:
     # -- units ------------------------------------------------------------------------------------
 
     def read(self, text: str) -> Reading:
-        """The term and opinion of one unit's text (cached)."""
+        """The term and opinion of one unit's normalised text (cached)."""
         cached = self._cache.get(text)
         if cached is not None:
             return cached
@@ -193,7 +194,7 @@ class AspectExtractor:
         out: list[tuple[Unit, Reading]] = []
         pending: tuple[Unit, Reading] | None = None
         for unit in split_units(text):
-            reading = self.read(unit.text)
+            reading = self.read(normalize(unit.text))
             if pending is not None:
                 first, named = pending
                 pending = None

@@ -10,10 +10,13 @@ An aspect (an opinion unit with its term and opinion, nlp.aspects.extract) gets,
    for the terms frequent enough in the fitted sample to be embedded (the vocabulary);
 3. the taxonomy theme of a seed word elsewhere in the unit (而且很贵 → 价格 by the seed 贵; 下次还会再来
    by 再来), for units whose term is missing or themeless;
-4. a discovered demand: a frequent term no taxonomy theme covers, with the terms that mean the same
+4. the taxonomy theme its opinion judges in this corpus: an opinion that, in the fitted sample, nearly
+   always judges one theme when the unit names it (新鲜, 咸 → 口味; 热情 → 服务员) carries that theme
+   to units that judge without naming it or name a dish (三文鱼很新鲜), unless the term is step 5's;
+5. a discovered demand: a frequent term no taxonomy theme covers, with the terms that mean the same
    merged into it, labelled by the term and its most frequent opinion (送餐·慢, 分量·少): negative
    opinions first when the term draws complaints;
-5. else none (不错, 很满意: generic praise is not a demand).
+6. else none (不错, 很满意: generic praise is not a demand).
 
 Discovered demands are numbered D01, D02 … per fit; ``nlp.themes.ThemeCatalog`` maps them onto
 earlier ones by their terms, so ids stay stable across batches. An item's themes are the themes of
@@ -40,6 +43,31 @@ from nlp.tokenize import read_word_list
 # Opinions that judge the whole thing, not an aspect of it: a term seen only with these (苹果·好,
 # 衣服·不错) is a product or filler, not a demand, so they do not count towards discovering one.
 GENERIC_OPINIONS = read_word_list(data_path("aspects", "generic_opinions.txt"))
+
+
+DISCOVERED_PREFIX = "D"  # discovered demands are D01, D02 … (the catalogue keeps that form)
+
+
+def _opinion_key(opinion: str) -> str:
+    """An opinion without its negator: 不新鲜 and 新鲜 are about the same thing."""
+    return opinion[1:] if opinion.startswith("不") and len(opinion) > 1 else opinion
+
+
+def _usage(aspects: Sequence[Aspect]) -> dict[str, _Term]:
+    """How each term is used (judged with a specific opinion or none; generic praise is left out)."""
+    usage: dict[str, _Term] = defaultdict(_Term)
+    for aspect in aspects:
+        if not aspect.term or aspect.opinion in GENERIC_OPINIONS:
+            continue
+        use = usage[aspect.term]
+        use.mentions += 1
+        if aspect.opinion:
+            use.opinions[aspect.opinion] += 1
+        if aspect.label == "negative":
+            use.negatives += 1
+            if aspect.opinion:
+                use.negative_opinions[aspect.opinion] += 1
+    return usage
 
 
 @dataclass
@@ -76,50 +104,67 @@ class DemandModel:
 
     def fit(self, results: Sequence[Result]) -> DemandModel:
         config = self.config
-        usage: dict[str, _Term] = defaultdict(_Term)
-        for result in results:
-            for aspect in result.aspects:
-                if not aspect.term or aspect.opinion in GENERIC_OPINIONS:
-                    continue
-                use = usage[aspect.term]
-                use.mentions += 1
-                if aspect.opinion:
-                    use.opinions[aspect.opinion] += 1
-                if aspect.label == "negative":
-                    use.negatives += 1
-                    if aspect.opinion:
-                        use.negative_opinions[aspect.opinion] += 1
-        vocabulary = sorted(
-            (t for t, u in usage.items() if u.mentions >= config.min_df), key=lambda t: (-usage[t].mentions, t)
-        )
-        vocabulary = vocabulary[: config.max_vocabulary]
-        term_theme: dict[str, str | None] = {}
+        aspects = [a for r in results for a in r.aspects]
+        usage = _usage(aspects)
+        frequent = (t for t, u in usage.items() if u.mentions >= config.min_df)
+        vocabulary = sorted(frequent, key=lambda t: (-usage[t].mentions, t))[: config.max_vocabulary]
+        self.term_theme_: dict[str, str | None] = {}
         embedded = [t for t in vocabulary if self._term_seed_theme(t) is None]
         vectors = self._embed(embedded)
-        seeds = list(self._seed_theme)
-        if len(embedded) and seeds and self.embedder is not None:
-            seed_vectors = self.embedder.embed(seeds)
-            similarity = vectors @ seed_vectors.T
-            best = similarity.argmax(axis=1)
-            # A term close to every seed (a hub: 个人, 订单) is close to none: the best seed must also
-            # stand out from the term's mean similarity to all of them.
-            margin = similarity[np.arange(len(embedded)), best] - similarity.mean(axis=1)
-            for i, term in enumerate(embedded):
-                if similarity[i, best[i]] >= config.seed_similarity and margin[i] >= config.seed_margin:
-                    term_theme[term] = self._seed_theme[seeds[best[i]]]
+        self._meaning(embedded, vectors)
         for term in vocabulary:
             theme = self._term_seed_theme(term)
             if theme is not None:
-                term_theme[term] = theme
+                self.term_theme_[term] = theme
+        self.opinion_theme_ = self._associate(aspects)
         self.themes_ = [
             Theme(t.id, t.label, tuple(t.seeds[: config.keywords_per_theme]), t.department, discovered=False)
             for t in self.taxonomy.themes
         ]
-        self.themes_ += self._discover(
-            [t for t in embedded if t not in term_theme], vectors, embedded, usage, term_theme
-        )
-        self.term_theme_ = term_theme
+        # What no taxonomy theme covers, directly or through its opinion, may be a discovered demand.
+        open_usage = _usage([a for a in aspects if self._taxonomy_theme(a) is None])
+        open_terms = [t for t in embedded if t not in self.term_theme_ and t in open_usage]
+        self.themes_ += self._discover(open_terms, vectors, embedded, open_usage)
         return self
+
+    def _meaning(self, terms: Sequence[str], vectors: FloatArray) -> None:
+        """Terms whose embedding is close to one seed word (and not to all of them) join its theme."""
+        seeds = list(self._seed_theme)
+        if not len(terms) or not seeds or self.embedder is None:
+            return
+        similarity = vectors @ self.embedder.embed(seeds).T
+        best = similarity.argmax(axis=1)
+        # A term close to every seed (a hub: 个人, 订单) is close to none: the best seed must also
+        # stand out from the term's mean similarity to all of them.
+        margin = similarity[np.arange(len(terms)), best] - similarity.mean(axis=1)
+        for i, term in enumerate(terms):
+            if similarity[i, best[i]] >= self.config.seed_similarity and margin[i] >= self.config.seed_margin:
+                self.term_theme_[term] = self._seed_theme[seeds[best[i]]]
+
+    def _associate(self, aspects: Sequence[Aspect]) -> dict[str, str]:
+        """Opinions that, in this corpus, nearly always judge one taxonomy theme when the unit names it
+        (新鲜 → 口味, 热情 → 服务): units judging without naming, or naming a dish, get it too."""
+        config = self.config
+        themed: dict[str, Counter[str]] = defaultdict(Counter)
+        total: Counter[str] = Counter()
+        for aspect in aspects:
+            key = _opinion_key(aspect.opinion)
+            if not key or key in GENERIC_OPINIONS:
+                continue
+            total[key] += 1
+            theme = self._direct_theme(aspect)
+            if theme is not None:
+                themed[key][theme] += 1
+        out: dict[str, str] = {}
+        for key, counts in themed.items():
+            theme, n = counts.most_common(1)[0]
+            if (
+                n >= config.opinion_min_mentions
+                and n >= config.opinion_purity * sum(counts.values())
+                and n >= config.opinion_coverage * total[key]
+            ):
+                out[key] = theme
+        return out
 
     def _embed(self, terms: Sequence[str]) -> FloatArray:
         if not terms or self.embedder is None:
@@ -138,7 +183,6 @@ class DemandModel:
         vectors: FloatArray,
         embedded: Sequence[str],
         usage: dict[str, _Term],
-        term_theme: dict[str, str | None],
     ) -> list[Theme]:
         """Frequent open terms become demands; a term that means the same as a bigger one joins it."""
         config = self.config
@@ -160,11 +204,11 @@ class DemandModel:
             mentions = sum(usage[t].mentions for t in terms)
             if mentions < config.min_theme_items or len(demands) >= config.max_discovered:
                 for t in terms:
-                    term_theme.setdefault(t, None)
+                    self.term_theme_.setdefault(t, None)
                 continue
-            theme_id = f"D{len(demands) + 1:02d}"
+            theme_id = f"{DISCOVERED_PREFIX}{len(demands) + 1:02d}"
             for t in terms:
-                term_theme[t] = theme_id
+                self.term_theme_[t] = theme_id
             demands.append(
                 Theme(theme_id, self._label(terms, usage), tuple(terms[: config.keywords_per_theme]), discovered=True)
             )
@@ -183,21 +227,38 @@ class DemandModel:
 
     # -- applying -----------------------------------------------------------------------------------
 
-    def aspect_theme(self, aspect: Aspect) -> str | None:
-        """The theme of one aspect (steps 1–5 of the module docstring)."""
+    def _direct_theme(self, aspect: Aspect) -> str | None:
+        """A taxonomy theme named in the unit: a seed in its term, its term's meaning, a seed in its text."""
         term = aspect.term
         if term:
             theme = self._term_seed_theme(term)
             if theme is not None:
                 return theme
             theme = self.term_theme_.get(term)
-            if theme is not None:
+            if theme is not None and not theme.startswith(DISCOVERED_PREFIX):
                 return theme
         if self._seeds is not None:
             match = self._seeds.search(aspect.text)
             if match:
                 return self._seed_theme[match.group()]
         return None
+
+    def _taxonomy_theme(self, aspect: Aspect) -> str | None:
+        theme = self._direct_theme(aspect)
+        if theme is None and not self._discovered_term(aspect.term):
+            theme = self.opinion_theme_.get(_opinion_key(aspect.opinion))
+        return theme
+
+    def _discovered_term(self, term: str) -> bool:
+        theme = self.term_theme_.get(term) if term else None
+        return theme is not None and theme.startswith(DISCOVERED_PREFIX)
+
+    def aspect_theme(self, aspect: Aspect) -> str | None:
+        """The theme of one aspect (the steps of the module docstring)."""
+        theme = self._taxonomy_theme(aspect)
+        if theme is None and self._discovered_term(aspect.term):
+            theme = self.term_theme_[aspect.term]
+        return theme
 
     def transform(self, results: Sequence[Result]) -> list[Result]:
         if not hasattr(self, "themes_"):

@@ -101,9 +101,31 @@ def sentiment_from_probabilities(
     )
 
 
+def blend(own: Sentiment, context: Sentiment, weight: float, config: SentimentConfig) -> Sentiment:
+    """``weight`` × ``own`` + (1 − ``weight``) × ``context``: a clause read in the light of its sentence.
+
+    Three-way readings mix their probabilities (and emotions, when both have them); otherwise the
+    negative probabilities are mixed. ``weight`` 1 is ``own`` unchanged."""
+    if weight >= 1.0 or own is context:
+        return own
+    if own.probabilities and context.probabilities:
+        mixed = [weight * own.probabilities[k] + (1 - weight) * context.probabilities[k] for k in LABELS]
+        emotion = own.emotion
+        if own.emotion and context.emotion and own.emotion.probabilities and context.emotion.probabilities:
+            feelings = {
+                e: weight * own.emotion.probabilities[e] + (1 - weight) * context.emotion.probabilities[e]
+                for e in own.emotion.probabilities
+            }
+            emotion = Emotion(max(feelings, key=lambda e: feelings[e]), feelings)  # type: ignore[arg-type]
+        return sentiment_from_probabilities(mixed, own.model_version, config, emotion)
+    p = weight * own.negative_probability + (1 - weight) * context.negative_probability
+    return sentiment_from_probability(min(1.0, max(0.0, p)), own.model_version, config)
+
+
 __all__ = [
     "Explainer",
     "SentimentScorer",
+    "blend",
     "emotion_for",
     "label_for",
     "sentiment_from_probabilities",
