@@ -135,6 +135,8 @@ class AspectExtractor:
         tag = self._tag(word)
         if tag not in _NOUN_TAGS or word in self.not_terms:
             return False
+        if word not in self._listed_terms and self._opinion_core(word) is not None:
+            return False  # 太差, 很好: jieba has some judgements as nouns
         return len(word) >= 2 or word in self._listed_terms  # 菜, 量: only single characters listed
 
     # -- units ------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,7 @@ from nlp.aspects.themes import DemandModel
 from nlp.aspects.units import split_units
 from nlp.config import PipelineConfig, RedactionConfig, ThemeConfig
 from nlp.embed import E5Embedder
+from nlp.normalize import normalize
 from nlp.pipeline import Pipeline, build_pipeline
 from nlp.schema import Aspect, Item, Result, Sentiment, result_from_dict
 from nlp.sentiment.lexicon import Lexicon
@@ -32,6 +35,17 @@ def extractor(tokenizer: Tokenizer) -> AspectExtractor:
 @pytest.fixture(scope="module")
 def pipeline() -> Pipeline:
     return build_pipeline(PipelineConfig(redaction=RedactionConfig(person_names=False)))
+
+
+@pytest.fixture(scope="module")
+def model_pipeline() -> Pipeline:
+    """The pipeline on the default model (three-way and emotions), as users run it."""
+    from models import DEFAULT_MODEL_DIR
+    from nlp.sentiment.transformer import TransformerScorer
+
+    return build_pipeline(
+        PipelineConfig(redaction=RedactionConfig(person_names=False)), scorer=TransformerScorer.load(DEFAULT_MODEL_DIR)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +183,43 @@ def test_a_user_taxonomy_of_another_domain(embedder: E5Embedder) -> None:
     [result] = model.transform(results[:1])
     assert [a.theme for a in result.aspects] == ["waiting", "taste"]  # seed in the term, seed in the unit
     assert replace(result, aspects=()).themes == ("waiting", "taste")
+
+
+ABSA = Path(__file__).resolve().parents[3] / "shared" / "data" / "absa"
+
+
+@pytest.mark.skipif(not (ABSA / "chinese_zhang_dev.csv").is_file(), reason="../shared/data/absa is not available")
+def test_labelled_aspect_terms_are_found(pipeline: Pipeline) -> None:
+    """On the labelled restaurant sentences (bench/absa.py has the full figures), the units hold
+    nearly every annotated aspect term and the extracted terms find most of them."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from absa import read_restaurant
+
+    data = read_restaurant(["dev"], limit=300)
+    results = list(pipeline.pipe(Item(f"s{i}", "survey", text) for i, (text, _) in enumerate(data)))
+    gold = found_unit = found_term = 0
+    for (_, triplets), result in zip(data, results, strict=True):
+        for aspect, _opinion, _polarity in triplets:
+            if aspect == "NULL":
+                continue
+            gold += 1
+            found_unit += any(aspect in normalize(a.text) for a in result.aspects)
+            found_term += any(a.term and (a.term in aspect or aspect in a.term) for a in result.aspects)
+    assert gold > 400
+    assert found_unit / gold >= 0.9  # measured 0.94 on the whole dev set
+    assert found_term / gold >= 0.55  # measured 0.61
+
+
+@pytest.mark.parametrize(
+    ("text", "term", "label"),
+    [
+        # Mixed sentences of the kind the ABSA sets hold: each aspect keeps its own polarity.
+        ("菜很好吃，就是上菜太慢了，等了四十分钟", "上菜", "negative"),
+        ("环境很好，但是服务员态度太差了", "服务员", "negative"),
+        ("价格有点贵，不过味道真的很好", "味道", "positive"),
+    ],
+)
+def test_mixed_sentences_keep_each_aspects_polarity(model_pipeline: Pipeline, text: str, term: str, label: str) -> None:
+    [result] = list(model_pipeline.pipe([Item("m", "survey", text)]))
+    [aspect] = [a for a in result.aspects if term in a.term]
+    assert aspect.label == label, result.aspects
