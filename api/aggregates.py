@@ -2,15 +2,19 @@
 `heatmap_examples` once, in the transaction that marks the batch done, so that GET /v1/heatmap and
 /v1/trend (api.heatmap_db) sum a few rows per cell instead of parsing every stored result.
 
-A row holds the items of one (dimension, value, top theme) in one period: a day, an ISO week or all
-time (`span`). A date range is read as the whole weeks inside it plus the days at either end, no range
-as the all-time rows, so a request sums a few rows per cell however long the history. The top theme is
-what the theme filter and the heatmap's rows go by, the value its column. Every item is in dimension
-TOTAL once per span and in every known dimension once per span (value NULL when it has none: the
-unknown column); a key first met in a later batch gets the earlier items as unknown, copied from the
-TOTAL rows. The week heatmap and the trend are read from the TOTAL rows by their week. Examples are
-kept per row (the few most negative); a cell's are the best of its rows', ranked in Python as in
-nlp.heatmap (item ids compare by code point there, not by a database's collation).
+What is tallied is what nlp.heatmap counts: aspect mentions (nlp.heatmap.mentions_of), each in its
+theme's row with its own polarity. A row holds the mentions of one (dimension, value, theme) in one
+period — a day, an ISO week or all time (`span`) — with the distinct items they come from. A date range
+is read as the whole weeks inside it plus the days at either end, no range as the all-time rows, so a
+request sums a few rows per cell however long the history; an item belongs to one day, so the items of
+a row's periods add up too. The theme is what the theme filter and the heatmap's rows go by, the value
+its column. Every mention is in dimension TOTAL once per span and in every known dimension once per
+span (value NULL when its item has none: the unknown column); a key first met in a later batch gets the
+earlier mentions as unknown, copied from the TOTAL rows. The week heatmap and the trend are read from
+the TOTAL rows by their week. `heatmap_batch_days` counts each batch's items per day: the heatmap's
+`items`. Quotes are kept per row (the few most negative mentions' units, distinct texts); a cell's are
+the best of its rows', ranked in Python as in nlp.heatmap (item ids compare by code point there, not
+by a database's collation).
 
 The cell arithmetic stays in nlp.heatmap (assemble_heatmap / assemble_trend over CellTally values), so
 the answers are those of build_heatmap / build_trend over the stored results — but for a cell's score
@@ -19,10 +23,9 @@ sum being added in another order (last-bit differences of a float sum, under the
 
 from __future__ import annotations
 
-import bisect
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any, cast
 
@@ -35,10 +38,16 @@ from api.store import column_text, item_day
 from api.tables import Batch, HeatmapBatchDay, HeatmapCell, HeatmapDimension, HeatmapExample, Item
 from nlp.config import HeatmapConfig
 from nlp.heatmap import (
+    UNASSIGNED,
     WEEK,
+    Mention,
+    Quote,
+    best_quotes,
     column_of,
     example_text,
     iso_week,
+    mentions_by_theme,
+    offer_quote,
 )
 from nlp.schema import Result, result_from_dict
 
@@ -66,17 +75,24 @@ EXAMPLES = cast(Table, HeatmapExample.__table__)
 # The periods a row covers: one day (or the undated items), one ISO week (dated items), all time.
 DAY, WEEK_SPAN, ALL = "day", "week", "all"
 
-Key = tuple[str, str | None, str | None, str, str | None]  # dimension, value, top theme, span, day or week
-# An example as it is ranked: (-negative_probability, item id, items.id, shortened text), so that the
-# natural order is nlp.heatmap's (most negative first, then by id, then in storage order); items.id is
-# unique, so two examples never compare further than that.
-Ranked = tuple[float, str, int, str]
+Key = tuple[str, str | None, str | None, str, str | None]  # dimension, value, theme, span, day or week
 _NAME = re.compile(DIMENSION_NAME)
 
 
-def best_examples(examples: Iterable[Ranked]) -> list[Ranked]:
-    """The few best-ranked of `examples` (HeatmapConfig.examples_per_cell), in rank order."""
-    return sorted(examples, key=lambda e: e[:3])[: CONFIG.examples_per_cell]
+def stored_text(text: str) -> str:
+    """``text`` as a Text column holds it on every database (PostgreSQL text holds no NUL, which a JSON
+    "\\u0000" escape brings in; the result keeps it)."""
+    return text.replace("\x00", "")
+
+
+def theme_column(theme: str) -> str | None:
+    """A mention's theme as the rows store it: NULL for unassigned, else at most 64 characters."""
+    return None if theme == UNASSIGNED.id else column_text(theme, 64)
+
+
+def best_examples(quotes: Iterable[Quote]) -> list[Quote]:
+    """The few best-ranked quotes of distinct texts (HeatmapConfig.examples_per_cell), in rank order."""
+    return best_quotes(quotes, CONFIG.examples_per_cell)
 
 
 # A batch's items share a few dozen days: their weeks are worked out once.
@@ -90,28 +106,34 @@ def is_dimension(key: str) -> bool:
 
 
 class _Tally:
-    """One row's counts and its best-ranked examples (sorted, at most CONFIG.examples_per_cell)."""
+    """One row's counts and its best quotes (sorted, distinct texts, at most CONFIG.examples_per_cell),
+    each ranked ((-negative probability, item id, items.id, unit), text) as nlp.heatmap ranks them."""
 
-    __slots__ = ("examples", "items", "negatives", "score_sum")
+    __slots__ = ("examples", "items", "mentions", "negatives", "score_sum")
 
     def __init__(self) -> None:
+        self.mentions = 0
         self.items = 0
         self.negatives = 0
         self.score_sum = 0.0
-        self.examples: list[Ranked] = []
+        self.examples: list[Quote] = []
 
-    def add(self, negative: bool, score: float, example: Ranked) -> None:
+    def add(self, group: Sequence[Mention], item_id: str, pk: int) -> None:
+        """One item's mentions of this row's theme."""
         self.items += 1
-        self.negatives += negative
-        self.score_sum += score
-        examples = self.examples
-        if len(examples) < CONFIG.examples_per_cell:
-            bisect.insort(examples, example)
-        elif examples and example < examples[-1]:
-            bisect.insort(examples, example)
-            examples.pop()
+        limit = CONFIG.examples_per_cell
+        for mention in group:
+            self.mentions += 1
+            self.negatives += mention.negative
+            self.score_sum += mention.score
+            rank = (-mention.negative_probability, item_id, pk, mention.unit)
+            if limit > 0 and (len(self.examples) < limit or rank < self.examples[-1][0]):
+                text = stored_text(example_text(mention.text, CONFIG))
+                if text:
+                    offer_quote(self.examples, (rank, text), limit)
 
     def merge(self, other: _Tally) -> None:
+        self.mentions += other.mentions
         self.items += other.items
         self.negatives += other.negatives
         self.score_sum += other.score_sum
@@ -131,7 +153,7 @@ class _BatchTally:
         self.known = known
         self.dimensions = [name for name, wide in known.items() if not wide]
         self.rows: dict[Key, _Tally] = {}
-        self.days: Counter[tuple[str | None, str | None]] = Counter()
+        self.days: Counter[str | None] = Counter()
         self.values: dict[str, set[str]] = {name: set() for name in self.dimensions}
 
     def add(self, pk: int, result: Result) -> None:
@@ -143,27 +165,23 @@ class _BatchTally:
                         self.rows[(name, None, theme, span, period)] = row.copy()
                 self.dimensions.append(name)
                 self.values[name] = set()
-        theme = column_text(result.top_theme, 64) if result.top_theme else None
+        groups = [(theme_column(theme), group) for theme, group in mentions_by_theme(result).items()]
         day = item_day(result)
-        self.days[(theme, day)] += 1
-        negative = result.sentiment.label == "negative"
-        score = result.sentiment.score
-        example = (-result.sentiment.negative_probability, result.id, pk, example_text(result.text, CONFIG))
+        self.days[day] += 1
+        item_id = stored_text(result.id)
         rows = self.rows
         for dimension in (TOTAL, *self.dimensions):
             value = None
             if dimension != TOTAL:
-                column = column_of(result, dimension, "")  # "": unknown
-                if "\x00" in column:  # PostgreSQL text cannot hold it
-                    column = column.replace("\x00", "")
-                value = column or None
+                value = stored_text(column_of(result, dimension, "")) or None  # "": unknown
                 if value is not None:
                     self.values[dimension].add(value)
-            key = (dimension, value, theme, DAY, day)
-            found = rows.get(key)
-            if found is None:
-                found = rows[key] = _Tally()
-            found.add(negative, score, example)
+            for theme, group in groups:
+                key = (dimension, value, theme, DAY, day)
+                found = rows.get(key)
+                if found is None:
+                    found = rows[key] = _Tally()
+                found.add(group, item_id, pk)
 
     def drop(self, dimension: str) -> None:
         self.rows = {key: row for key, row in self.rows.items() if key[0] != dimension}
@@ -222,10 +240,7 @@ def add_results(bind: Bind, batch_id: int, stored: Iterable[tuple[int, Result]])
     rows = tally.spanned()
     _merge_cells(bind, rows)
     _merge_examples(bind, rows)
-    bind.execute(
-        insert(HeatmapBatchDay),
-        [{"batch_id": batch_id, "theme": t, "day": d, "items": n} for (t, d), n in tally.days.items()],
-    )
+    bind.execute(insert(HeatmapBatchDay), [{"batch_id": batch_id, "day": d, "items": n} for d, n in tally.days.items()])
     return sum(tally.days.values())
 
 
@@ -301,6 +316,7 @@ def _merge_cells(bind: Bind, rows: dict[Key, _Tally]) -> None:
         CELLS.c.span,
         CELLS.c.day,
         CELLS.c.week,
+        CELLS.c.mentions,
         CELLS.c["items"],
         CELLS.c.negatives,
         CELLS.c.score_sum,
@@ -314,9 +330,10 @@ def _merge_cells(bind: Bind, rows: dict[Key, _Tally]) -> None:
             updates.append(
                 {
                     "row_id": found[0],
-                    "new_items": found[7] + tally.items,
-                    "new_negatives": found[8] + tally.negatives,
-                    "new_score_sum": found[9] + tally.score_sum,
+                    "new_mentions": found[7] + tally.mentions,
+                    "new_items": found[8] + tally.items,
+                    "new_negatives": found[9] + tally.negatives,
+                    "new_score_sum": found[10] + tally.score_sum,
                 }
             )
         else:
@@ -327,6 +344,7 @@ def _merge_cells(bind: Bind, rows: dict[Key, _Tally]) -> None:
                     "value": value,
                     "theme": theme,
                     **_period_columns(span, period),
+                    "mentions": tally.mentions,
                     "items": tally.items,
                     "negatives": tally.negatives,
                     "score_sum": tally.score_sum,
@@ -338,6 +356,7 @@ def _merge_cells(bind: Bind, rows: dict[Key, _Tally]) -> None:
             .where(CELLS.c.id == bindparam("row_id"))
             .values(
                 {
+                    CELLS.c.mentions: bindparam("new_mentions"),
                     CELLS.c["items"]: bindparam("new_items"),
                     CELLS.c.negatives: bindparam("new_negatives"),
                     CELLS.c.score_sum: bindparam("new_score_sum"),
@@ -349,9 +368,13 @@ def _merge_cells(bind: Bind, rows: dict[Key, _Tally]) -> None:
         bind.execute(insert(CELLS), inserts)
 
 
+def stored_quote(negative_probability: float, item_id: str, item_pk: int, unit: int, text: str) -> Quote:
+    """A heatmap_examples row's quote, ranked as nlp.heatmap ranks it."""
+    return ((-negative_probability, item_id, item_pk, unit), text)
+
+
 def _merge_examples(bind: Bind, rows: dict[Key, _Tally]) -> None:
-    """Keep, per key, the best-ranked of the stored examples and the batch's: drop the others."""
-    limit = CONFIG.examples_per_cell
+    """Keep, per key, the best quotes of the stored ones and the batch's: drop the others."""
     wanted = {key: tally for key, tally in rows.items() if tally.examples}
     if not wanted:
         return
@@ -366,16 +389,19 @@ def _merge_examples(bind: Bind, rows: dict[Key, _Tally]) -> None:
         EXAMPLES.c.negative_probability,
         EXAMPLES.c.item_id,
         EXAMPLES.c.item_pk,
+        EXAMPLES.c.unit,
+        EXAMPLES.c.text,
     ).where(*_on_rows(EXAMPLES, wanted))
-    stored: dict[Key, list[tuple[float, str, int, int]]] = defaultdict(list)
+    stored: dict[Key, list[tuple[Quote, int]]] = defaultdict(list)
     for r in bind.execute(query).all():
-        stored[_key(r)].append((-r[7], r[8], r[9], r[0]))
+        stored[_key(r)].append((stored_quote(r[7], r[8], r[9], r[10], r[11]), r[0]))
     dropped: list[dict[str, Any]] = []
     inserts: list[dict[str, Any]] = []
     for key, tally in wanted.items():
-        # Stored ones end in their row id (an int), the batch's in their text.
-        ranked = sorted([*stored.get(key, []), *tally.examples], key=lambda e: e[:3])
-        dropped += [{"row_id": e[3]} for e in ranked[limit:] if isinstance(e[3], int)]
+        held = stored.get(key, [])
+        # Ranks are unique (items.id and the unit are), so a batch's quote never equals a stored one.
+        kept = set(best_examples([*(quote for quote, _ in held), *tally.examples]))
+        dropped += [{"row_id": row_id} for quote, row_id in held if quote not in kept]
         dimension, value, theme, span, period = key
         inserts += [
             {
@@ -383,14 +409,14 @@ def _merge_examples(bind: Bind, rows: dict[Key, _Tally]) -> None:
                 "value": value,
                 "theme": theme,
                 **_period_columns(span, period),
-                "negative_probability": -e[0],
-                # PostgreSQL text holds no NUL (a JSON "\u0000" escape brings one in); the result keeps it.
-                "item_id": e[1].replace("\x00", ""),
-                "item_pk": e[2],
-                "text": e[3].replace("\x00", ""),
+                "negative_probability": -rank[0],
+                "item_id": rank[1],
+                "item_pk": rank[2],
+                "unit": rank[3],
+                "text": text,
             }
-            for e in ranked[:limit]
-            if isinstance(e[3], str)
+            for rank, text in tally.examples
+            if (rank, text) in kept
         ]
     if dropped:
         bind.execute(delete(EXAMPLES).where(EXAMPLES.c.id == bindparam("row_id")), dropped)

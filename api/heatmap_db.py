@@ -1,5 +1,9 @@
 """The heatmap and trend read from the aggregates (api.aggregates): a few rows per cell summed in SQL,
-the examples ranked in Python, the cells computed by nlp.heatmap. GET /v1/heatmap and /v1/trend."""
+the quotes ranked in Python, the cells computed by nlp.heatmap. GET /v1/heatmap and /v1/trend.
+
+The theme filter keeps that theme's mentions (``unassigned``: the mentions without a theme), as
+``build_heatmap(..., theme=...)`` does over every stored result of the range; the themes listed are
+those of the batches in the range, with or without the filter."""
 
 from __future__ import annotations
 
@@ -9,7 +13,18 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, func, select
 from sqlalchemy.orm import Session
 
-from api.aggregates import ALL, CELLS, CONFIG, DAY, EXAMPLES, TOTAL, WEEK_SPAN, best_examples
+from api.aggregates import (
+    ALL,
+    CELLS,
+    CONFIG,
+    DAY,
+    EXAMPLES,
+    TOTAL,
+    WEEK_SPAN,
+    best_examples,
+    stored_quote,
+    theme_column,
+)
 from api.store import stored_results, stored_themes
 from api.tables import HeatmapBatchDay, HeatmapDimension
 from nlp.heatmap import (
@@ -17,6 +32,7 @@ from nlp.heatmap import (
     WEEK,
     CellTally,
     Heatmap,
+    Quote,
     Trend,
     assemble_heatmap,
     assemble_trend,
@@ -69,22 +85,30 @@ def _parts(table: Table, dimension: str, date_from: str | None, date_to: str | N
     return [table.c.span == ALL]
 
 
-def contributing_batches(
-    session: Session, date_from: str | None = None, date_to: str | None = None, theme: str | None = None
-) -> set[int]:
-    """The completed batches with items in the range and theme."""
+def contributing_batches(session: Session, date_from: str | None = None, date_to: str | None = None) -> set[int]:
+    """The completed batches with items in the range."""
     query = select(HeatmapBatchDay.batch_id).distinct()
     if date_from:
         query = query.where(HeatmapBatchDay.day >= date_from)
     if date_to:
         query = query.where(HeatmapBatchDay.day <= date_to)
-    if theme:
-        query = query.where(HeatmapBatchDay.theme == theme)
     return set(session.execute(query).scalars())
 
 
-def _themes(session: Session, date_from: str | None, date_to: str | None, theme: str | None) -> list[Theme]:
-    return stored_themes(session, lambda: contributing_batches(session, date_from, date_to, theme))
+def counted_items(session: Session, date_from: str | None = None, date_to: str | None = None) -> int:
+    """The items of every completed batch in the range (with a range, the undated ones are left out)."""
+    query = select(func.coalesce(func.sum(HeatmapBatchDay.items), 0))
+    if date_from:
+        query = query.where(HeatmapBatchDay.day >= date_from)
+    if date_to:
+        query = query.where(HeatmapBatchDay.day <= date_to)
+    if date_from or date_to:
+        query = query.where(HeatmapBatchDay.day.is_not(None))
+    return int(session.execute(query).scalar_one())
+
+
+def _themes(session: Session, date_from: str | None, date_to: str | None) -> list[Theme]:
+    return stored_themes(session, lambda: contributing_batches(session, date_from, date_to))
 
 
 def heatmap(
@@ -94,7 +118,7 @@ def heatmap(
     date_to: str | None = None,
     theme: str | None = None,
 ) -> Heatmap:
-    """The heatmap of every completed batch over `dimension` (filtered by day range and top theme), as
+    """The heatmap of every completed batch over `dimension` (filtered by day range and theme), as
     build_heatmap computes it over the stored results."""
     if dimension == TOTAL:
         raise ValueError(f"{TOTAL!r} is not a dimension")
@@ -102,10 +126,12 @@ def heatmap(
     if dimension != WEEK:
         wide = session.execute(select(HeatmapDimension.wide).where(HeatmapDimension.name == dimension)).scalar()
         if wide:
-            return build_heatmap(*stored_results(session, date_from, date_to, theme), dimension, CONFIG)
+            results, themes = stored_results(session, date_from, date_to)
+            return build_heatmap(results, themes, dimension, CONFIG, theme)
         if wide is not None:
             source = dimension
     counts: dict[tuple[str, str], list[Any]] = {}
+    quotes: dict[tuple[str, str], list[Quote]] = {}
     group = CELLS.c.week if dimension == WEEK else CELLS.c.value
     kept = EXAMPLES.c.week if dimension == WEEK else EXAMPLES.c.value
     for cells, examples in zip(
@@ -115,6 +141,7 @@ def heatmap(
             select(
                 CELLS.c.theme,
                 group,
+                func.sum(CELLS.c.mentions),
                 func.sum(CELLS.c["items"]),
                 func.sum(CELLS.c.negatives),
                 func.sum(CELLS.c.score_sum),
@@ -122,34 +149,39 @@ def heatmap(
             .where(CELLS.c.dimension == source, cells, *_theme(CELLS, theme))
             .group_by(CELLS.c.theme, group)
         )
-        for row_theme, column, items, negatives, score_sum in session.execute(sums):
-            tally = counts.setdefault(_cell_key(row_theme, column), [0, 0, 0.0, []])
-            tally[0] += int(items)
-            tally[1] += int(negatives)
-            tally[2] += float(score_sum)
+        for row_theme, column, mentions, items, negatives, score_sum in session.execute(sums):
+            tally = counts.setdefault(_cell_key(row_theme, column), [0, 0, 0, 0.0])
+            tally[0] += int(mentions)
+            tally[1] += int(items)
+            tally[2] += int(negatives)
+            tally[3] += float(score_sum)
         best = select(
             EXAMPLES.c.theme,
             kept,
             EXAMPLES.c.negative_probability,
             EXAMPLES.c.item_id,
             EXAMPLES.c.item_pk,
+            EXAMPLES.c.unit,
             EXAMPLES.c.text,
         ).where(EXAMPLES.c.dimension == source, examples, *_theme(EXAMPLES, theme))
-        for row_theme, column, probability, item_id, item_pk, text in session.execute(best):
-            counts[_cell_key(row_theme, column)][3].append((-probability, item_id, item_pk, text))
-    # A blank text keeps its place among the most negative but shows nothing, as in nlp.heatmap.
+        for row_theme, column, probability, item_id, item_pk, unit, text in session.execute(best):
+            quotes.setdefault(_cell_key(row_theme, column), []).append(
+                stored_quote(probability, item_id, item_pk, unit, text)
+            )
     tallies = {
-        key: CellTally(items, negatives, score_sum, tuple(e[3] for e in best_examples(ranked) if e[3]))
-        for key, (items, negatives, score_sum, ranked) in counts.items()
+        key: CellTally(mentions, items, negatives, score_sum, tuple(t for _, t in best_examples(quotes.get(key, []))))
+        for key, (mentions, items, negatives, score_sum) in counts.items()
     }
-    items = sum(t.count for t in tallies.values())
-    negatives = sum(t.negatives for t in tallies.values())
-    return assemble_heatmap(dimension, _themes(session, date_from, date_to, theme), tallies, items, negatives, CONFIG)
+    # Filtered, the items are those with a mention of the theme: each is in one column of its row.
+    items = sum(t.items for t in tallies.values()) if theme else counted_items(session, date_from, date_to)
+    return assemble_heatmap(dimension, _themes(session, date_from, date_to), tallies, items, CONFIG)
 
 
 def _theme(table: Table, theme: str | None) -> list[ColumnElement[bool]]:
-    # As on items: the filter never matches an item without a theme (NULL).
-    return [table.c.theme == theme] if theme else []
+    if not theme:
+        return []
+    stored = theme_column(theme)
+    return [table.c.theme.is_(None) if stored is None else table.c.theme == stored]
 
 
 def _cell_key(theme: str | None, column: str | None) -> tuple[str, str]:
@@ -159,17 +191,24 @@ def _cell_key(theme: str | None, column: str | None) -> tuple[str, str]:
 def trend(
     session: Session, date_from: str | None = None, date_to: str | None = None, theme: str | None = None
 ) -> Trend:
-    """Negative share per ISO week of each theme over every completed batch, as build_trend computes it."""
+    """Negative share of each theme's mentions per ISO week over every completed batch (only `theme`'s,
+    when given), as build_trend computes it."""
     parts = _dated(CELLS, date_from, date_to) if date_from or date_to else [CELLS.c.span == WEEK_SPAN]
-    counts: dict[tuple[str, str], tuple[int, int]] = {}
+    counts: dict[tuple[str, str], tuple[int, int, int]] = {}
     for part in parts:
         query = (
-            select(CELLS.c.theme, CELLS.c.week, func.sum(CELLS.c["items"]), func.sum(CELLS.c.negatives))
+            select(
+                CELLS.c.theme,
+                CELLS.c.week,
+                func.sum(CELLS.c.mentions),
+                func.sum(CELLS.c["items"]),
+                func.sum(CELLS.c.negatives),
+            )
             .where(CELLS.c.dimension == TOTAL, part, CELLS.c.week.is_not(None), *_theme(CELLS, theme))
             .group_by(CELLS.c.theme, CELLS.c.week)
         )
-        for row_theme, week, items, negatives in session.execute(query):
+        for row_theme, week, mentions, items, negatives in session.execute(query):
             key = (row_theme or UNASSIGNED.id, week)
-            before = counts.get(key, (0, 0))
-            counts[key] = (before[0] + int(items), before[1] + int(negatives))
-    return assemble_trend(_themes(session, date_from, date_to, theme), counts)
+            before = counts.get(key, (0, 0, 0))
+            counts[key] = (before[0] + int(mentions), before[1] + int(items), before[2] + int(negatives))
+    return assemble_trend(_themes(session, date_from, date_to), counts, CONFIG)

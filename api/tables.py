@@ -224,27 +224,30 @@ class _HeatmapKey:
 
 
 class HeatmapCell(_HeatmapKey, Base):
-    """Tallies of the heatmap and trend, added as each batch completes (api.aggregates): the items of one
-    (dimension, value, top theme) in one period, how many are negative and the sum of their scores.
+    """Tallies of the heatmap and trend, added as each batch completes (api.aggregates): the aspect
+    mentions of one (dimension, value, theme) in one period (nlp.heatmap.mentions_of), the distinct items
+    they come from, how many mentions are negative and the sum of their scores.
 
     `span` says what the period is: "day" (`day`, NULL for undated items; `week` its ISO week), "week"
-    (`week`; dated items only) or "all" (every item). dimension "*" holds every item once per span (the
-    trend, the week column, the heatmap of a dimension no item has); every other dimension does too, with
-    `value` NULL where the item has none (the unknown column). `theme` NULL: no theme (row unassigned).
+    (`week`; dated items only) or "all" (every item). dimension "*" holds every mention once per span
+    (the trend, the week column, the heatmap of a dimension no item has); every other dimension does too,
+    with `value` NULL where the item has none (the unknown column). `theme` NULL: row unassigned. An item
+    is in `items` of each row its mentions are in, once, so the items of a row's periods add up.
     """
 
     __tablename__ = "heatmap_cells"
     __table_args__ = (Index("ix_heatmap_cells_period", "dimension", "span", "week", "day"),)
 
+    mentions: Mapped[int] = mapped_column(Integer)
     items: Mapped[int] = mapped_column(Integer)
     negatives: Mapped[int] = mapped_column(Integer)
     score_sum: Mapped[float] = mapped_column(Float)
 
 
 class HeatmapExample(_HeatmapKey, Base):
-    """The most negative items of a heatmap_cells row (same key columns; at most
-    HeatmapConfig.examples_per_cell, ranked by negative probability, then item id, then items.id), with
-    the text a cell quotes."""
+    """The quotes of a heatmap_cells row: the units (aspect texts) of its most negative mentions, distinct
+    texts (same key columns; at most HeatmapConfig.examples_per_cell, ranked by negative probability,
+    then item id, then items.id, then `unit`, the aspect's place in its item)."""
 
     __tablename__ = "heatmap_examples"
     __table_args__ = (Index("ix_heatmap_examples_period", "dimension", "span", "week", "day"),)
@@ -252,6 +255,7 @@ class HeatmapExample(_HeatmapKey, Base):
     negative_probability: Mapped[float] = mapped_column(Float)
     item_id: Mapped[str] = mapped_column(Text)
     item_pk: Mapped[int] = mapped_column(Integer)
+    unit: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
 
 
@@ -266,14 +270,14 @@ class HeatmapDimension(Base):
 
 
 class HeatmapBatchDay(Base):
-    """Which batches the aggregates hold (a batch is added once) and the (top theme, day) of their items:
-    the heatmap lists the discovered themes of the batches it shows."""
+    """Which batches the aggregates hold (a batch is added once) and how many of their items are of each
+    day (`day` NULL: undated): the items a heatmap counts, and the batches whose discovered themes it
+    lists."""
 
     __tablename__ = "heatmap_batch_days"
     __table_args__ = (Index("ix_heatmap_batch_days_day", "day"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
-    theme: Mapped[str | None] = mapped_column(String(64), default=None)
     day: Mapped[str | None] = mapped_column(String(10), default=None)
     items: Mapped[int] = mapped_column(Integer)

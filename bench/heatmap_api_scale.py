@@ -4,7 +4,8 @@ Fills a SQLite database (``--db``, default a temporary folder) with ``--items`` 
 1,000,000) in batches of ``--batch-size`` (default 50,000, the service's upload limit): realistic
 survey results (tiers 钻石/黄金/白银/基础, six regions, four channels, five product lines, an NPS,
 dates over eight weeks, the eight taxonomy themes plus two discovered themes per batch, Chinese
-answers with an order number, labels and probabilities that depend on the theme). Rows are made by
+answers of one or two opinion units with an order number, each unit an aspect of its theme with its
+own label and probability, which depend on the theme). Rows are made by
 ``api.store.item_row`` from ``nlp.schema.Result`` values and inserted in bulk; each batch is then
 marked done and added to the aggregates in one transaction, as the worker's finish does, by
 ``api.aggregates.add_results`` — what ``add_batch`` (the worker's call) runs, fed the results just
@@ -56,7 +57,7 @@ from api.settings import Settings  # noqa: E402
 from api.store import item_row, stored_results  # noqa: E402
 from api.tables import Batch, Item  # noqa: E402
 from nlp.heatmap import build_heatmap  # noqa: E402
-from nlp.schema import Cue, Emotion, Label, Result, Sentiment  # noqa: E402
+from nlp.schema import Aspect, Cue, Emotion, Label, Result, Sentiment  # noqa: E402
 from nlp.taxonomy import load_taxonomy  # noqa: E402
 from nlp.themes import Theme  # noqa: E402
 
@@ -104,18 +105,35 @@ TIER_NAMES = [t for t, _ in TIERS]
 TIER_CUMULATIVE = _cumulative(w for _, w in TIERS)
 
 
-def _result(
-    rng: random.Random, batch_number: int, index: int, profiles: list[Profile], cumulative: list[float]
-) -> Result:
-    theme, _, negative_chance, answers = rng.choices(profiles, cum_weights=cumulative)[0]
-    answer = rng.choice(answers)
-    tier = rng.choices(TIER_NAMES, cum_weights=TIER_CUMULATIVE)[0]
-    if tier == "钻石":
-        negative_chance = min(0.95, negative_chance + 0.1)  # high-value customers complain more loudly
+def _polarity(rng: random.Random, negative_chance: float) -> Sentiment:
     negative = rng.random() < negative_chance
     probability = round(rng.uniform(0.6, 0.99) if negative else rng.uniform(0.01, 0.45), 4)
     label: Label = "negative" if probability >= 0.6 else ("positive" if probability < 0.35 else "neutral")
-    second = rng.choice(profiles)[0]
+    return Sentiment(label, 1 - 2 * probability, probability, "lexicon-1")  # as result_from_dict reads it back
+
+
+def _result(
+    rng: random.Random, batch_number: int, index: int, profiles: list[Profile], cumulative: list[float]
+) -> Result:
+    """An answer of one or two opinion units (aspects), each about its theme with its own polarity."""
+    tier = rng.choices(TIER_NAMES, cum_weights=TIER_CUMULATIVE)[0]
+    chosen = [rng.choices(profiles, cum_weights=cumulative)[0]]
+    second = rng.choice(profiles)
+    if second[0].id != chosen[0][0].id and rng.random() < 0.3:
+        chosen.append(second)
+    aspects = []
+    start = 0
+    for theme, _, negative_chance, answers in chosen:
+        if tier == "钻石":
+            negative_chance = min(0.95, negative_chance + 0.1)  # high-value customers complain more loudly
+        answer = rng.choice(answers)
+        sentiment = _polarity(rng, negative_chance)
+        emotion = Emotion("sad") if sentiment.label == "negative" else None
+        aspects.append(
+            Aspect(answer, start, start + len(answer), answer[:2], answer[2:4], sentiment, emotion, theme.id)
+        )
+        start += len(answer) + 1
+    worst = max(aspects, key=lambda a: a.sentiment.negative_probability)
     day = FIRST_DAY + timedelta(days=rng.randrange(DAYS))
     meta: dict[str, Any] = {
         "tier": tier,
@@ -125,18 +143,19 @@ def _result(
         "date": day.isoformat(),
         "nps": rng.randrange(11),
     }
-    themes = (theme.id, second.id) if second.id != theme.id and rng.random() < 0.3 else (theme.id,)
+    themes = tuple(a.theme for a in aspects if a.theme)
     return Result(
         id=f"B{batch_number:02d}-{index:06d}",
         kind="survey",
-        text=f"{answer}（订单{batch_number:02d}{index:06d}）",
-        sentiment=Sentiment(label, round(1 - 2 * probability, 4), probability, "lexicon-1"),
-        emotion=Emotion("sad") if label == "negative" else None,
-        explanation=(Cue(answer[:2], -1.0 if negative else 1.0),),
-        keywords=(answer[:2], answer[2:4]),
+        text="，".join(a.text for a in aspects) + f"（订单{batch_number:02d}{index:06d}）",
+        sentiment=worst.sentiment,
+        emotion=worst.emotion,
+        explanation=(Cue(worst.text[:2], -1.0 if worst.label == "negative" else 1.0),),
+        keywords=tuple(a.term for a in aspects),
         themes=themes,
         theme_weights={t: round(1 / len(themes), 3) for t in themes},
         meta=meta,
+        aspects=tuple(aspects),
     )
 
 
@@ -223,7 +242,8 @@ def time_queries(client: TestClient, headers: dict[str, str], repeat: int) -> li
             times.append((time.perf_counter() - began) * 1000)
             assert response.status_code == 200, response.text
         body = response.json()
-        size = body.get("items", sum(p["count"] for s in body.get("series", []) for p in s["points"]))
+        # The trend has no total of items (an item is in each theme it mentions): its mentions are shown.
+        size = body.get("items", sum(p["mentions"] for s in body.get("series", []) for p in s["points"]))
         figures.append(
             {
                 "query": path,

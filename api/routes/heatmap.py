@@ -19,7 +19,8 @@ router = APIRouter(prefix="/v1", tags=["heatmap"])
 DateFrom = Annotated[date | None, Query(alias="from", description="first day (ISO date), inclusive")]
 DateTo = Annotated[date | None, Query(alias="to", description="last day (ISO date), inclusive")]
 ThemeFilter = Annotated[
-    str | None, Query(max_length=64, description="only items whose top theme is this id (e.g. logistics)")
+    str | None,
+    Query(max_length=64, description="only the mentions of this theme id (e.g. logistics; unassigned: no theme)"),
 ]
 
 
@@ -54,8 +55,9 @@ def heatmap(
     date_to: DateTo = None,
     theme: ThemeFilter = None,
 ) -> dict[str, Any]:
-    """Demand heatmap (需求热力图): themes × the values of `dimension`, each cell with count, negative
-    share, mean score, priority and examples. Each item counts once, under its top theme."""
+    """Demand heatmap (需求热力图): themes × the values of `dimension` (tiers 钻石 → 基础, weeks in time),
+    counting aspect mentions with their own polarity; each cell with mentions, items, negative share and
+    its Wilson interval, mean score, priority, `sparse` (below min_mentions) and the units quoted."""
     start, end = _range(date_from, date_to)
     return heatmap_db.heatmap(session, dimension or services.settings.default_dimension, start, end, theme).to_dict()
 
@@ -64,6 +66,6 @@ def heatmap(
 def trend(
     session: SessionDep, _key: AnalystKey, date_from: DateFrom = None, date_to: DateTo = None, theme: ThemeFilter = None
 ) -> dict[str, Any]:
-    """Negative share of each theme per ISO week (items with a date)."""
+    """Negative share of each theme's mentions per ISO week (items with a date), with its interval."""
     start, end = _range(date_from, date_to)
     return heatmap_db.trend(session, start, end, theme).to_dict()

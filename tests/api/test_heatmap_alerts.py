@@ -64,6 +64,19 @@ def test_trend_by_week(loaded: tuple[Service, dict[str, str]]) -> None:
     assert all(p["items"] <= p["mentions"] for s in trend["series"] for p in s["points"])
 
 
+# A diamond customer's complaint naming a safety harm and a legal threat: what the severe rule names.
+LEGAL_THREAT = (
+    "S09",
+    "热水器漏电把孩子的手烫伤了，我要找律师起诉你们",
+    "钻石",
+    "APP",
+    "华东",
+    "热水器",
+    "2026-11-06",
+    "0",
+)
+
+
 def test_severe_items_raise_alerts_with_a_lifecycle(loaded: tuple[Service, dict[str, str]]) -> None:
     service, headers = loaded
     alerts = service.client.get("/v1/alerts?status=open", headers=headers).json()

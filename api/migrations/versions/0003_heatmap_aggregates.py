@@ -4,10 +4,9 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-01
 
-The tallies of the batches completed before this revision are added here, through the same code that
-adds a batch when it completes (api.aggregates.rebuild), so an upgraded service answers the heatmap as
-before. That code writes these four tables as the models describe them: a later revision that changes
-them must fill them itself rather than keep calling it.
+The tables are created empty. This revision used to fill them with the tallies of the batches already
+done, by calling api.aggregates.rebuild; that code writes the tables as the models describe them now,
+which revision 0005 (aspect mentions) changed, so 0005 fills them instead, from the same batches.
 """
 
 from __future__ import annotations
@@ -76,10 +75,6 @@ def upgrade() -> None:
     with op.batch_alter_table("heatmap_batch_days", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_heatmap_batch_days_batch_id"), ["batch_id"], unique=False)
         batch_op.create_index("ix_heatmap_batch_days_day", ["day"], unique=False)
-
-    from api.aggregates import rebuild
-
-    rebuild(op.get_bind())
 
 
 def downgrade() -> None:
