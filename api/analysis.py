@@ -12,6 +12,7 @@ from api.model_holder import ModelHolder
 from api.settings import Settings
 from nlp.alerts import AlertRules
 from nlp.analysis import Analysis
+from nlp.aspects.themes import DemandModel
 from nlp.config import AnalysisConfig
 from nlp.pipeline import Pipeline
 from nlp.schema import Item, Result
@@ -36,6 +37,8 @@ class Analyzer:
         )
         # The rules alerts are evaluated with after each batch (a copy of the analyzer may replace them).
         self.rules: AlertRules = self.core.rules
+        # Real-time texts have no corpus to fit themes on: their aspects get the taxonomy's seed themes.
+        self._seeded = DemandModel(self.core.taxonomy, self.core.config.themes).fit([])
 
     @property
     def taxonomy(self) -> Taxonomy:
@@ -48,6 +51,10 @@ class Analyzer:
     def pipeline(self) -> Pipeline:
         """The pipeline with the currently held scorer (cheap: the steps are shared, not rebuilt)."""
         return self.core.pipeline(self.holder.current()[0])
+
+    def seed_themes(self, results: Sequence[Result]) -> list[Result]:
+        """`results` with the taxonomy themes their aspects name by seed words (real-time scoring)."""
+        return self._seeded.transform(results)
 
     def analyse(self, items: Sequence[Item]) -> list[Result]:
         """Results of `items`, in order, in as few model calls as the pipeline's batch size allows."""

@@ -30,7 +30,9 @@ def _emotion(data: dict[str, Any]) -> dict[str, Any]:
 # Responses are read from the results' dict form (Result.to_dict), the same values, rounding and emotion
 # fields as a batch's stored results.
 def _score(data: dict[str, Any]) -> ScoreOut:
-    return ScoreOut.model_validate({**data["sentiment"], **_emotion(data), "explanation": data["explanation"]})
+    return ScoreOut.model_validate(
+        {**data["sentiment"], **_emotion(data), "explanation": data["explanation"], "aspects": data["aspects"]}
+    )
 
 
 def _turn(data: dict[str, Any]) -> TurnScoreOut:
@@ -59,11 +61,11 @@ async def score(body: TextsIn | TranscriptIn, services: ServicesDep, _key: Servi
     (micro-batching)."""
     if isinstance(body, TextsIn):
         items = [Item(id=str(i), kind="survey", text=text, source="request") for i, text in enumerate(body.texts)]
-        results = await services.batcher.submit(items)
+        results = services.analyzer.seed_themes(await services.batcher.submit(items))
         services.metrics.texts_scored.inc(len(items))
         version = results[0].sentiment.model_version
         return SentimentOut(model_version=version, results=[_score(r.to_dict()) for r in results])
-    (result,) = await services.batcher.submit([_transcript_item(body)])
+    (result,) = services.analyzer.seed_themes(await services.batcher.submit([_transcript_item(body)]))
     services.metrics.texts_scored.inc(len(body.turns))
     data = result.to_dict()
     call = _score(data)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from api.schemas.base import Label
 from api.schemas.sentiment import (
+    AspectsField,
     CallReadingOut,
     CueOut,
     EmotionNameOut,
@@ -58,6 +59,7 @@ class ResultOut(BaseModel):
     explanation: list[CueOut]
     keywords: list[str]
     themes: list[ThemeRefOut]
+    aspects: AspectsField
     redactions: dict[str, int]
     meta: dict[str, Any]
 

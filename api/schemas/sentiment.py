@@ -79,6 +79,35 @@ EmotionProbabilitiesField = Annotated[
 ]
 
 
+class AspectOut(BaseModel):
+    """One opinion unit of the text (a clause) with what it is about and its own reading."""
+
+    theme: str | None = Field(description="the demand theme id (taxonomy or discovered D01 …); null for none")
+    term: str = Field(description="the aspect term it rests on (物流, 分量); empty when the unit names none")
+    opinion: str = Field(description="the opinion words (慢, 少, 态度差); empty when the unit only names")
+    text: str = Field(description="the unit, redacted")
+    start: int = Field(description="offset of the unit in the (redacted) text, or in its turn")
+    end: int
+    label: Label = Field(description=_LABEL_DOC)
+    negative_probability: float
+    probabilities: ProbabilitiesOut = None
+    emotion: EmotionOut = None
+    emotion_name: EmotionNameOut = None
+    emotion_probabilities: EmotionProbabilitiesField = None
+    turn: int | None = Field(default=None, description="calls: the index of the customer turn it is in")
+
+
+AspectsField = Annotated[
+    list[AspectOut],
+    Field(
+        default_factory=list,
+        description="The opinion units, each with its theme, term, opinion, own polarity and emotion. In "
+        "real time a theme is found by the taxonomy's seed words only; a batch also finds themes by "
+        "meaning and discovered demands",
+    ),
+]
+
+
 class ScoreOut(BaseModel):
     label: Label = Field(description=_LABEL_DOC)
     probabilities: ProbabilitiesOut = None
@@ -89,6 +118,7 @@ class ScoreOut(BaseModel):
     emotion_name: EmotionNameOut = None
     emotion_probabilities: EmotionProbabilitiesField = None
     explanation: list[CueOut] = Field(description="the words that drove the result")
+    aspects: AspectsField
 
 
 class TurnScoreOut(BaseModel):
