@@ -138,8 +138,12 @@ class DemandModel:
         # stand out from the term's mean similarity to all of them.
         margin = similarity[np.arange(len(terms)), best] - similarity.mean(axis=1)
         for i, term in enumerate(terms):
+            seed = seeds[best[i]]
+            # A term inside its nearest seed (菜 in 上菜, 菜量) is near it by its characters, not its meaning.
+            if len(term) < 2 or term in seed:
+                continue
             if similarity[i, best[i]] >= self.config.seed_similarity and margin[i] >= self.config.seed_margin:
-                self.term_theme_[term] = self._seed_theme[seeds[best[i]]]
+                self.term_theme_[term] = self._seed_theme[seed]
 
     def _associate(self, aspects: Sequence[Aspect]) -> dict[str, str]:
         """Opinions that, in this corpus, nearly always judge one taxonomy theme when the unit names it
