@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
+from typing import NamedTuple
 
 from nlp.aspects.extract import AspectExtractor
 from nlp.config import CallConfig, PipelineConfig, SentimentConfig
@@ -43,6 +44,9 @@ from nlp.sentiment import (
     sentiment_from_probability,
 )
 from nlp.tokenize import Tokenizer
+
+# What is left around a one-clause answer's only unit: punctuation and spaces (好评！ is the unit 好评).
+_TRIM = " \t\n\r,.!?;:~，。！？；：～…、"
 
 
 def _call_weights(turns: Sequence[Sentiment], config: SentimentConfig) -> list[float]:
@@ -120,6 +124,19 @@ def read_call(turns: Sequence[TurnResult], config: CallConfig) -> CallReading:
     return CallReading(turn_emotion(first), turn_emotion(last), bool(reasons), tuple(reasons))
 
 
+class _Unit(NamedTuple):
+    """An aspect before scoring: where it is, what it says, and the text its reading is scored on (the
+    whole answer or turn when the unit is all of it, so a one-clause answer is scored once)."""
+
+    turn: int | None
+    text: str
+    start: int
+    end: int
+    term: str
+    opinion: str
+    scored: str
+
+
 @dataclass
 class _Prepared:
     """An item after redaction: the redacted texts to store and their normalised analysis views."""
@@ -128,8 +145,7 @@ class _Prepared:
     text: str
     turn_texts: list[str] = field(default_factory=list)
     redactions: Counter[str] = field(default_factory=Counter)
-    # (turn index or None, unit text, start, end, term, opinion) of each aspect, before scoring.
-    units: list[tuple[int | None, str, int, int, str, str]] = field(default_factory=list)
+    units: list[_Unit] = field(default_factory=list)
 
 
 class Pipeline:
@@ -171,7 +187,7 @@ class Pipeline:
         texts: list[str] = []
         for p in prepared:
             texts.extend(p.turn_texts if p.item.kind == "transcript" else [p.text])
-            texts.extend(u[1] for u in p.units)
+            texts.extend(u.scored for u in p.units)
         sentiments = iter(self._score([normalize(t) for t in texts]))
         return [self._result(p, sentiments) for p in prepared]
 
@@ -202,8 +218,14 @@ class Pipeline:
         else:
             sources = [(None, p.text)]
         for turn, text in sources:
-            for unit, reading in self.aspects.units(text):
-                p.units.extend((turn, unit.text, unit.start, unit.end, term, reading.opinion) for term in reading.terms)
+            units = self.aspects.units(text)
+            whole = len(units) == 1 and units[0][0].text == text.strip(_TRIM)
+            for unit, reading in units:
+                scored = text if whole else unit.text
+                p.units.extend(
+                    _Unit(turn, unit.text, unit.start, unit.end, term, reading.opinion, scored)
+                    for term in reading.terms
+                )
         return p
 
     def _aspects(
@@ -212,12 +234,12 @@ class Pipeline:
         """Each unit's reading in the light of its answer's or turn's (AspectConfig)."""
         config = self.config.aspects
         out = []
-        for turn, text, start, end, term, opinion in p.units:
-            weight = config.own_weight if opinion else config.unjudged_weight
-            around = context[turn] if turn is not None else context[0]
+        for u in p.units:
+            weight = config.own_weight if u.opinion else config.unjudged_weight
+            around = context[u.turn] if u.turn is not None else context[0]
             sentiment = blend(next(sentiments), around, weight, self.config.sentiment)
-            emotion = emotion_for(sentiment, normalize(text), self.explainer)
-            out.append(Aspect(text, start, end, term, opinion, sentiment, emotion, None, turn))
+            emotion = emotion_for(sentiment, normalize(u.text), self.explainer)
+            out.append(Aspect(u.text, u.start, u.end, u.term, u.opinion, sentiment, emotion, None, u.turn))
         return tuple(out)
 
     def _redact(self, item: Item) -> _Prepared:
