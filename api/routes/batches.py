@@ -39,6 +39,7 @@ CSV_COLUMNS = (
     "emotion_name",
     "trajectory",  # calls only: 情绪由怒转平, …
     "abnormal",  # calls only: true or false
+    "aspects",  # theme:term·opinion:label of each opinion unit, "; "-separated (物流配送 logistics:物流·慢:negative)
 )
 
 
@@ -158,6 +159,10 @@ def _csv_row(r: dict[str, Any]) -> list[Any]:
         r.get("emotion_name") or "",
         call.get("trajectory", ""),
         ("true" if call["abnormal"] else "false") if call else "",
+        "; ".join(
+            f"{a.get('theme') or ''}:{'·'.join(x for x in (a.get('term'), a.get('opinion')) if x)}:{a['label']}"
+            for a in r.get("aspects", [])
+        ),
     ]
 
 

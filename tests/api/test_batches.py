@@ -119,8 +119,11 @@ def test_csv_has_three_way_probabilities_emotions_and_the_call_reading(three_way
         "emotion_name",
         "trajectory",
         "abnormal",
+        "aspects",
     ]
     c1, c3 = table
+    # Each customer unit of the call, with its theme, term·opinion and own label.
+    assert "negative" in c3["aspects"] and c3["aspects"].count(";") >= 1
     p = [float(c1[k]) for k in ("negative_probability", "neutral_probability", "positive_probability")]
     assert sum(p) == pytest.approx(1.0, abs=1e-3) and p == pytest.approx([0.72, 0.2, 0.08])
     assert (c1["label"], c1["emotion"], c1["emotion_name"]) == ("negative", "sad", "失望")
