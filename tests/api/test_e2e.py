@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import TRANSCRIPTS_JSONL, survey_csv
+from tests.api.conftest import LEGAL_THREAT, TRANSCRIPTS_JSONL, survey_csv
 from tests.api.test_schema import free_port
 
 pytestmark = pytest.mark.slow
@@ -119,18 +119,29 @@ def test_serve_end_to_end(data_dir: Path, servers: list[Server]) -> None:
         assert call["id"] == "c1" and call["sentiment"]["label"] == "negative"
 
         heatmap = client.get("/v1/heatmap", params={"dimension": "tier"}).json()
-        assert heatmap["items"] == 9 and sum(c["count"] for c in heatmap["cells"]) == 9
+        assert heatmap["items"] == 9, "every answer and call, counted by its aspect mentions"
+        assert sum(c["mentions"] for c in heatmap["cells"]) == heatmap["mentions"] >= 9
+        assert heatmap["columns"] == ["钻石", "黄金", "白银", "基础"]
         assert client.get("/v1/trend").json()["weeks"] == ["2026-W45"]
 
+        # A diamond customer's refund complaint is someone to call back, not a department alert.
+        followups = {f["item_id"]: f for f in client.get("/v1/followups").json()["items"]}
+        assert "S04" in followups and followups["S04"]["segment"]["tier"] == "钻石"
+        assert followups["S04"]["aspect"]["label"] == "negative" and followups["S04"]["due"]
+        alerts = client.get("/v1/alerts").json()
+        assert not [a for a in alerts["items"] if a["kind"] == "severe"], alerts
+        # A safety harm and a legal threat from a diamond customer is.
+        legal = client.post("/v1/batches", files={"file": ("legal.csv", survey_csv([LEGAL_THREAT]))})
+        assert wait_done(client, legal.json()["id"])["status"] == "done"
         alerts = client.get("/v1/alerts").json()
         severe = [a for a in alerts["items"] if a["kind"] == "severe"]
-        assert {a["item_id"] for a in severe} & {"S01", "S04", "c1"}, alerts
+        assert [a["item_id"] for a in severe] == ["S09"], alerts
         acknowledged = client.post(f"/v1/alerts/{severe[0]['id']}/acknowledge", json={"note": "已转售后"})
         assert acknowledged.json()["status"] == "acknowledged"
 
         again = client.post("/v1/batches", files={"file": ("copy.csv", survey_csv(encoding="gbk"))})
         assert again.status_code == 200 and again.json()["id"] == survey.json()["id"]
-        assert client.get("/v1/heatmap").json()["items"] == 9
+        assert client.get("/v1/heatmap").json()["items"] == 10, "the duplicate adds nothing, S09 one"
     server.stop()
     log = server.log.read_text(errors="replace")
     assert "Application shutdown complete" in log, "SIGTERM shuts down gracefully (uvicorn then re-raises it)"

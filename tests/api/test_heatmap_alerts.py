@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import SURVEY_ROWS, TRANSCRIPTS_JSONL, Service, survey_csv
+from tests.api.conftest import LEGAL_THREAT, SURVEY_ROWS, TRANSCRIPTS_JSONL, Service, survey_csv
 
 COMPLAINTS = [
     "物流太慢了，等了一个星期",
@@ -62,19 +62,6 @@ def test_trend_by_week(loaded: tuple[Service, dict[str, str]]) -> None:
     mentions = service.client.get("/v1/heatmap", headers=headers).json()["mentions"]
     assert sum(p["mentions"] for s in trend["series"] for p in s["points"]) == mentions  # every item has a date
     assert all(p["items"] <= p["mentions"] for s in trend["series"] for p in s["points"])
-
-
-# A diamond customer's complaint naming a safety harm and a legal threat: what the severe rule names.
-LEGAL_THREAT = (
-    "S09",
-    "热水器漏电把孩子的手烫伤了，我要找律师起诉你们",
-    "钻石",
-    "APP",
-    "华东",
-    "热水器",
-    "2026-11-06",
-    "0",
-)
 
 
 def test_severe_items_raise_alerts_with_a_lifecycle(loaded: tuple[Service, dict[str, str]]) -> None:

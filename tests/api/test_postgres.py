@@ -31,7 +31,7 @@ from api.store import accept_upload
 from api.tables import AlertRow, Base, Batch, BatchUpload, Item
 from api.worker import LeaseLost, Worker, recover
 from nlp.errors import InputError
-from tests.api.conftest import SURVEY_ROWS, TRANSCRIPTS_JSONL, Service, survey_csv
+from tests.api.conftest import LEGAL_THREAT, SURVEY_ROWS, TRANSCRIPTS_JSONL, Service, survey_csv
 from tests.api.test_labels import label_one_item_at_once
 from tests.api.test_schema import free_port
 
@@ -147,16 +147,23 @@ def test_the_service_analyses_uploads_on_postgresql(pg_url: str, make_service: C
     assert "漏水了" in jsonl and '"speaker": "customer"' in jsonl.replace('":"', '": "')
 
     heatmap = service.client.get("/v1/heatmap?dimension=tier", headers=headers).json()
-    assert heatmap["items"] == 9 and sum(c["count"] for c in heatmap["cells"]) == 9
-    assert set(heatmap["columns"]) == {"钻石", "黄金", "白银", "基础"}
+    assert heatmap["items"] == 9 and sum(c["mentions"] for c in heatmap["cells"]) == heatmap["mentions"] >= 9
+    assert heatmap["columns"] == ["钻石", "黄金", "白银", "基础"]
     window = service.client.get("/v1/heatmap?from=2026-11-04&to=2026-11-05", headers=headers).json()
     assert window["items"] == 3
     assert service.client.get("/v1/trend", headers=headers).json()["weeks"] == ["2026-W45"]
 
+    # S04, a diamond customer's refund complaint, is a follow-up; S09 names 漏电, 律师 and 起诉: a severe alert.
+    followups = {f["item_id"]: f for f in service.client.get("/v1/followups", headers=headers).json()["items"]}
+    assert "S04" in followups and followups["S04"]["segment"]["tier"] == "钻石"
+    legal = service.client.post(
+        "/v1/batches", files={"file": ("legal.csv", survey_csv([LEGAL_THREAT]))}, headers=headers
+    )
+    assert service.wait(legal.json()["id"], headers)["status"] == "done"
     alerts = service.client.get("/v1/alerts?status=open", headers=headers).json()["items"]
     severe = {a["item_id"]: a for a in alerts if a["kind"] == "severe"}
-    assert "S04" in severe and severe["S04"]["segment"]["tier"] == "钻石"
-    path = f"/v1/alerts/{severe['S04']['id']}"
+    assert list(severe) == ["S09"] and severe["S09"]["segment"]["tier"] == "钻石"
+    path = f"/v1/alerts/{severe['S09']['id']}"
     acknowledged = service.client.post(f"{path}/acknowledge", json={"note": "售后张经理跟进"}, headers=headers)
     assert acknowledged.json()["status"] == "acknowledged"
     assert service.client.post(f"{path}/acknowledge", headers=headers).status_code == 409
@@ -168,7 +175,7 @@ def test_the_service_analyses_uploads_on_postgresql(pg_url: str, make_service: C
     assert service.wait(utf8.json()["id"], headers)["status"] == "done"
     after = service.client.get("/v1/alerts", headers=headers).json()["items"]
     assert len({a["id"] for a in after}) == len(after), "the same conditions are not raised twice"
-    assert service.client.get("/v1/heatmap?dimension=tier", headers=headers).json()["items"] == 16
+    assert service.client.get("/v1/heatmap?dimension=tier", headers=headers).json()["items"] == 17
 
 
 def test_two_workers_never_claim_the_same_batch(factory: sessionmaker[Session], analyzer: Analyzer) -> None:
@@ -272,8 +279,9 @@ def test_values_postgresql_refuses_in_a_column_are_kept_in_the_result(
 
 
 def test_workers_finishing_together_raise_each_alert_once(factory: sessionmaker[Session], analyzer: Analyzer) -> None:
-    # The same answers in two encodings: two batches whose severe items are the same conditions.
-    batch_ids = [_upload(factory, survey_csv(encoding=e), f"{e}.csv") for e in ("gbk", "utf-8")]
+    # The same answers in two encodings: two batches whose severe item (S09) is the same condition.
+    rows = [*SURVEY_ROWS, LEGAL_THREAT]
+    batch_ids = [_upload(factory, survey_csv(rows, encoding=e), f"{e}.csv") for e in ("gbk", "utf-8")]
     settings = Settings(data_dir=Path(tempfile.gettempdir()), lexicon=True, worker_chunk_size=100)
     engines = [make_engine(factory.kw["bind"].url.render_as_string(hide_password=False)) for _ in batch_ids]
     workers = [Worker(session_factory(engine), analyzer, settings) for engine in engines]
@@ -293,7 +301,7 @@ def test_workers_finishing_together_raise_each_alert_once(factory: sessionmaker[
         statuses = session.scalars(select(Batch.status).where(Batch.id.in_(batch_ids))).all()
         alerts = session.execute(select(AlertRow.id, AlertRow.seq, AlertRow.kind)).all()
     assert statuses == ["done", "done"]
-    assert any(kind == "severe" for _, _, kind in alerts)
+    assert [kind for _, _, kind in alerts].count("severe") == 1, "S09 in both batches: one condition, one alert"
     assert len({seq for _, seq, _ in alerts}) == len(alerts), "one alert, one place in the list"
     for engine in engines:
         engine.dispose()

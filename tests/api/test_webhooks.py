@@ -18,7 +18,7 @@ from api.settings import Settings
 from api.webhook import WebhookTarget
 from api.webhooks import AlertDelivery
 from nlp.alerts.rules import WebhookSettings
-from tests.api.conftest import Service, survey_csv
+from tests.api.conftest import LEGAL_THREAT, SURVEY_ROWS, Service, survey_csv
 from tests.api.test_webhook import SECRET, Receiver, receiver  # noqa: F401  (the receiver fixture)
 
 
@@ -42,25 +42,30 @@ def hooked(
 
 
 def upload_survey(service: Service) -> dict[str, str]:
-    """Analyse the GBK survey (severe complaints from top-tier customers); returns analyst headers."""
+    """Analyse the GBK survey with the legal threat among its answers; returns analyst headers.
+
+    The diamond complaints S01 and S04 are follow-ups (GET /v1/followups), not alerts: what pages a
+    department is S09, a top-tier complaint naming 漏电, 律师 and 起诉.
+    """
     headers = service.key("analyst")
-    batch = service.client.post("/v1/batches", files={"file": ("问卷.csv", survey_csv())}, headers=headers).json()
+    content = survey_csv([*SURVEY_ROWS, LEGAL_THREAT])
+    batch = service.client.post("/v1/batches", files={"file": ("问卷.csv", content)}, headers=headers).json()
     assert service.wait(batch["id"], headers)["status"] == "done"
     return headers
 
 
 def test_alerts_of_a_batch_are_pushed_once_each_and_signed(hooked: Service, receiver: Receiver) -> None:  # noqa: F811
-    headers = hooked.key("analyst")
-    batch_id = hooked.client.post("/v1/batches", files={"file": ("问卷.csv", survey_csv())}, headers=headers).json()[
-        "id"
-    ]
-    assert hooked.wait(batch_id, headers)["status"] == "done"
+    headers = upload_survey(hooked)
     alerts = hooked.client.get("/v1/alerts?status=open", headers=headers).json()["items"]
-    assert alerts, "the GBK survey has severe complaints from top-tier customers"
+    assert [a["item_id"] for a in alerts if a["kind"] == "severe"] == ["S09"], "the legal threat, not S01 or S04"
+    followups = {f["item_id"] for f in hooked.client.get("/v1/followups", headers=headers).json()["items"]}
+    assert {"S01", "S04"} <= followups
     deadline = time.monotonic() + 20
     while len(receiver.processed) < len(alerts) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert sorted(body["alert"]["id"] for body in receiver.processed.values()) == sorted(a["id"] for a in alerts)  # type: ignore[index]
+    pushed = [body["alert"]["item_id"] for body in receiver.processed.values()]  # type: ignore[index]
+    assert "S09" in pushed and not {"S01", "S04"} & set(pushed), "follow-ups are not pushed as alerts"
     assert all(valid for _, valid in receiver.requests)
     assert len(receiver.requests) == len(alerts), "one POST per event, no duplicates"
 
@@ -71,12 +76,9 @@ def test_alerts_of_a_batch_are_pushed_once_each_and_signed(hooked: Service, rece
 
 
 def test_a_failed_push_is_retried_by_a_later_round(service: Service, receiver: Receiver) -> None:  # noqa: F811
-    headers = service.key("analyst")
-    batch_id = service.client.post("/v1/batches", files={"file": ("问卷.csv", survey_csv())}, headers=headers).json()[
-        "id"
-    ]
-    assert service.wait(batch_id, headers)["status"] == "done"
+    headers = upload_survey(service)
     total = service.client.get("/v1/alerts?status=open", headers=headers).json()["total"]
+    assert total >= 1, "the legal threat's severe alert at least"
     delivery = AlertDelivery(service.services.factory, WebhookTarget(receiver.url, SECRET, max_attempts=1))
     receiver.failures = [503] * total  # the receiver is down for the first round
     assert delivery.deliver_pending() == 0

@@ -11,7 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from kesheng.cli import app
-from nlp.schema import EMOTION_NAMES
+from nlp.heatmap import mentions_of
+from nlp.schema import EMOTION_NAMES, result_from_dict
 
 runner = CliRunner()
 
@@ -81,7 +82,11 @@ def test_analyze_gbk_survey_and_text_transcripts(tmp_path: Path) -> None:
         assert (out / name).stat().st_size > 0, name
     heatmap = json.loads((out / "heatmap.json").read_text(encoding="utf-8"))
     assert heatmap["dimension"] == "tier"
-    assert sum(cell["count"] for cell in heatmap["cells"]) == len(results)
+    # Aspect mentions are counted: every answer is among the items, and the cells share out all its mentions.
+    assert heatmap["items"] == len(results)
+    assert heatmap["mentions"] == sum(len(mentions_of(result_from_dict(r))) for r in results) >= len(results)
+    assert sum(cell["mentions"] for cell in heatmap["cells"]) == heatmap["mentions"]
+    assert all(cell["count"] == cell["mentions"] >= cell["items"] >= 1 for cell in heatmap["cells"])
     alerts = json.loads((out / "alerts.json").read_text(encoding="utf-8"))
     assert all(a["department"] and a["deadline"] and a["status"] == "open" for a in alerts)
 

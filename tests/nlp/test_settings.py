@@ -8,9 +8,10 @@ from typing import Literal
 
 import pytest
 
-from nlp.config import AnalysisConfig, ThemeConfig
+from nlp.config import AnalysisConfig, AspectConfig, HeatmapConfig, ThemeConfig
 from nlp.errors import ConfigError
-from nlp.settings import Invalid, apply_override, from_mapping, load, setting, with_environment
+from nlp.resources import data_path
+from nlp.settings import Invalid, apply_override, from_mapping, load, read_toml, setting, with_environment
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,20 @@ def test_the_analysis_tree_reads_every_section(tmp_path: Path) -> None:
     path.write_text("[themes]\nmax_discovered = '十二'\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"kesheng\.toml: themes\.max_discovered = '十二': must be a whole number"):
         load(AnalysisConfig, path)
+
+
+def test_the_example_kesheng_toml_reads_and_states_the_defaults() -> None:
+    path = data_path("examples", "kesheng.toml")
+    sections = {k: v for k, v in read_toml(path).items() if k != "service"}  # [service]: api.settings
+    config = from_mapping(AnalysisConfig, sections, str(path), path.parent)
+    # The example changes the taxonomy and the number of discovered demands; every other value it
+    # writes is the default its comment explains.
+    assert config.themes == ThemeConfig(taxonomy=path.parent / "restaurant_themes.toml", max_discovered=12)
+    assert config.heatmap == HeatmapConfig() and config.heatmap.tier_order[0] == "钻石"
+    assert config.pipeline.aspects == AspectConfig() == AspectConfig(own_weight=0.8, unjudged_weight=0.4)
+    assert {"seed_similarity", "merge_similarity", "opinion_purity", "min_theme_items"} <= set(sections["themes"])
+    assert {"min_mentions", "confidence", "tier_order"} <= set(sections["heatmap"])
+    assert config.alerts is not None and [r.name for r in config.alerts.share] == ["theme_region_week"]
 
 
 def test_environment_variables_are_read_as_their_fields_type() -> None:
