@@ -14,13 +14,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from api.store import column_text
 from api.tables import FollowupRow
 from nlp.alerts import Followup
 
 
 def _column(value: str | None, length: int) -> str | None:
-    # The filter columns have the lengths of their tables; the whole value is in `data`.
-    return value[:length] if value else value
+    # The filter columns have the lengths of their tables (and no NUL, see column_text); the whole
+    # value is in `data`.
+    return column_text(value, length) if value else value
 
 
 def save_followups(session: Session, entries: Iterable[Followup]) -> int:
@@ -34,10 +36,10 @@ def save_followups(session: Session, entries: Iterable[Followup]) -> int:
         session.add(
             FollowupRow(
                 id=entry.id,
-                item_id=entry.item_id[:255],
+                item_id=column_text(entry.item_id, 255),
                 tier=_column(entry.tier, 64),
                 theme=_column(entry.theme, 64),
-                department=entry.department[:100],
+                department=column_text(entry.department, 100),
                 negative_probability=entry.negative_probability,
                 due=datetime.fromisoformat(entry.due),
                 data=entry.to_dict(),

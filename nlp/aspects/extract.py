@@ -39,6 +39,7 @@ _NEVER_TAGS = frozenset(("nr", "nrt", "ns", "nt", "nz", "t", "m", "mq", "r", "q"
 _ADJECTIVE_TAGS = frozenset(("a", "ad", "ag", "z"))
 _COORDINATORS = frozenset(("和", "跟", "与", "及", "以及", "还有", "、", "和和"))
 _CACHE_SIZE = 200_000
+_UNSEEN = object()
 _MAX_TERM = 6  # characters of a two-noun term
 
 
@@ -102,7 +103,8 @@ class AspectExtractor:
         listed = read_word_classes(data_path("aspects", "words.txt"))
         self._tags.update(listed)
         self._listed_terms = frozenset(w for w, tag in listed.items() if tag == "n")
-        self._degree = sorted(lexicon.degree, key=len, reverse=True)
+        self._degree_lengths = sorted({len(d) for d in lexicon.degree}, reverse=True)
+        self._cores: dict[str, str | None] = {}
         self._cache: dict[str, Reading] = {}
         ordered = sorted({s for s in seeds if s}, key=len, reverse=True)
         self._seeds = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
@@ -113,18 +115,23 @@ class AspectExtractor:
         return self._tags.get(word, "x")
 
     def _opinion_core(self, word: str) -> str | None:
-        """The opinion in a token (the token itself, or what is left after a degree adverb), else None."""
-        if self._is_opinion(word):
-            for degree in self._degree:
-                rest = word[len(degree) :]
-                if word.startswith(degree) and rest and self._is_opinion(rest):
-                    return rest
-            return word
-        for degree in self._degree:
-            rest = word[len(degree) :]
-            if word.startswith(degree) and rest and self._is_opinion(rest):
-                return rest
-        return None
+        """The opinion in a token (what is left after a degree adverb glued to it, else the token
+        itself), else None. Cached: it runs for every token."""
+        known = self._cores.get(word, _UNSEEN)
+        if known is not _UNSEEN:
+            return known  # type: ignore[return-value]
+        core = None
+        for k in self._degree_lengths:  # longest degree adverb first
+            rest = word[k:]
+            if rest and word[:k] in self.lexicon.degree and self._is_opinion(rest):
+                core = rest
+                break
+        if core is None and self._is_opinion(word):
+            core = word
+        if len(self._cores) >= _CACHE_SIZE:
+            self._cores.clear()
+        self._cores[word] = core
+        return core
 
     def _is_opinion(self, word: str) -> bool:
         if word in self.lexicon.negators or (word in self.lexicon.degree and word not in self.lexicon.polarity):
