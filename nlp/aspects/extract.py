@@ -133,6 +133,9 @@ class AspectExtractor:
         self._cores[word] = core
         return core
 
+    def _seeded(self, word: str) -> bool:
+        return bool(self._seeds and self._seeds.search(word))
+
     def _is_opinion(self, word: str) -> bool:
         if word in self.lexicon.negators or (word in self.lexicon.degree and word not in self.lexicon.polarity):
             return False
@@ -183,7 +186,10 @@ class AspectExtractor:
             if self._is_noun(words[i]):
                 term, j = words[i], i + 1
                 if j < len(words) and self._is_noun(words[j]) and len(term) + len(words[j]) <= _MAX_TERM:
-                    term, j = term + words[j], j + 1
+                    if self._seeded(term) and self._seeded(words[j]):
+                        coordinated = True  # 环境服务都不错: two seeded nouns side by side are two things
+                    else:
+                        term, j = term + words[j], j + 1
                 nouns.append((i, term))
                 i = j
             else:

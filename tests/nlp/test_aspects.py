@@ -86,6 +86,12 @@ def test_units_merge_naming_with_judging_and_drop_filler(extractor: AspectExtrac
     assert extractor.units("好的") == []
     [(_, both)] = extractor.units("菜品和服务都很好")
     assert both.terms == ("菜品", "服务") and both.opinion == "好"
+    # Two seed words side by side are two things, not one compound term.
+    seeded = AspectExtractor(extractor.tokenizer, extractor.lexicon, seeds=["环境", "服务", "上菜"])
+    [(_, two)] = seeded.units("环境服务都不错")
+    assert two.terms == ("环境", "服务")
+    [(_, one)] = seeded.units("上菜速度太慢")
+    assert one.terms == ("上菜速度",)
 
 
 def test_pipeline_reads_each_unit_on_its_own(pipeline: Pipeline) -> None:
