@@ -1,0 +1,183 @@
+/* 客户之声看板: the little the pages need in the browser (no inline scripts: the CSP forbids them). */
+(function () {
+  "use strict";
+
+  function readJson(id) {
+    var node = document.getElementById(id);
+    return node ? JSON.parse(node.textContent) : null;
+  }
+
+  function pct(x) { return (100 * x).toFixed(0) + "%"; }
+
+  /* Forms shown on demand (acknowledge / resolve with a note). */
+  document.querySelectorAll("button.reveal").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var form = document.getElementById(button.dataset.target);
+      if (!form) { return; }
+      form.hidden = !form.hidden;
+      var area = form.querySelector("textarea");
+      if (!form.hidden && area) { area.focus(); }
+    });
+  });
+
+  /* Deadline countdowns. */
+  function countdown() {
+    var now = Date.now();
+    document.querySelectorAll(".countdown[data-deadline]").forEach(function (node) {
+      var left = Date.parse(node.dataset.deadline) - now;
+      var minutes = Math.round(Math.abs(left) / 60000);
+      var hours = Math.floor(minutes / 60);
+      var text = (hours >= 48 ? Math.floor(hours / 24) + " 天 " + (hours % 24) + " 小时" :
+        hours + " 小时 " + (minutes % 60) + " 分");
+      node.textContent = left >= 0 ? "剩余 " + text : "已超期 " + text;
+      node.className = "countdown " + (left < 0 ? "late" : (left < 6 * 3600000 ? "soon" : "ok"));
+    });
+  }
+  countdown();
+  setInterval(countdown, 30000);
+
+  /* Opinion words and aspect terms highlighted inside a verbatim (text nodes only: no HTML injected). */
+  function highlight(root) {
+    root.querySelectorAll(".unit").forEach(function (node) {
+      var text = node.textContent, marks = [];
+      [["opinion", node.dataset.opinion], ["term", node.dataset.term]].forEach(function (pair) {
+        if (!pair[1]) { return; }
+        var at = text.indexOf(pair[1]);
+        if (at >= 0) { marks.push([at, at + pair[1].length, pair[0]]); }
+      });
+      marks.sort(function (a, b) { return a[0] - b[0]; });
+      if (!marks.length) { return; }
+      node.textContent = "";
+      var pos = 0;
+      marks.forEach(function (m) {
+        if (m[0] < pos) { return; }
+        node.appendChild(document.createTextNode(text.slice(pos, m[0])));
+        var mark = document.createElement("mark");
+        mark.className = m[2];
+        mark.textContent = text.slice(m[0], m[1]);
+        node.appendChild(mark);
+        pos = m[1];
+      });
+      node.appendChild(document.createTextNode(text.slice(pos)));
+    });
+  }
+
+  /* 需求热力图 */
+  var heat = readJson("heatmap-data");
+  function cellUrl(theme, column, format) {
+    var q = new URLSearchParams({dimension: heat.dimension, theme: theme, column: column, format: format});
+    ["segment", "from", "to"].forEach(function (k) { if (heat[k]) { q.set(k, heat[k]); } });
+    return "/dashboard/heatmap/cell?" + q.toString();
+  }
+  function openCell(theme, column) {
+    var panel = document.getElementById("verbatims");
+    panel.innerHTML = "<p class=\"muted\">加载中…</p>";
+    fetch(cellUrl(theme, column, "html"), {credentials: "same-origin"}).then(function (r) {
+      if (!r.ok) { throw new Error(r.status); }
+      return r.text();
+    }).then(function (html) {
+      panel.innerHTML = html;
+      highlight(panel);
+      var link = panel.querySelector(".verbatims-csv");
+      if (link) { link.href = cellUrl(theme, column, "csv"); link.setAttribute("download", ""); }
+      panel.scrollIntoView({block: "nearest"});
+    }).catch(function () { panel.innerHTML = "<p class=\"flash bad\">原话加载失败，请刷新页面后重试。</p>"; });
+  }
+  document.querySelectorAll(".cell-open").forEach(function (b) {
+    b.addEventListener("click", function () { openCell(b.dataset.theme, b.dataset.column); });
+  });
+  var heatNode = document.getElementById("heatmap-chart");
+  if (heat && heatNode && window.echarts) {
+    var data = heat.data, labels = heat.labels;
+    var rows = data.themes.map(function (t) { return t.id; }).filter(function (id) {
+      return data.cells.some(function (c) { return c.theme === id; });
+    });
+    var points = data.cells.map(function (c) {
+      return {value: [data.columns.indexOf(c.column), rows.indexOf(c.theme), c.negative_share], cell: c,
+        itemStyle: c.sparse ? {opacity: 0.35} : {}};
+    });
+    heatNode.style.height = Math.max(320, 34 * rows.length + 120) + "px";
+    var chart = echarts.init(heatNode, null, {renderer: "canvas"});
+    chart.setOption({
+      animation: false,
+      grid: {left: 130, right: 90, top: 30, bottom: 60},
+      tooltip: {formatter: function (p) {
+        var c = p.data.cell;
+        return (labels[c.theme] || c.theme) + " · " + c.column + "<br>提及 " + c.mentions + " 次（" + c.items + " 条反馈）<br>负面占比 " +
+          pct(c.negative_share) + "（95% 区间 " + pct(c.negative_share_low) + "–" + pct(c.negative_share_high) + "）" +
+          (c.sparse ? "<br>提及较少，仅供参考" : "") + "<br>点击查看原话";
+      }},
+      xAxis: {type: "category", data: data.columns, position: "top", axisLabel: {interval: 0, rotate: data.columns.length > 10 ? 40 : 0}},
+      yAxis: {type: "category", data: rows.map(function (id) { return labels[id] || id; }), inverse: true},
+      visualMap: {min: 0, max: 1, calculable: false, orient: "vertical", right: 10, top: "middle",
+        text: ["负面 100%", "0%"], inRange: {color: ["#f1f8f4", "#fde3c8", "#f59a6b", "#d7301f", "#8c1111"]}},
+      series: [{type: "heatmap", data: points, label: {show: true, fontSize: 11, formatter: function (p) {
+        return pct(p.data.cell.negative_share) + "\n" + p.data.cell.mentions;
+      }}, emphasis: {itemStyle: {borderColor: "#222", borderWidth: 1}}}]
+    });
+    chart.on("click", function (p) { openCell(p.data.cell.theme, p.data.cell.column); });
+    window.addEventListener("resize", function () { chart.resize(); });
+  }
+
+  /* Weekly lines: the overview and 趋势. */
+  function weeklyLines(node, source, marks) {
+    var chart = echarts.init(node, null, {renderer: "canvas"});
+    var series = source.series.map(function (s) {
+      var byWeek = {};
+      s.points.forEach(function (p) { byWeek[p.week] = p; });
+      var line = {name: s.label, type: "line", connectNulls: false, symbolSize: 6,
+        data: source.weeks.map(function (w) { return byWeek[w] ? +(100 * byWeek[w].negative_share).toFixed(1) : null; })};
+      var flagged = (marks || []).filter(function (m) { return m.theme === s.theme; });
+      if (flagged.length) {
+        line.markPoint = {symbol: "triangle", symbolSize: 14, label: {show: false}, data: flagged.map(function (m) {
+          var week = isoWeek(m.start), at = source.weeks.indexOf(week);
+          return at >= 0 && line.data[at] !== null ? {coord: [week, line.data[at]], name: "告警"} : null;
+        }).filter(Boolean)};
+      }
+      return line;
+    });
+    chart.setOption({
+      animation: false,
+      tooltip: {trigger: "axis", valueFormatter: function (v) { return v == null ? "—" : v + "%"; }},
+      legend: {type: "scroll", top: 0},
+      grid: {left: 50, right: 20, top: 40, bottom: 30},
+      xAxis: {type: "category", data: source.weeks},
+      yAxis: {type: "value", name: "负面占比 %", min: 0, max: 100},
+      series: series
+    });
+    window.addEventListener("resize", function () { chart.resize(); });
+  }
+  function isoWeek(day) {
+    var d = new Date(day + "T00:00:00Z"), dow = (d.getUTCDay() + 6) % 7;
+    d.setUTCDate(d.getUTCDate() - dow + 3);
+    var first = new Date(Date.UTC(d.getUTCFullYear(), 0, 4));
+    var week = 1 + Math.round(((d - first) / 86400000 - 3 + ((first.getUTCDay() + 6) % 7)) / 7);
+    return d.getUTCFullYear() + "-W" + (week < 10 ? "0" : "") + week;
+  }
+  var overview = readJson("overview-data"), overviewNode = document.getElementById("overview-chart");
+  if (overview && overviewNode && window.echarts) { weeklyLines(overviewNode, overview, []); }
+  var trend = readJson("trend-data"), trendNode = document.getElementById("trend-chart");
+  if (trend && trendNode && window.echarts) { weeklyLines(trendNode, trend, trend.alerts); }
+
+  /* 批次: follow the batches still being analysed. */
+  var watched = document.querySelectorAll(".batch[data-status=queued], .batch[data-status=running]");
+  if (watched.length) {
+    var poll = setInterval(function () {
+      var pending = 0;
+      watched.forEach(function (node) {
+        if (node.dataset.status === "done" || node.dataset.status === "failed") { return; }
+        pending += 1;
+        fetch("/dashboard/batches/" + node.dataset.batch + "/progress", {credentials: "same-origin"})
+          .then(function (r) { return r.json(); }).then(function (b) {
+            node.querySelector("progress").value = b.progress;
+            node.querySelector(".progress-text").textContent = b.processed + " / " + b.total + "（" + pct(b.progress) + "）";
+            if (b.status !== node.dataset.status) {
+              node.dataset.status = b.status;
+              if (b.status === "done" || b.status === "failed") { window.location.reload(); }
+            }
+          }).catch(function () { /* the next tick tries again */ });
+      });
+      if (!pending) { clearInterval(poll); }
+    }, 1500);
+  }
+})();

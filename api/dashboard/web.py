@@ -1,0 +1,115 @@
+"""The dashboard's plumbing: templates, the signed-in user of a request, CSRF checks, and the headers
+that keep every page offline (a Content-Security-Policy that lets the browser load nothing from
+elsewhere)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from api.dashboard.sessions import csrf_matches, csrf_token, principal_of
+from api.deps import ServicesDep
+from api.keys import Principal
+
+HERE = Path(__file__).parent
+TEMPLATES = Jinja2Templates(directory=HERE / "templates")
+SESSION_COOKIE = "kesheng_session"
+LOGIN_CSRF_COOKIE = "kesheng_login_csrf"
+# Everything from this service only: a page can neither load nor send anything elsewhere. Styles may be
+# inline because ECharts sizes its canvas with style attributes.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+STATUS_NAMES = {"open": "待处理", "acknowledged": "已确认", "resolved": "已解决", "expired": "已过期"}
+LABEL_NAMES = {"negative": "负面", "neutral": "中性", "positive": "正面"}
+DIMENSION_NAMES = {"tier": "客户等级", "channel": "渠道", "region": "区域", "product": "产品线", "week": "周"}
+
+
+class SignInRequired(Exception):
+    """The request has no valid dashboard session: answered with a redirect to the sign-in page."""
+
+
+class AdminRequired(Exception):
+    """An analyst asked for an admin page: answered with a 403 page."""
+
+
+class CsrfError(Exception):
+    """A form posted without this session's CSRF token: answered with a 403 page."""
+
+
+@dataclass(frozen=True)
+class User:
+    """The signed-in manager: the key's principal, and the CSRF token the session's forms carry."""
+
+    principal: Principal
+    csrf: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.principal.can("admin")
+
+
+def current_user(request: Request, services: ServicesDep) -> User:
+    """The dashboard user of the request's session cookie; SignInRequired when there is none."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if not token:
+        raise SignInRequired
+    with services.factory() as session:
+        principal = principal_of(session, token, datetime.now(UTC))
+    if principal is None:
+        raise SignInRequired
+    return User(principal, csrf_token(token))
+
+
+UserDep = Annotated[User, Depends(current_user)]
+
+
+def admin_user(user: UserDep) -> User:
+    if not user.is_admin:
+        raise AdminRequired
+    return user
+
+
+AdminDep = Annotated[User, Depends(admin_user)]
+
+
+def check_csrf(user: User, given: str | None) -> None:
+    if not csrf_matches(user.csrf, given):
+        raise CsrfError
+
+
+def render(request: Request, name: str, user: User | None, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page of the dashboard, with the user, the navigation and the offline headers."""
+    response = TEMPLATES.TemplateResponse(
+        request,
+        name,
+        {
+            "user": user,
+            "flash": request.query_params.get("msg", ""),
+            "error": request.query_params.get("err", ""),
+            "status_names": STATUS_NAMES,
+            "label_names": LABEL_NAMES,
+            "dimension_names": DIMENSION_NAMES,
+            **context,
+        },
+        status_code=status_code,
+    )
+    return secure(response)
+
+
+AnyResponse = TypeVar("AnyResponse", bound=Response)
+
+
+def secure(response: AnyResponse) -> AnyResponse:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "no-store"
+    return response
