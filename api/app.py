@@ -10,9 +10,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api import errors
+from api import dashboard, errors
 from api.analysis import Analyzer
 from api.batcher import MicroBatcher
 from api.db import make_engine, migrate, session_factory
@@ -124,7 +125,11 @@ def create_app(
                 await run_in_threadpool(worker.stop)
             engine.dispose()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from the assets fastapi-offline ships, not a CDN: the docs work offline.
+    app = FastAPIOffline(
+        static_url="/static/api-docs",
+        redoc_url=None,  # api.dashboard.docs serves ReDoc (its bundle fetches a logo from a CDN otherwise)
+        swagger_ui_parameters={"validatorUrl": None},
         title="客声 kesheng",
         version="1",
         summary="Offline Chinese voice-of-customer analysis: sentiment, demand heatmap, alerts.",
@@ -139,6 +144,7 @@ def create_app(
     errors.install(app)
     for module in (sentiment, batches, heatmap, alerts, followups, labels, models, training, keys, health):
         app.include_router(module.router)
+    dashboard.install(app)
     app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
