@@ -145,5 +145,9 @@ def chromium() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the screenshots of every view are kept (printed at the end of the run)."""
+    """Where the screenshots of every view are kept: $KESHENG_SCREENSHOTS, else the run's tmp folder."""
+    chosen = os.environ.get("KESHENG_SCREENSHOTS")
+    if chosen:
+        Path(chosen).mkdir(parents=True, exist_ok=True)
+        return Path(chosen)
     return tmp_path_factory.mktemp("dashboard-screenshots")
