@@ -3,7 +3,8 @@ aspect–opinion pairs, scikit-learn style (``fit`` on a sample of results, ``tr
 
 An aspect (an opinion unit with its term and opinion, nlp.aspects.extract) gets, in this order:
 
-1. the taxonomy theme of a seed word inside its term (物流速度 ⊃ 物流; longest seed first);
+1. the taxonomy theme of a seed word inside its term (物流速度 ⊃ 物流; longest seed first), or of the
+   seed words its term is inside when they are all one theme's (量 ⊂ 菜量, 量少);
 2. the taxonomy theme its term means: the term's embedding (multilingual-e5-small, ``Embedder``) is
    at least ``ThemeConfig.seed_similarity`` from one of the theme's seed words (送餐 → 送货, 0.92)
    and that seed stands out from the term's mean similarity to all seeds by ``seed_margin``,
@@ -116,6 +117,14 @@ class DemandModel:
             theme = self._term_seed_theme(term)
             if theme is not None:
                 self.term_theme_[term] = theme
+                continue
+            # A term inside seed words (量 in 菜量, 量少) is their theme; inside the seeds of several
+            # themes (菜 in 上菜 and 菜量) it is none of them, and no discovered demand either.
+            inside = {self._seed_theme[seed] for seed in self._seed_theme if term in seed}
+            if len(inside) == 1:
+                self.term_theme_[term] = inside.pop()
+            elif inside:
+                self.term_theme_[term] = None
         self.opinion_theme_ = self._associate(aspects)
         self.themes_ = [
             Theme(t.id, t.label, tuple(t.seeds[: config.keywords_per_theme]), t.department, discovered=False)
