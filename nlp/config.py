@@ -254,7 +254,7 @@ class ThemeConfig:
     # A discovered demand needs at least this many mentions in the sample, and there are at most
     # max_discovered of them (the most mentioned).
     min_theme_items: int = 10
-    max_discovered: int = 30
+    max_discovered: int = 20
     # Terms listed per discovered demand (and seed words per taxonomy theme) as its keywords.
     keywords_per_theme: int = 8
 
