@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp.errors import RowProblem
+from nlp.readers.limits import SIZE_LIMITS, InputTooLargeError, SizeLimits
 from nlp.readers.stream import (
     EXTENSIONS,
     STREAM_LIMITS,
@@ -54,6 +55,7 @@ def read_bytes(
     *,
     kind: ReadKind | None = None,
     columns: Mapping[str, str] | None = None,
+    limits: StreamLimits = STREAM_LIMITS,
 ) -> ReadOutcome:
     """Read one input given as bytes and its file name (the extension picks the format).
 
@@ -61,9 +63,10 @@ def read_bytes(
     transcript; .csv/.tsv: survey (delimiter sniffed); .xlsx: survey (first sheet). `kind` forces
     transcript or survey; `columns` maps canonical fields ("text", "id", "nps", "csat", "date",
     "tier", "channel", "region", "product") to the file's headers, overriding inference (for
-    transcripts it renames metadata keys). Raises InputError when the input cannot be read as a whole.
+    transcripts it renames metadata keys). Raises InputError when the input cannot be read as a whole,
+    InputTooLargeError (an InputError) as soon as it passes one of `limits.size`.
     """
-    return _outcome(iter_bytes(data, name, kind=kind, columns=columns))
+    return _outcome(iter_bytes(data, name, kind=kind, columns=columns, limits=limits))
 
 
 def read_path(
@@ -75,10 +78,13 @@ def read_path(
 
 __all__ = [
     "EXTENSIONS",
+    "SIZE_LIMITS",
     "STREAM_LIMITS",
+    "InputTooLargeError",
     "ItemStream",
     "ReadKind",
     "ReadOutcome",
+    "SizeLimits",
     "StreamLimits",
     "iter_bytes",
     "iter_path",

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, Literal
 
 from nlp.errors import InputError, Location, RowProblem
 from nlp.readers.json_records import iter_json_records
+from nlp.readers.limits import SIZE_LIMITS, InputTooLargeError, SizeLimits
 from nlp.readers.survey import LIMITS, InferenceLimits, SurveyRows, Table, json_table, table_sample
 from nlp.readers.tables import csv_rows, flat_record, xlsx_rows
 from nlp.readers.textstream import TextSource, numbered_lines, raw_lines
@@ -35,12 +36,14 @@ Details = Generator[Event, None, dict[str, Any]]
 
 @dataclass(frozen=True)
 class StreamLimits:
-    """How much of an input is looked at before reading it one row at a time."""
+    """How much of an input is looked at before reading it one row at a time, and (`size`) how much
+    it may hold."""
 
     sample_bytes: int = 1 << 20  # bytes that choose the encoding (from the first non-ASCII byte)
     chunk_bytes: int = 1 << 16  # bytes decoded at a time
     max_json_value_chars: int = 1 << 24  # one record of a JSON array, or the first JSON object
     inference: InferenceLimits = LIMITS  # sample rows for the columns, title rows, sniffed lines
+    size: SizeLimits = SIZE_LIMITS  # items, cells, a cell's length, what a workbook inflates to
 
 
 STREAM_LIMITS = StreamLimits()
@@ -154,10 +157,13 @@ class ItemStream(AbstractContextManager["ItemStream"]):
                     except StopIteration as stop:
                         details: dict[str, Any] = stop.value
                         break
-                    if isinstance(event, Item):
+                    if isinstance(event, Item) and self._too_long(row, event):
+                        self._problems.release(row)
+                    elif isinstance(event, Item):
                         item = self._dedupe(row, event)
                         self._problems.release(row)
                         self._items += 1
+                        self._check_items(row)
                         yield item
                     elif event is None:
                         self._problems.release(row)
@@ -169,6 +175,25 @@ class ItemStream(AbstractContextManager["ItemStream"]):
         self.report.update(details)
         self.report.update(items=self._items, problems=self._problems.total)
         self.exhausted = True
+
+    def _too_long(self, row: int, item: Item) -> bool:
+        """Whether the item is over max_item_chars: then a problem of its row, and skipped."""
+        most = self._limits.size.max_item_chars
+        chars = sum(len(turn.text) for turn in item.turns) if item.turns else len(item.text)
+        if most is None or chars <= most:
+            return False
+        message = f"{chars} characters; at most {most} (item {item.id!r}); row skipped"
+        self._problems.add(RowProblem(Location(self.name, row, "text"), message))
+        return True
+
+    def _check_items(self, row: int) -> None:
+        most = self._limits.size.max_items
+        if most is not None and self._items > most:
+            raise InputTooLargeError(
+                Location(self.name, row),
+                f"reading stopped at row {row}: {self._items} items; at most {most} per input",
+                "max_items",
+            )
 
     def _dedupe(self, row: int, item: Item) -> Item:
         if item.id in self._ids:
@@ -190,7 +215,7 @@ class ItemStream(AbstractContextManager["ItemStream"]):
             extra: dict[str, Any] = {}
             return (
                 yield from self._survey(
-                    *table_sample(xlsx_rows(binary, self.name, extra), self.name, True, extra, inference)
+                    *table_sample(xlsx_rows(binary, self.name, extra, limits.size), self.name, True, extra, inference)
                 )
             )
         text = TextSource(binary, self.name, limits.sample_bytes, limits.chunk_bytes)
@@ -204,7 +229,7 @@ class ItemStream(AbstractContextManager["ItemStream"]):
             self.report["format"] = "survey-csv"
             extra = {}
             lines = raw_lines(text.chunks())
-            rows = csv_rows(lines, self.name, self._extension == ".tsv", extra, inference.sniff_lines)
+            rows = csv_rows(lines, self.name, self._extension == ".tsv", extra, inference.sniff_lines, limits.size)
             return (yield from self._survey(*table_sample(rows, self.name, False, extra, inference)))
         records = iter_json_records(text.chunks(), self.name, limits.max_json_value_chars)
         sample = list(itertools.islice(records, inference.sample_rows))
