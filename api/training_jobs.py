@@ -7,6 +7,12 @@ labels exported at the start of the job) and ``run/`` (retrain's run folder). Th
 ``training_config``, by default the packaged one (training/configs/sentiment.toml), whose base
 encoder is built once into ``<data_dir>/base-encoder`` from the installed packages. A new version is
 registered, never promoted: promotion is a separate, gated step (POST /v1/models/{version}/promote).
+
+Field labels (``source=labels``) are exported as ``kesheng labels export`` writes them: 0/1 while
+every label is negative or positive, else the three-way columns (label, emotion). Retraining takes
+the three-way path (training.retrain_multihead: the active version's polarity and emotion heads
+fine-tuned) when the labels include neutral or emotions or the active version is three-way; a job
+with ``from_base`` asks for a binary model from the base encoder (refused with three-way labels).
 A job left running by a stopped service is marked failed at the next start (submit it again).
 """
 
@@ -25,7 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.background import BackgroundLoop
-from api.labels_db import write_labels_tsv
+from api.labels_db import export_labels
 from api.settings import Settings
 from api.tables import TrainingJob
 from models.registry import Registry
@@ -193,9 +199,11 @@ class TrainingRunner(BackgroundLoop):
         try:
             if params.get("source") == "labels":
                 with self.factory() as session:
-                    # Binary retraining: the negative/positive labels (neutral and emotions are for evaluation).
-                    count = write_labels_tsv(session, inputs / LABELS_FILE, binary=True)
-                self._log(job_id, f"{count} labelled item(s) exported from the field labels")
+                    # Every label: 0/1 while all are negative/positive, else the three-way columns,
+                    # which retrain fine-tunes the three-way and emotion heads on.
+                    export = export_labels(session, inputs / LABELS_FILE)
+                kind = "" if export.kind == "binary" else " (three-way: neutral labels or emotions)"
+                self._log(job_id, f"{export.rows} labelled item(s) exported from the field labels{kind}")
                 data = inputs / LABELS_FILE
             else:
                 data = inputs / str(params["filename"])

@@ -5,7 +5,9 @@ The registry is the user's (or service's) ``$KESHENG_HOME/models`` (see ``models
 promotion gate and validation thresholds come from the shipped ``training/configs/registry.toml``
 (golden sets in the bundled data) or the file named by ``$KESHENG_REGISTRY_CONFIG`` (paths relative
 to that file's folder). ``kesheng train --data FILE`` needs nothing else: the packaged recipe, a dev
-share of FILE, the golden sets and a base encoder built into the data home. Exit codes:
+share of FILE, the golden sets and a base encoder built into the data home (the binary path) or the
+active version itself (the three-way path: three-way or emotion labels, or a three-way active version,
+which the default model is). Exit codes:
 0 done, 1 promotion refused by the gate, 2 error (bad data, config or model).
 """
 
@@ -67,13 +69,19 @@ def _echo_comparison(comparison: Comparison) -> None:
 # ---- train -----------------------------------------------------------------------------------
 def train(
     data: Annotated[
-        list[Path] | None, typer.Option(help="Labelled training file (CSV/TSV/JSONL, text + 0/1 label); repeatable.")
+        list[Path] | None,
+        typer.Option(
+            help="Labelled training file (CSV/TSV/JSONL): a text column and a label (0/1, 1 = positive; or "
+            "negative/neutral/positive, 负面/中性/正面, 0/1/2 in a file with a 2) and/or an emotion column "
+            "(emotion/情绪: angry…neutral or 愤怒…中性); repeatable."
+        ),
     ] = None,
     config: Annotated[
         Path | None,
         typer.Option(
-            help="Training recipe (TOML), or a model's manifest.json to reproduce it; "
-            "default: the packaged recipe for your own data (training/configs/sentiment.toml)."
+            help="Training recipe (TOML), or a model's manifest.json to reproduce it; default: the packaged "
+            "recipe for your own data (training/configs/sentiment.toml, or three_way.toml when the labels "
+            "include neutral or emotions or the active version is three-way)."
         ),
     ] = None,
     set_: Annotated[
@@ -88,7 +96,11 @@ def train(
     ] = False,
     version: Annotated[str | None, typer.Option(help="Name of the new version; default v<date>-<n>.")] = None,
     from_base: Annotated[
-        bool, typer.Option("--from-base", help="Start from the base encoder, not the active version's weights.")
+        bool,
+        typer.Option(
+            "--from-base",
+            help="Train a binary model from the base encoder, not the active version (negative/positive labels only).",
+        ),
     ] = False,
     drop_duplicates: Annotated[
         bool, typer.Option("--drop-duplicates", help="Keep the first copy of duplicate texts instead of refusing.")
@@ -97,7 +109,10 @@ def train(
         Path | None, typer.Option("--registry", help="Registry folder; default $KESHENG_HOME/models.")
     ] = None,
 ) -> None:
-    """Validate training data, fine-tune, export and register a new model version (not promoted)."""
+    """Validate training data, fine-tune, export and register a new model version (not promoted).
+
+    Three-way or emotion labels, or a three-way active version, fine-tune the active version's
+    polarity and emotion heads into a three-way version (training.retrain, the three-way path)."""
     from dataclasses import replace
 
     from training.recipe import PACKAGED_RECIPE

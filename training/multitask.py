@@ -1,11 +1,15 @@
 """Three-way polarity and six emotions on one encoder: the multi-task fine-tuning of issue 13.
 
-The model is the shipped binary classifier's encoder (weights read back from its ONNX export by
+The model is a shipped classifier's encoder (weights read back from its ONNX export by
 ``training.from_onnx``) with two heads on the same mean-pooled vector:
 
-- ``polarity``: negative / neutral / positive. Its negative and positive rows start as the binary
-  head's, so the binary reading is intact at step 0; the neutral row starts at zero.
+- ``polarity``: negative / neutral / positive. From a binary model, its negative and positive rows
+  start as the binary head's, so the binary reading is intact at step 0; the neutral row starts at
+  zero. From a three-way + emotion model, both heads start as that model's.
 - ``emotion``: angry / sad / fear / surprise / happy / neutral (EWECT's classes).
+
+This module's ``run`` is the development run on the shared data that made the default model; the
+same model on your own labelled texts (``kesheng train --data``) is ``training.multitask_user``.
 
 Every batch mixes three sources, so no task is forgotten while another is learnt:
 
@@ -48,7 +52,7 @@ from transformers import BertConfig, BertModel
 
 from training.classifier import encode, pad
 from training.datasets import EMOTION_POLARITY, EMOTIONS, POLARITY, Labelled, TaskData, load_tasks
-from training.from_onnx import encoder_state
+from training.from_onnx import read_export
 
 FloatArray = npt.NDArray[np.float32]
 NEGATIVE, NEUTRAL, POSITIVE = 0, 1, 2
@@ -106,34 +110,66 @@ class MultiHeadClassifier(torch.nn.Module):
         return self.polarity(pooled), self.emotion(pooled)
 
 
-def start_model(folder: Path, dropout: float) -> MultiHeadClassifier:
-    """The multi-head model on the encoder of a shipped (binary) model folder."""
-    state, head_weight, head_bias = encoder_state(folder / "model.onnx")
+def encoder_config(state: dict[str, FloatArray], attention_heads: int) -> BertConfig:
+    """The BertConfig of an encoder state dict read back from an export (sizes from its tensors)."""
     vocab, hidden = state["embeddings.word_embeddings.weight"].shape
     layers = 1 + max(int(k.split(".")[2]) for k in state if k.startswith("encoder.layer."))
-    config = BertConfig(
+    return BertConfig(
         vocab_size=vocab,
         hidden_size=hidden,
         num_hidden_layers=layers,
-        num_attention_heads=12,
+        num_attention_heads=attention_heads,
         intermediate_size=state["encoder.layer.0.intermediate.dense.weight"].shape[0],
         hidden_act="gelu",
         max_position_embeddings=state["embeddings.position_embeddings.weight"].shape[0],
-        type_vocab_size=2,
+        type_vocab_size=state["embeddings.token_type_embeddings.weight"].shape[0],
         layer_norm_eps=1e-12,
         pad_token_id=1,
         bos_token_id=0,
         eos_token_id=2,
         architectures=["BertModel"],
     )
-    encoder = BertModel(config, add_pooling_layer=False)
-    encoder.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
+
+
+def start_model(folder: Path, dropout: float) -> MultiHeadClassifier:
+    """The multi-head model on the encoder of a shipped model folder (its fused ``model.onnx``): a
+    binary model's head becomes the negative and positive rows of the polarity head (neutral and the
+    emotion head start at zero); a three-way + emotion model's heads are taken as they are."""
+    exported = read_export(folder / "model.onnx")
+    encoder = BertModel(encoder_config(exported.state, exported.num_attention_heads), add_pooling_layer=False)
+    encoder.load_state_dict({k: torch.from_numpy(v) for k, v in exported.state.items()}, strict=True)
     model = MultiHeadClassifier(encoder, dropout)
+    with torch.no_grad():
+        if "head" in exported.heads:
+            head_weight, head_bias = exported.heads["head"]
+            model.polarity.weight.zero_()
+            model.polarity.bias.zero_()
+            model.polarity.weight[[NEGATIVE, POSITIVE]] = torch.from_numpy(head_weight)
+            model.polarity.bias[[NEGATIVE, POSITIVE]] = torch.from_numpy(head_bias)
+        else:
+            for name in ("polarity", "emotion"):
+                weight, bias = exported.heads[name]
+                getattr(model, name).weight.copy_(torch.from_numpy(weight))
+                getattr(model, name).bias.copy_(torch.from_numpy(bias))
+    encoder.embeddings.word_embeddings.weight.requires_grad_(False)
+    return model
+
+
+def from_binary_checkpoint(folder: Path, dropout: float) -> MultiHeadClassifier:
+    """The multi-head model on a binary training checkpoint (training.classifier: ``weights/`` of a
+    version ``kesheng train`` registered): its head becomes the polarity head's negative and positive
+    rows, as in ``start_model``."""
+    encoder = BertModel(BertConfig.from_json_file(str(folder / "encoder_config.json")), add_pooling_layer=False)
+    model = MultiHeadClassifier(encoder, dropout)
+    saved = load_file(str(folder / "model.safetensors"))
+    encoder.load_state_dict({k.removeprefix("encoder."): v for k, v in saved.items() if k.startswith("encoder.")})
     with torch.no_grad():
         model.polarity.weight.zero_()
         model.polarity.bias.zero_()
-        model.polarity.weight[[NEGATIVE, POSITIVE]] = torch.from_numpy(head_weight)
-        model.polarity.bias[[NEGATIVE, POSITIVE]] = torch.from_numpy(head_bias)
+        model.emotion.weight.zero_()
+        model.emotion.bias.zero_()
+        model.polarity.weight[[NEGATIVE, POSITIVE]] = saved["head.weight"]
+        model.polarity.bias[[NEGATIVE, POSITIVE]] = saved["head.bias"]
     encoder.embeddings.word_embeddings.weight.requires_grad_(False)
     return model
 
@@ -228,9 +264,10 @@ def save(model: MultiHeadClassifier, folder: Path, extra: dict[str, Any]) -> Non
     (folder / "state.json").write_text(json.dumps(extra, indent=2) + "\n", encoding="utf-8")
 
 
-def load_multihead(folder: Path) -> MultiHeadClassifier:
+def load_multihead(folder: Path, dropout: float = 0.1) -> MultiHeadClassifier:
+    """A multi-head checkpoint folder (model.safetensors, encoder_config.json) in eval mode."""
     encoder = BertModel(BertConfig.from_json_file(str(folder / "encoder_config.json")), add_pooling_layer=False)
-    model = MultiHeadClassifier(encoder, 0.1)
+    model = MultiHeadClassifier(encoder, dropout)
     model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
     model.eval()
     return model

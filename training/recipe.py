@@ -20,24 +20,37 @@ Without --data the recipe trains on its own data.train (the development pool's r
 manifest): every file it names must exist, since a reproduction needs exactly those.
 
 The packaged default recipe (``PACKAGED_RECIPE``, training/configs/sentiment.toml) is the one for
-your own data; the default model is rebuilt from its manifest (models/default/manifest.json).
+your own data on the binary path; binary versions are rebuilt from their manifest.
+
+The three-way path (three-way or emotion labels, or a three-way active version: training.retrain)
+reads a three-way recipe (``ThreeWayRecipe``: ``kind = "three-way"``, the packaged
+training/configs/three_way.toml, another TOML of that kind, or a three-way version's manifest.json,
+whose ``config`` is its recipe) with ``--set`` overrides, resolved by ``resolve_three_way_recipe``:
+it always trains on the --data files, holds out ``data.dev_fraction`` of them as the dev set
+(``<out>/data/dev.tsv``), and scores the new version on the recipe's evaluation sets that are here,
+the golden sets and that dev share. When the packaged binary recipe is the one asked for (no
+--config), the packaged three-way recipe takes its place.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from models.home import BASE_ENCODER_DIR
+from nlp import settings
 from nlp.errors import ConfigError
-from nlp.settings import read_toml
+from nlp.settings import Invalid, read_toml, setting
 from training.config import Config, apply_override, config_from_dict
 from training.pool import Example, stratified_split
+from training.validate import TrainingExample
 
 PACKAGED_RECIPE = Path(__file__).resolve().parent / "configs" / "sentiment.toml"
+PACKAGED_THREE_WAY_RECIPE = Path(__file__).resolve().parent / "configs" / "three_way.toml"
+THREE_WAY_KIND = "three-way"
 CLEAN_TRAIN = Path("data") / "train.tsv"
 HELD_OUT_DEV = Path("data") / "dev.tsv"
 # The name of the held-out dev share among the evaluation sets.
@@ -55,6 +68,86 @@ class Recipe:
     evaluation_sets: Mapping[str, Path]
     held_out_dev: Path | None
     notes: tuple[str, ...]
+
+
+# ---- the three-way recipe ---------------------------------------------------------------------
+# ---- the recipe --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UserData:
+    """Your texts' dev share and further evaluation sets (kesheng train adds the golden sets)."""
+
+    dev_fraction: float = setting(low=0.0, high=1.0, open_low=True, open_high=True)
+    evals: dict[str, str] = setting()
+
+
+@dataclass(frozen=True)
+class UserModel:
+    """What the recipe sets of the model; the encoder and window are the starting version's."""
+
+    head_tokens: int = setting(low=0)
+    dropout: float = setting(low=0.0, high=1.0, open_high=True)
+
+
+@dataclass(frozen=True)
+class UserTrain:
+    """Optimisation, batching, checkpoints, reporting and what is distilled from the start."""
+
+    batch_size: int = setting(low=1)
+    lr: float = setting(low=0.0, open_low=True)
+    head_lr: float = setting(low=0.0, open_low=True)
+    warmup_fraction: float = setting(low=0.0, high=1.0)
+    weight_decay: float = setting(low=0.0)
+    grad_clip: float = setting(low=0.0, open_low=True)
+    epochs: int = setting(low=0)
+    max_steps: int = setting(low=0)
+    mega_batches: int = setting(low=1)
+    checkpoint_every: int = setting(low=1)
+    eval_every: int = setting(low=1)
+    log_every: int = setting(low=1)
+    eval_batch_size: int = setting(low=1)
+    threads: int = setting(low=1)
+    stop_after_minutes: float = setting(low=0.0)
+    distill_weight: float = setting(low=0.0)
+    distill_temperature: float = setting(low=0.0, open_low=True)
+    emotion_weight: float = setting(low=0.0)
+
+    def __post_init__(self) -> None:
+        if self.max_steps == 0 and self.epochs < 1:
+            raise Invalid("epochs", "must be >= 1 when max_steps = 0 (the steps are epochs × batches)")
+
+
+@dataclass(frozen=True)
+class UserExport:
+    """What the export of a three-way version needs beyond the weights."""
+
+    max_int8_loss_points: float = setting(low=0.0)
+    refit_min_rows: int = setting(low=1)
+
+
+@dataclass(frozen=True)
+class ThreeWayRecipe:
+    """The whole recipe of the three-way path; `to_dict` is recorded in checkpoints and the manifest."""
+
+    kind: Literal["three-way"]
+    seed: int
+    data: UserData
+    model: UserModel
+    train: UserTrain
+    export: UserExport
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict, the same shape as the TOML file."""
+        return asdict(self)
+
+
+def read_three_way_recipe(raw: dict[str, Any], source: str) -> ThreeWayRecipe:
+    """Validate a parsed three-way recipe; ConfigError names `source` and the key."""
+    return settings.from_mapping(ThreeWayRecipe, raw, source)
+
+
+def apply_three_way_override(raw: dict[str, Any], assignment: str) -> None:
+    """Apply one ``section.key=value`` (``--set``) to a parsed three-way recipe, the key checked."""
+    settings.apply_override(ThreeWayRecipe, raw, assignment)
 
 
 def read_recipe(path: Path) -> dict[str, Any]:
@@ -76,7 +169,13 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"{path}: {manifest.get('version')} is a three-way + emotion model, trained by "
             "`python -m training.multitask` and exported by `python -m training.export_multihead` "
-            "(its MODEL_CARD.md, section Reproduce); `kesheng train` retrains binary models"
+            "(its MODEL_CARD.md, section Reproduce); `kesheng train --data FILE` fine-tunes it on your "
+            "labels with the packaged three-way recipe"
+        )
+    if manifest["config"].get("kind") == THREE_WAY_KIND:
+        raise ConfigError(
+            f"{path}: {manifest.get('version')} was fine-tuned on labelled texts by the three-way path; "
+            f"its recipe trains again with your file: kesheng train --config {path} --data FILE"
         )
     return manifest
 
@@ -171,6 +270,90 @@ def _fill_evals(
     table["evals"] = present
 
 
+def is_three_way_recipe(path: Path) -> bool:
+    """Whether `path` is a three-way recipe (a TOML, or a version's manifest.json, of that kind)."""
+    if path.suffix.lower() == ".json":
+        try:
+            manifest = json.loads(_read_text(path))
+        except json.JSONDecodeError:
+            return False  # read_manifest names what is wrong with it
+        config = manifest.get("config") if isinstance(manifest, dict) else None
+        return isinstance(config, dict) and config.get("kind") == THREE_WAY_KIND
+    return read_toml(path).get("kind") == THREE_WAY_KIND
+
+
+@dataclass(frozen=True)
+class ThreeWayPlan:
+    """What a three-way run trains with: the recipe (its evaluation sets filled in), the files to
+    validate, the sets the training texts must stay out of, where the dev share goes, and notes."""
+
+    recipe: ThreeWayRecipe
+    train_files: tuple[Path, ...]
+    evaluation_sets: Mapping[str, Path]
+    held_out_dev: Path
+    notes: tuple[str, ...]
+
+
+def resolve_three_way_recipe(
+    source: Path,
+    *,
+    data: Sequence[Path],
+    overrides: Sequence[str],
+    root: Path,
+    out: Path,
+    golden: Mapping[str, Path],
+) -> ThreeWayPlan:
+    """Read the three-way recipe `source` (the packaged one in place of the packaged binary one),
+    apply `overrides` and fill in the evaluation sets, as the module docstring says."""
+    if source == PACKAGED_RECIPE:
+        source = PACKAGED_THREE_WAY_RECIPE
+    if not data:
+        raise ConfigError(f"{source}: a three-way recipe trains on your labelled texts; give them with --data FILE")
+    if not is_three_way_recipe(source):
+        raise ConfigError(
+            f"{source}: a binary recipe, but this run is three-way (your labels include neutral or emotions, or "
+            "the active version is a three-way model); leave --config out for the packaged "
+            f'{PACKAGED_THREE_WAY_RECIPE.name}, or give a recipe with kind = "three-way" (or pass --from-base '
+            "with negative/positive labels for a binary model)"
+        )
+    raw = dict(json.loads(_read_text(source))["config"]) if source.suffix.lower() == ".json" else read_toml(source)
+    for assignment in overrides:
+        apply_three_way_override(raw, assignment)
+    recipe = read_three_way_recipe(raw, str(source))
+    notes: list[str] = []
+    present: dict[str, str] = {}
+    for name, rel in recipe.data.evals.items():
+        if name in golden or name == DEV_SET_NAME:
+            continue  # filled in below: a recorded recipe names them
+        if (root / rel).is_file():
+            present[name] = rel
+        else:
+            notes.append(f"note: evaluation set {name!r} of the recipe ({root / rel}) is not here; skipped")
+    held_out_dev = (out / HELD_OUT_DEV).resolve()
+    evals = {**present, **{name: str(path) for name, path in golden.items()}, DEV_SET_NAME: str(held_out_dev)}
+    named = f"the recipe's {', '.join(present)}, " if present else ""
+    notes.append(f"evaluation sets: {named}the golden sets {', '.join(golden)}, and a dev share of your texts")
+    raw["data"] = {**raw.get("data", {}), "evals": evals}
+    recipe = read_three_way_recipe(raw, str(source))
+    sets = {name: root / rel for name, rel in present.items()}
+    sets.update({f"golden:{name}": path for name, path in golden.items()})
+    for name, path in sets.items():
+        if not path.is_file():
+            raise ConfigError(f"{path}: evaluation set {name!r} of the recipe not found")
+    return ThreeWayPlan(recipe, tuple(data), sets, held_out_dev, tuple(notes))
+
+
+def hold_out_rows(
+    rows: Sequence[TrainingExample], fraction: float, seed: int
+) -> tuple[list[TrainingExample], list[TrainingExample]]:
+    """(dev, train) of validated rows of any kind: `fraction` of each label (of each emotion for rows
+    with an emotion only) held out by a seeded shuffle, at least one of each that has two or more."""
+    # stratified_split takes the pool's Examples: each carries its row's index as the label.
+    wrapped = [Example(i, row.text, row.source, row.stratum()) for i, row in enumerate(rows)]
+    dev, train = stratified_split(wrapped, fraction, seed, lambda e: e.group, minimum=1)
+    return [rows[e.label] for e in dev], [rows[e.label] for e in train]
+
+
 def hold_out_dev(examples: Sequence[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
     """(dev, train) of validated training texts: `fraction` of each label held out by a seeded
     shuffle, at least one text of each label that has two or more, both in file order."""
@@ -182,9 +365,18 @@ __all__ = [
     "DEV_SET_NAME",
     "HELD_OUT_DEV",
     "PACKAGED_RECIPE",
+    "PACKAGED_THREE_WAY_RECIPE",
     "Recipe",
+    "ThreeWayPlan",
+    "ThreeWayRecipe",
+    "UserTrain",
+    "apply_three_way_override",
     "hold_out_dev",
+    "hold_out_rows",
+    "is_three_way_recipe",
     "read_manifest",
     "read_recipe",
+    "read_three_way_recipe",
     "resolve_recipe",
+    "resolve_three_way_recipe",
 ]

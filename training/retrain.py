@@ -23,6 +23,21 @@
 A manifest recipe without ``--data`` is a reproduction (training.reproduce): the new version's figures
 on the recipe's evaluation sets are set against the ones the manifest recorded, printed and kept in
 the new manifest under ``reproduces``.
+
+**Two paths.** The steps above are the binary path. With --data, the three-way path
+(training.retrain_multihead) is taken instead when
+
+- your labels include neutral or emotions (training.validate.data_kind), or
+- the active version is a three-way model (the default model e5s-zh-3 is), or
+- the recipe is a three-way one (``kind = "three-way"``);
+
+it fine-tunes the active version itself (its ``weights/``, else its ``model.onnx``) on your texts and
+registers a three-way + emotion version. A binary file then trains only the negative-vs-positive split
+of the polarity head (training.multitask_user), so the neutral and emotion readings a user of a
+three-way model relies on are kept rather than dropped for a binary model trained from scratch.
+``--from-base`` asks for the base encoder, which is the binary path: it is refused with three-way or
+emotion labels. A resumed run keeps the path and the start it began with (``lineage.json``). Both
+paths end alike: report on the golden sets, register with the parent, never promote.
 """
 
 from __future__ import annotations
@@ -30,7 +45,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -120,6 +135,11 @@ def start_weights(active: ModelVersion, config: Config, root: Path, from_base: b
     checkpoint = active.checkpoint
     if from_base or checkpoint is None:
         return None
+    if not (checkpoint / "train_config.json").is_file():
+        raise ModelError(
+            f"{checkpoint}: the active version {active.version} is a three-way model; the binary path starts "
+            "from the base encoder only (pass --from-base), the three-way path fine-tunes it (leave --from-base out)"
+        )
     saved = json.loads((checkpoint / "train_config.json").read_text(encoding="utf-8"))
     base_tokenizer = root / config.data.base_encoder / "tokenizer.json"
     if saved["model"]["layers"] != config.model.layers:
@@ -140,20 +160,127 @@ def _vocabulary(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))["model"]["vocab"]
 
 
+def three_way_run(request: RetrainRequest, registry: Registry) -> bool:
+    """Whether `request` takes the three-way path (see the module docstring); ConfigError for
+    --from-base with three-way or emotion labels."""
+    from training.recipe import is_three_way_recipe
+    from training.validate import data_kind
+
+    if request.resume and (request.out / LINEAGE_FILE).is_file():
+        lineage = json.loads((request.out / LINEAGE_FILE).read_text(encoding="utf-8"))
+        return bool(lineage.get("path") == "three-way")
+    if not request.data:
+        # A recipe's own data (a reproduction) is the binary path; a three-way recipe asks for --data.
+        return is_three_way_recipe(request.config)
+    kind = data_kind(request.data)
+    if request.from_base:
+        if kind == "three-way":
+            raise ConfigError(
+                "--from-base trains a binary model from the base encoder, but your labels include neutral or "
+                "emotions; leave --from-base out to fine-tune the active version's three-way and emotion heads"
+            )
+        return False
+    return kind == "three-way" or is_three_way_recipe(request.config) or three_way_active(registry)
+
+
+def three_way_active(registry: Registry) -> bool:
+    """Whether the active version reads three-way polarity (its manifest's labels)."""
+    return list(registry.active().manifest.get("labels", [])) == ["negative", "neutral", "positive"]
+
+
 def retrain(request: RetrainRequest, registry: Registry, log: Log = print) -> RetrainResult:
     """Validate, fine-tune, export, evaluate and register a new version; see the module docstring."""
     os.environ["HF_HUB_OFFLINE"] = "1"
-    from safetensors.torch import load_file
-
     from nlp.sentiment.transformer import TransformerScorer
-    from training.export import export
-    from training.model_card import render_model_card
-    from training.train import Trainer
 
-    root, out = request.root, request.out
+    out = request.out
     if not request.resume and (out / "last").exists():
         raise ConfigError(f"{out / 'last'} exists: pass --resume to continue that run, or choose another --out")
     golden = dict(registry.gate.golden)
+    if three_way_run(request, registry):
+        from training.retrain_multihead import render_card, train_three_way
+
+        run = train_three_way(
+            config=request.config,
+            data=request.data,
+            overrides=request.overrides,
+            root=request.root,
+            out=out,
+            resume=request.resume,
+            validation_config=request.validation,
+            golden=golden,
+            active=registry.active(),
+            log=log,
+        )
+        trained = _Trained(run.model_dir, run.manifest, run.validation, run.held_out, run.parent, run.started_from)
+        threads, card = int(run.manifest["config"]["train"]["threads"]), render_card
+    else:
+        trained = _train_binary(request, registry, golden, log)
+        threads, card = int(trained.manifest["config"]["train"]["threads"]), _binary_card
+    # Named once trained, so that a version registered meanwhile does not take the name.
+    version = request.version or registry.next_version_name()
+    validation, model_dir, manifest = trained.validation, trained.model_dir, trained.manifest
+    manifest["version"] = version
+    rows = validation.rows
+    manifest.update(
+        parent_version=trained.parent,
+        started_from=trained.started_from,
+        training_data={
+            "files": [vars(f) for f in validation.files],
+            "texts": len(rows),
+            "positive": sum(r.polarity == 2 for r in rows),
+            **({"neutral": sum(r.polarity == 1 for r in rows)} if validation.kind == "three-way" else {}),
+            **({"emotions": sum(r.emotion is not None for r in rows)} if validation.kind == "three-way" else {}),
+            "held_out_dev": trained.held_out,
+            "warnings": [p.to_dict() for p in validation.warnings],
+            "labels": _labels_line(validation),
+        },
+    )
+    (model_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    (model_dir / "MODEL_CARD.md").write_text(card(manifest), encoding="utf-8")
+    report = evaluate_sets(TransformerScorer.load(model_dir, threads=threads), golden)
+    write_model_report(report, model_dir)
+    registered = registry.register(model_dir, version=version, parent=trained.parent)
+    for result in report.sets:
+        if result.evaluation.binary is not None:
+            registry.store_evaluation(version, result.name, result.report)
+    log(f"registered {version} (parent {trained.parent}) in {registered.path}")
+    return RetrainResult(registered, validation, report, trained.started_from, trained.reproduction)
+
+
+def _labels_line(validation: ValidationReport) -> str:
+    from training.validate import label_counts
+
+    return label_counts(validation.rows)
+
+
+def _binary_card(manifest: Mapping[str, Any]) -> str:
+    from training.model_card import render_model_card
+
+    return render_model_card(dict(manifest))
+
+
+@dataclass(frozen=True)
+class _Trained:
+    """What either path made, before the report and the registration."""
+
+    model_dir: Path
+    manifest: dict[str, Any]
+    validation: ValidationReport
+    held_out: int
+    parent: str
+    started_from: str
+    reproduction: Reproduction | None = None
+
+
+def _train_binary(request: RetrainRequest, registry: Registry, golden: dict[str, Path], log: Log) -> _Trained:
+    """Steps 1-5 of the binary path (the module docstring)."""
+    from safetensors.torch import load_file
+
+    from training.export import export
+    from training.train import Trainer
+
+    root, out = request.root, request.out
     home = request.home or data_home()
     plan = resolve_recipe(
         request.config,
@@ -208,16 +335,15 @@ def retrain(request: RetrainRequest, registry: Registry, log: Log = print) -> Re
         if checkpoint is not None:
             trainer.model.load_state_dict(load_file(str(checkpoint / "model.safetensors")), strict=True)
         started = f"version {active.version}" if checkpoint else f"base encoder {recipe.data.base_encoder}"
-        lineage = {"parent_version": active.version, "started_from": started}
+        lineage = {"path": "binary", "parent_version": active.version, "started_from": started}
         (out / LINEAGE_FILE).write_text(json.dumps(lineage, ensure_ascii=False) + "\n", encoding="utf-8")
     parent, started_from = str(lineage["parent_version"]), str(lineage["started_from"])
     log(f"fine-tuning from {started_from}")
     trainer.run()
 
     model_dir = out / "model"
-    version = request.version or registry.next_version_name()
     manifest = export(
-        out / "best", model_dir, out / "export-work", root, recipe.train.threads, version=version, ngram=ngram
+        out / "best", model_dir, out / "export-work", root, recipe.train.threads, version=request.version, ngram=ngram
     )
     weights = model_dir / "weights"
     weights.mkdir(exist_ok=True)
@@ -230,26 +356,9 @@ def retrain(request: RetrainRequest, registry: Registry, log: Log = print) -> Re
         replay = reproduction(recorded, manifest["metrics"])
         manifest["reproduces"] = replay.to_dict()
         log(replay.table())
-    manifest.update(
-        parent_version=parent,
-        started_from=started_from,
-        training_data={
-            "files": [vars(f) for f in validation.files],
-            "texts": len(validation.examples),
-            "positive": sum(e.label for e in validation.examples),
-            "held_out_dev": len(validation.examples) - len(examples),
-            "warnings": [p.to_dict() for p in validation.warnings],
-        },
+    return _Trained(
+        model_dir, manifest, validation, len(validation.examples) - len(examples), parent, started_from, replay
     )
-    (model_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", "utf-8")
-    (model_dir / "MODEL_CARD.md").write_text(render_model_card(manifest), encoding="utf-8")
-    report = evaluate_sets(TransformerScorer.load(model_dir, threads=recipe.train.threads), golden)
-    write_model_report(report, model_dir)
-    registered = registry.register(model_dir, version=version, parent=parent)
-    for result in report.sets:
-        registry.store_evaluation(version, result.name, result.report)
-    log(f"registered {version} (parent {parent}) in {registered.path}")
-    return RetrainResult(registered, validation, report, started_from, replay)
 
 
 __all__ = [
@@ -258,4 +367,6 @@ __all__ = [
     "ensure_base_encoder",
     "retrain",
     "start_weights",
+    "three_way_active",
+    "three_way_run",
 ]

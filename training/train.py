@@ -46,8 +46,9 @@ from training.pool import read_pool_tsv
 from training.schedule import BudgetSchedule, epoch_batches
 
 
-def _replace_dir(tmp: Path, final: Path) -> None:
-    # A kill during a save must never leave a half-written checkpoint as the only one.
+def replace_dir(tmp: Path, final: Path) -> None:
+    """Move the folder `tmp` to `final`, replacing it: a kill during a save must never leave a
+    half-written checkpoint as the only one."""
     old = final.with_name(final.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
@@ -120,7 +121,7 @@ class Trainer:
         }
         torch.save(trainer_state, tmp / TRAINER_FILE)
         (tmp / STATE_FILE).write_text(json.dumps(self.state, indent=2) + "\n", encoding="utf-8")
-        _replace_dir(tmp, self.out / "last")
+        replace_dir(tmp, self.out / "last")
 
     def resume(self) -> None:
         """Continue from `<out>/last/`; the model, data and seed settings must be unchanged."""
@@ -163,7 +164,7 @@ class Trainer:
             save_weights(self.model, self.tokenizer, self.config, tmp, self.root)
             record = {"step": step, "epoch": step / self.per_epoch, "chnsenticorp_dev": metrics}
             (tmp / METRICS_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-            _replace_dir(tmp, self.out / "best")
+            replace_dir(tmp, self.out / "best")
         self.log(
             f"eval step {step}: dev accuracy {metrics['accuracy']:.4f} macro-F1 {metrics['macro_f1']:.4f} "
             f"AUC {metrics['roc_auc']:.4f} ({time.monotonic() - started:.0f} s){' *best*' if best else ''}",

@@ -2,7 +2,9 @@
 no recipe, no registry config, no development pool. The packaged recipe, the shipped gate config and
 golden sets (package data) and a base encoder built into the data home are all it takes to end in a
 registered version that can be promoted and served. The encoder build is swapped for the tiny random
-encoder of tests/training/tiny_encoder.py so the test takes seconds, not minutes."""
+encoder of tests/training/tiny_encoder.py so the test takes seconds, not minutes. The committed default
+model is three-way, which kesheng train fine-tunes itself (tests/training/test_retrain_three_way.py);
+--from-base asks for the binary model from the base encoder that these tests follow."""
 
 from __future__ import annotations
 
@@ -65,15 +67,15 @@ def clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 def test_a_bad_file_is_refused_before_anything_is_built(clean: dict[str, Any], tmp_path: Path) -> None:
     golden_text = GOLDEN[0][1]
-    rows = [(t, 1) for t in POSITIVE] + [(t, 0) for t in NEGATIVE] + [("还行吧，一般般", "2"), (golden_text, 1)]
+    rows = [(t, 1) for t in POSITIVE] + [(t, 0) for t in NEGATIVE] + [("还行吧，一般般", "5"), (golden_text, 1)]
     data = write_csv(tmp_path / "mine.csv", rows)
     # A text of the shipped golden sets, to check the overlap against them.
     shipped = (data_path("samples", "golden", "waimai_heldout.tsv").read_text(encoding="utf-8")).splitlines()[1]
     with data.open("a", encoding="utf-8") as handle:
         handle.write(shipped.split("\t", 1)[1] + ",0\n")
-    result = runner.invoke(app, ["train", "--data", str(data), *TINY])
+    result = runner.invoke(app, ["train", "--data", str(data), "--from-base", *TINY])
     assert result.exit_code == 2, result.output
-    assert f"{data}:26 [label]: label must be 0 (negative) or 1 (positive), got '2'" in result.output
+    assert f"{data}:26 [label]: label must be 0 (negative) or 1 (positive), or three-way" in result.output
     assert f"{data}:28 [text]: text is in evaluation set 'golden:waimai_heldout'" in result.output
     assert "nothing was trained" in result.output
     assert clean["builds"] == [] and not clean["home"].exists()
@@ -82,7 +84,7 @@ def test_a_bad_file_is_refused_before_anything_is_built(clean: dict[str, Any], t
 def test_train_with_only_a_labelled_csv_registers_a_version(clean: dict[str, Any], tmp_path: Path) -> None:
     home, work = clean["home"], clean["work"]
     data = write_csv(tmp_path / "mine.csv", [(t, 1) for t in POSITIVE] + [(t, 0) for t in NEGATIVE])
-    result = runner.invoke(app, ["train", "--data", str(data), *TINY])
+    result = runner.invoke(app, ["train", "--data", str(data), "--from-base", *TINY])
     assert result.exit_code == 0, result.output
     output = result.output
     assert "validated: 24 training texts (12 positive, 12 negative)" in output

@@ -1,8 +1,12 @@
-"""The retraining workflow end to end through the CLI, on a tiny randomly initialised encoder:
+"""The binary retraining workflow end to end through the CLI, on a tiny randomly initialised encoder:
 bad data refused with file and row → train → new version registered (not active) → the gate refuses
 it against the committed default model, with the numbers → forced promotion → `kesheng score`
 answers with the new version → a second retrain starts from the new version's weights → rollback →
-a resumed run registers the lineage it started with."""
+a resumed run registers the lineage it started with.
+
+The committed default model is three-way, so a run that starts while it is active takes the
+three-way path (tests/training/test_retrain_three_way.py) unless --from-base asks for a binary model
+from the base encoder, as these runs do."""
 
 from __future__ import annotations
 
@@ -163,11 +167,12 @@ def score(*args: str) -> str:
 def test_bad_training_data_is_refused_before_training(workspace: Path, home: Path, tmp_path: Path) -> None:
     data = write_tsv(
         tmp_path / "mine.tsv",
-        [(1, t) for t in POSITIVE] + [(0, t) for t in NEGATIVE] + [(2, "还行吧"), (0, GOLDEN[0][1])],
+        [(1, t) for t in POSITIVE] + [(0, t) for t in NEGATIVE] + [(5, "还行吧"), (0, GOLDEN[0][1])],
     )
-    result = train(workspace, tmp_path / "run", data)
+    result = train(workspace, tmp_path / "run", data, "--from-base")
     assert result.exit_code == 2
-    assert f"{data}:26 [label]: label must be 0 (negative) or 1 (positive), got '2'" in result.output
+    assert f"{data}:26 [label]: label must be 0 (negative) or 1 (positive), or three-way" in result.output
+    assert "got '5'" in result.output
     assert f"{data}:27 [text]: text is in evaluation set 'golden:clear'" in result.output
     assert "nothing was trained" in result.output
     assert not (tmp_path / "run" / "last").exists()
@@ -179,7 +184,7 @@ def test_train_gate_promote_score_retrain_rollback(workspace: Path, home: Path, 
     builtin = score()
     assert builtin == BUILTIN
 
-    result = train(workspace, tmp_path / "run", data, "--set", "train.max_steps=3")
+    result = train(workspace, tmp_path / "run", data, "--set", "train.max_steps=3", "--from-base")
     assert result.exit_code == 0, result.output
     assert "validated: 24 training texts (12 positive, 12 negative)" in result.output
     assert "step 3/3" in result.output and "fine-tuning from base encoder runs/base-encoder" in result.output
@@ -242,7 +247,7 @@ def test_train_gate_promote_score_retrain_rollback(workspace: Path, home: Path, 
 
 def test_a_version_is_reproduced_from_its_manifest(workspace: Path, home: Path, tmp_path: Path) -> None:
     data = write_tsv(tmp_path / "mine.tsv", [(1, t) for t in POSITIVE] + [(0, t) for t in NEGATIVE])
-    first = train(workspace, tmp_path / "run", data, "--version", "tiny-1")
+    first = train(workspace, tmp_path / "run", data, "--version", "tiny-1", "--from-base")
     assert first.exit_code == 0, first.output
     assert "figures within" not in first.output  # --data: a new model, not a reproduction
     recorded = Registry.from_env().get("tiny-1")

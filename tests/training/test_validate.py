@@ -44,7 +44,8 @@ def evals(tmp_path: Path) -> dict[str, Path]:
 
 # (what is wrong, rows after the good ones (or a whole file's text), expected (row, field, kind) of the errors)
 BAD_TSV_CASES = [
-    ("label 2", [(2, "还行吧")], [(10, "label", "bad_label")]),
+    ("label 5 (a star rating)", [(5, "还行吧")], [(10, "label", "bad_label")]),
+    ("emotion as a label", [("angry", "气死我了")], [(10, "label", "bad_label")]),
     ("label word", [("positive", "还行吧")], [(10, "label", "bad_label")]),
     ("empty text", [(1, "  ")], [(10, "text", "empty_text")]),
     ("duplicate", [(1, "送餐很快，味道不错")], [(10, "text", "duplicate")]),
@@ -55,7 +56,7 @@ BAD_TSV_CASES = [
     ("wrong field count", [(1, "很好\t多一列")], [(10, None, "bad_row")]),
     (
         "several at once",
-        [(2, "还行吧"), (1, ""), (0, "商品和图片严重不符")],
+        [(5, "还行吧"), (1, ""), (0, "商品和图片严重不符")],
         [(10, "label", "bad_label"), (11, "text", "empty_text"), (12, "text", "eval_overlap")],
     ),
 ]
@@ -96,7 +97,7 @@ def test_messages_point_at_the_other_copy(tmp_path: Path, evals: dict[str, Path]
         ("sheet.xlsx", "whatever", [(None, None, "format")]),
         (
             "lines.jsonl",
-            '{"text": "很满意", "label": 1}\n{"text": "太差了", "label": 2}\nnot json\n{"review": "好", "y": "0"}\n'
+            '{"text": "很满意", "label": 1}\n{"text": "太差了", "label": 5}\nnot json\n{"review": "好", "y": "0"}\n'
             '{"text": "一般", "sentiment": true}\n{"label": 0}\n',
             [
                 (2, "label", "bad_label"),

@@ -1,4 +1,5 @@
-"""A tiny randomly initialised base encoder in the runs/base-encoder format, for fast training tests."""
+"""Tiny randomly initialised models for fast training tests: a base encoder in the runs/base-encoder
+format, and a three-way + emotion model folder in the shipped (fused int8 ONNX) format."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tokenizers import Tokenizer
 from transformers import BertConfig, BertModel
@@ -45,3 +47,84 @@ def write_tiny_encoder(folder: Path, tokenizer_json: dict[str, Any]) -> None:
     (folder / "build_manifest.json").write_text(
         json.dumps({"base_model": "tiny random BERT", "packages": {}, "vocab": {"after": vocab}}), "utf-8"
     )
+
+
+def write_tiny_three_way_model(
+    folder: Path, tokenizer_json: dict[str, Any], labelled: Sequence[tuple[str, int, int]], version: str
+) -> Path:
+    """A tiny three-way + emotion model folder in the shipped format, made the way export_multihead
+    makes one: a random 2-layer BERT (hidden 32) with polarity and emotion heads, traced to ONNX,
+    fused and quantised to int8; a character n-gram model with an emotion and a polarity n-gram head
+    fitted on `labelled` (text, polarity index, emotion index); a manifest like e5s-zh-3's."""
+    from sklearn.linear_model import LogisticRegression
+
+    from nlp.schema import EMOTIONS, LABELS
+    from nlp.sentiment.ngram import NgramHead, NgramParams, save_heads
+    from training.export_multihead import OUTPUTS
+    from training.multitask import MultiHeadClassifier
+    from training.ngram import fit_ngram
+    from training.onnx_graph import export_onnx, fuse, quantize
+
+    folder.mkdir(parents=True, exist_ok=True)
+    work = folder.parent / f".{folder.name}-work"
+    work.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(1)
+    config = BertConfig(
+        vocab_size=len(tokenizer_json["model"]["vocab"]),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+    )
+    model = MultiHeadClassifier(BertModel(config, add_pooling_layer=False), 0.1)
+    with torch.no_grad():
+        # A fresh BERT's layer norms are all ones and its biases all zeros, and the export shares
+        # equal tensors between layers; a trained model's never are.
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+        torch.nn.init.normal_(model.polarity.weight, std=1.0)
+        torch.nn.init.normal_(model.emotion.weight, std=1.0)
+    model.eval()
+    export_onnx(model, work / "raw.onnx", 17, OUTPUTS)
+    fuse(work / "raw.onnx", work / "fused.onnx", 2, 32)
+    quantize(work / "fused.onnx", folder / "model.onnx", [])
+    (folder / "tokenizer.json").write_text(json.dumps(tokenizer_json, ensure_ascii=False), "utf-8")
+
+    texts = [t for t, _, _ in labelled]
+    opinions = [(t, int(p == 2)) for t, p, _ in labelled if p != 1]
+    ngram = fit_ngram([t for t, _ in opinions], [y for _, y in opinions], NgramParams(n_features=2**14))
+    ngram.save(folder)
+    features = ngram.features(texts)
+    heads = {}
+    for name, column in (("polarity", 1), ("emotion", 2)):
+        y = np.asarray([row[column] for row in labelled])
+        fitted = LogisticRegression(C=2.0, max_iter=500).fit(features, y)
+        coef = np.zeros((features.shape[1], len(LABELS) if name == "polarity" else len(EMOTIONS)), np.float32)
+        coef[:, fitted.classes_] = fitted.coef_.T
+        rows = np.flatnonzero(np.abs(coef).sum(axis=1) > 0)
+        heads[name] = NgramHead.build(rows, coef[rows], np.zeros(coef.shape[1]), features.shape[1])
+    save_heads(folder, heads)
+    manifest = {
+        "name": "tiny-three-way",
+        "version": version,
+        "format": "onnx",
+        "labels": list(LABELS),
+        "emotions": list(EMOTIONS),
+        "text_prefix": "query: ",
+        "max_length": 16,
+        "window_stride": 4,
+        "temperature": 1.0,
+        "emotion_temperature": 1.0,
+        "ngram_weight": 0.3,
+        "ngram_heads": {"emotion": 0.5, "polarity": 0.2},
+        "base_model": {"name": "tiny random BERT", "vocab": {"after": config.vocab_size}},
+        "data": {},
+        "config": {"note": "a tiny random model for tests"},
+        "metrics": {},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), "utf-8")
+    return folder
