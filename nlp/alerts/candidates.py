@@ -48,28 +48,51 @@ def _describe(theme: str | None, segment: Segment) -> str:
     return "·".join(parts) or "全部"
 
 
+def _segment_words(segment: Mapping[str, str]) -> str:
+    names = {"region": "区域", "tier": "等级", "channel": "渠道", "product": "产品线"}
+    return "、".join(names.get(k, k) for k in segment) or "分组"
+
+
 def _what(signal: Signal) -> str:
     # The share rules count aspect mentions; NPS belongs to the answer, so detractors count answers.
     return "负面提及" if signal == "negative" else "NPS贬损者"
 
 
-def baselines(cells: Cells) -> dict[Window, float]:
-    """The share over every item of each window, from a baseline grouping (one cell per window)."""
-    totals: dict[Window, list[int]] = defaultdict(lambda: [0, 0])
-    for (_, _, window), tally in cells.items():
-        totals[window][0] += tally.bad
-        totals[window][1] += tally.count
-    return {window: bad / count for window, (bad, count) in totals.items()}
+Totals = Mapping[tuple[str | None, Window], tuple[int, int]]
 
 
-def share_candidates(cells: Cells, window_baselines: Mapping[Window, float], rule: ShareRule) -> list[Candidate]:
-    """Cells whose bad share is above the threshold (or the window's baseline plus the margin), with the
+def baselines(cells: Cells) -> dict[tuple[str | None, Window], tuple[int, int]]:
+    """(bad, count) of each (theme, window) of a baseline grouping (theme None: every item)."""
+    totals: dict[tuple[str | None, Window], list[int]] = defaultdict(lambda: [0, 0])
+    for (theme, _, window), tally in cells.items():
+        totals[theme, window][0] += tally.bad
+        totals[theme, window][1] += tally.count
+    return {key: (bad, count) for key, (bad, count) in totals.items()}
+
+
+def _baseline(rule: ShareRule, totals: Totals, theme: str | None, window: Window, tally: GroupTally) -> float | None:
+    """The share a cell is compared with: the window's overall share, or the theme's share in the
+    window's other segments (the cell's own mentions taken out); None without a baseline."""
+    if rule.baseline == "none":
+        return None
+    if rule.baseline == "window":
+        bad, count = totals.get((None, window), (0, 0))
+    else:
+        bad, count = totals.get((theme, window), (0, 0))
+        bad, count = bad - tally.bad, count - tally.count
+    return bad / count if count > 0 else None
+
+
+def share_candidates(cells: Cells, totals: Totals, rule: ShareRule) -> list[Candidate]:
+    """Cells whose bad share is above the threshold (or the baseline plus the margin), with the
     minimum volume, and whose lower confidence bound is above it too."""
     found = []
     for (theme, segment, window), tally in cells.items():
         count, negatives = tally.count, tally.bad
         share = negatives / count
-        baseline = window_baselines.get(window) if rule.baseline == "window" else None
+        baseline = _baseline(rule, totals, theme, window, tally)
+        if rule.baseline != "none" and baseline is None:
+            continue  # nothing to compare with (the cell is all of the window)
         threshold = rule.threshold if baseline is None else baseline + rule.threshold
         if count < rule.min_volume or share <= threshold:
             continue
@@ -77,7 +100,12 @@ def share_candidates(cells: Cells, window_baselines: Mapping[Window, float], rul
         if bound <= threshold:
             continue
         what = _what(rule.signal)
-        against = f"阈值 {threshold:.1%}" if baseline is None else f"本期基线 {baseline:.1%} + {rule.threshold:.0%}"
+        if baseline is None:
+            against = f"阈值 {threshold:.1%}"
+        elif rule.baseline == "theme":
+            against = f"该主题其他{_segment_words(dict(segment))}本期 {baseline:.1%} + {rule.threshold:.0%}"
+        else:
+            against = f"本期基线 {baseline:.1%} + {rule.threshold:.0%}"
         reason = (
             f"{_describe(theme, segment)} {window.start}~{window.end} {what}占比 {share:.1%} "
             f"({negatives}/{count})，{rule.confidence:.0%} 置信下界 {bound:.1%} > {against}"

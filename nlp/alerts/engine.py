@@ -28,7 +28,7 @@ from typing import Any
 from nlp.alerts.candidates import Candidate, baselines, rise_candidates, severe_candidates, share_candidates
 from nlp.alerts.followups import Followup, FollowupHit, followup_hit, listed
 from nlp.alerts.mentions import Mentions
-from nlp.alerts.model import Alert, AlertState, HistoryEntry, apply_deadline, resolved_at, stamp
+from nlp.alerts.model import Alert, AlertState, HistoryEntry, Window, apply_deadline, resolved_at, stamp
 from nlp.alerts.rules import AlertRules
 from nlp.alerts.tally import Grouping, GroupKey, GroupTally, SevereHit, is_detractor, item_date, severe_hit
 from nlp.schema import Result
@@ -50,7 +50,7 @@ class AlertAccumulator:
         self.rules = rules
         self.items_ = 0
         groupings = [Grouping.of(rule) for rule in rules.share] + [Grouping.of(rule) for rule in rules.rise]
-        groupings += [Grouping.baseline_of(rule) for rule in rules.share if rule.baseline == "window"]
+        groupings += [Grouping.baseline_of(rule) for rule in rules.share if rule.baseline != "none"]
         # Rules that group alike (say a share and a rise rule on theme × region) share the cells.
         self._cells: dict[Grouping, dict[GroupKey, GroupTally]] = {g: {} for g in groupings}
         self._severe: list[list[SevereHit]] = [[] for _ in rules.severe]
@@ -93,7 +93,7 @@ class AlertAccumulator:
         found: list[Candidate] = []
         for share_rule in self.rules.share:
             reference = (
-                baselines(self._cells[Grouping.baseline_of(share_rule)]) if share_rule.baseline == "window" else {}
+                baselines(self._cells[Grouping.baseline_of(share_rule)]) if share_rule.baseline != "none" else {}
             )
             found += share_candidates(self._cells[Grouping.of(share_rule)], reference, share_rule)
         for rise_rule in self.rules.rise:
@@ -169,15 +169,50 @@ def _raise(candidate: Candidate, also: tuple[str, ...], rules: AlertRules, now: 
 
 
 def _refresh(alert: Alert, candidate: Candidate, now: datetime) -> Alert:
-    """The same condition again in the same window: new evidence on the existing alert, no new alert."""
-    if alert.status not in ("open", "acknowledged") or alert.evidence == candidate.evidence:
+    """The same condition again: new evidence on the existing alert, no new alert. A later window of
+    a condition still open moves the alert to that window (the condition goes on)."""
+    if alert.status not in ("open", "acknowledged") or (
+        alert.evidence == candidate.evidence and alert.window == candidate.window
+    ):
         return alert
     time = stamp(now)
     old, new = alert.evidence, candidate.evidence
-    note = f"证据更新：{old.negatives}/{old.count} → {new.negatives}/{new.count}"
+    if candidate.window != alert.window:
+        note = (
+            f"条件持续：{candidate.window.start}–{candidate.window.end} 仍超限（{new.negatives}/{new.count}，"
+            f"此前 {alert.window.start}–{alert.window.end} 为 {old.negatives}/{old.count}）"
+        )
+    else:
+        note = f"证据更新：{old.negatives}/{old.count} → {new.negatives}/{new.count}"
     return replace(
-        alert, evidence=new, updated_at=time, history=(*alert.history, HistoryEntry(time, alert.status, note))
+        alert,
+        window=candidate.window,
+        evidence=new,
+        updated_at=time,
+        history=(*alert.history, HistoryEntry(time, alert.status, note)),
     )
+
+
+def _ongoing(candidates: list[Candidate]) -> tuple[list[Candidate], dict[int, list[Window]]]:
+    """One candidate per condition (theme, segment) and rule: the latest window's, with the earlier
+    windows it also breached (by the candidate's id()). A condition that breaches week after week is
+    one problem for its department, not one alert a week."""
+    latest: dict[tuple[Any, ...], Candidate] = {}
+    windows: dict[tuple[Any, ...], list[Window]] = {}
+    for candidate in candidates:
+        if candidate.item_id is not None:
+            latest[("item", candidate.item_id, candidate.rule)] = candidate
+            continue
+        key = (candidate.theme, tuple(sorted(candidate.segment.items())), candidate.rule)
+        windows.setdefault(key, []).append(candidate.window)
+        known = latest.get(key)
+        if known is None or candidate.window.end > known.window.end:
+            latest[key] = candidate
+    earlier = {
+        id(c): sorted((w for w in windows.get(key, []) if w != c.window), key=lambda w: w.start)
+        for key, c in latest.items()
+    }
+    return list(latest.values()), earlier
 
 
 def _key_of(alert: Alert) -> tuple[Any, ...]:
@@ -210,9 +245,12 @@ def _assemble(
     """Merge the candidates of one condition, raise the new conditions (unless cooling down), refresh
     the evidence of known ones, then check every open alert's deadline."""
     merged: dict[tuple[Any, ...], list[Candidate]] = {}
-    for candidate in candidates:
+    latest, earlier = _ongoing(candidates)
+    for candidate in latest:
         merged.setdefault(candidate.key, []).append(candidate)
     existing = {_key_of(a): a for a in state.alerts}
+    # The open (or acknowledged) alert of each condition: a later window of it refreshes that alert.
+    ongoing = {a.condition: a for a in state.alerts if a.item_id is None and a.status in ("open", "acknowledged")}
     cooldown_ends = _cooldown_ends(state, rules) if any(c.kind != "severe" for c in candidates) else {}
     # AlertState.with_alert (replace by id, else append) on a list indexed by id: a big run raises an
     # alert per severe item, thousands of them, and a new tuple per alert would be quadratic.
@@ -232,13 +270,22 @@ def _assemble(
     for key, group in merged.items():
         primary = group[0]
         also = tuple(dict.fromkeys(c.rule for c in group[1:] if c.rule != primary.rule))
-        if key in existing:
+        known = existing.get(key)
+        if known is None and primary.item_id is None:
+            known = ongoing.get((primary.theme, tuple(sorted(primary.segment.items()))))
+            if known is not None and primary.window.end < known.window.end:
+                continue  # an older window of a condition already open: nothing new
+        if known is not None:
             # Evidence is refreshed from the rule that raised the alert, so it keeps its meaning.
-            same_rule = next((c for c in group if c.rule == existing[key].rule), None)
+            same_rule = next((c for c in group if c.rule == known.rule), None)
             if same_rule is not None:
-                put(_refresh(existing[key], same_rule, now))
+                put(_refresh(known, same_rule, now))
         elif not _cooling_down(primary, cooldown_ends, now):
             alert = _raise(primary, also, rules, now)
+            if before := earlier.get(id(primary)):
+                spans = "、".join(f"{w.start}–{w.end}" for w in before)
+                note = HistoryEntry(alert.created_at, "open", f"此前已超限：{spans}")
+                alert = replace(alert, history=(*alert.history, note))
             raised.add(alert.id)
             put(alert)
     new_state = AlertState(tuple(apply_deadline(a, rules, now) for a in alerts))

@@ -29,7 +29,7 @@ WindowKind = Literal["day", "week"]
 Signal = Literal["negative", "detractor"]
 Correction = Literal["bonferroni", "none"]
 # "none": `threshold` is a share; "window": it is a margin over the share of all items in the window.
-Baseline = Literal["none", "window"]
+Baseline = Literal["none", "window", "theme"]
 
 SEGMENT_DIMENSIONS = ("tier", "channel", "region", "product")
 _YEAR_HOURS = 24.0 * 365
@@ -46,7 +46,10 @@ class ShareRule:
     signal: Signal = "negative"
     threshold: float = setting(0.5, low=0.0, high=1.0, open_low=True, open_high=True)
     # With baseline = "window" the threshold is the window's overall share plus `threshold`: robust to
-    # how a sentiment model is calibrated, since only the contrast between segments matters.
+    # how a sentiment model is calibrated, since only the contrast between segments matters. With
+    # baseline = "theme" (per_theme rules) it is the same theme's share in the window's other segments
+    # plus `threshold`: 华南 logistics against logistics elsewhere, so a theme every region complains
+    # about (售后退换) is one alert of the theme's own rule, not one per region.
     baseline: Baseline = "none"
     min_volume: int = setting(20, low=1, high=10_000_000)
     confidence: float = setting(0.95, low=0.5, high=0.9999)
@@ -56,6 +59,8 @@ class ShareRule:
     def __post_init__(self) -> None:
         if not self.per_theme and not self.dimensions:
             raise Invalid("dimensions", "must name a segment when per_theme is false")
+        if self.baseline == "theme" and not (self.per_theme and self.dimensions):
+            raise Invalid("baseline", 'baseline = "theme" needs per_theme = true and a segment dimension')
 
 
 @dataclass(frozen=True)

@@ -130,8 +130,9 @@ class Grouping:
 
     @classmethod
     def baseline_of(cls, rule: ShareRule) -> Grouping:
-        """Every item of each window in one cell: the reference of a rule with baseline = "window"."""
-        return cls(False, (), rule.window, rule.signal)
+        """The reference of a rule with a baseline: every item of each window in one cell ("window"),
+        or each theme of each window in one cell ("theme")."""
+        return cls(rule.baseline == "theme", (), rule.window, rule.signal)
 
     def places(
         self, meta: Mapping[str, Any], day: date, mentions: Mentions, detractor: bool | None

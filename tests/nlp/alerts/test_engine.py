@@ -276,10 +276,14 @@ def test_planted_demo_cell_fires_on_nps_alone() -> None:
             neutral = Sentiment("neutral", 0.0, 0.5, "none")  # no model: only the NPS rules can fire
             items.append(Result(id=row["编号"], kind="survey", text=row["回答"], sentiment=neutral, meta=meta))
     raised, _ = evaluate(items, load_rules(data_path("alerts.toml")), AlertState(), NOW)
-    assert [(a.rule, dict(a.segment), a.window.start) for a in raised] == [
-        ("product_region_nps_week", {"product": "外卖", "region": "华东"}, "2026-11-02"),
-        ("product_region_nps_week", {"product": "外卖", "region": "华东"}, "2026-11-09"),
-    ]
+    # Both weeks breach: one alert for the ongoing condition, on its latest week, naming the earlier one.
+    [alert] = raised
+    assert (alert.rule, dict(alert.segment), alert.window.start) == (
+        "product_region_nps_week",
+        {"product": "外卖", "region": "华东"},
+        "2026-11-09",
+    )
+    assert "此前已超限：2026-11-02–2026-11-08" in alert.history[-1].note
 
 
 # --- rise rule ----------------------------------------------------------------------------------------
@@ -743,3 +747,54 @@ def test_accumulator_keeps_no_result_alive(timeline: list[Result]) -> None:
     assert all(ref() is None for ref in seen)
     raised, _ = accumulator.evaluate(AlertState(), NOW)
     assert {a.kind for a in raised} == {"share", "severe"} and {a.item_id for a in raised} >= {"sv1", "sv2", "sv3"}
+
+
+# --- one alert per ongoing condition; a theme against itself elsewhere -----------------------------
+
+WEEKLY = {"share": [{"name": "weekly", "per_theme": True, "dimensions": [], "threshold": 0.5, "min_volume": 20}]}
+
+
+def _week(start: str, negatives: int, total: int, region: str = "华东") -> list[Result]:
+    day = date.fromisoformat(start)
+    return [
+        _result(f"{start}-{region}-{i}", i < negatives, region=region, day=(day + timedelta(days=i % 7)).isoformat())
+        for i in range(total)
+    ]
+
+
+def test_a_condition_that_goes_on_is_one_alert_refreshed_week_by_week() -> None:
+    rules = rules_from_dict(WEEKLY)
+    first, state = evaluate(_week("2026-10-05", 30, 40), rules, AlertState(), NOW)
+    assert [a.window.start for a in first] == ["2026-10-05"]
+    # The next week breaches again (the service evaluates its stored results after each batch).
+    later = _week("2026-10-05", 30, 40) + _week("2026-10-12", 32, 40)
+    again, state = evaluate(later, rules, state, NOW + timedelta(hours=20))
+    assert again == [], "still open: the same condition is not raised twice"
+    [alert] = state.alerts
+    assert alert.window.start == "2026-10-12" and alert.evidence.negatives == 32
+    assert alert.history[-1].note.startswith("条件持续：2026-10-12–2026-10-18 仍超限")
+    # Resolved, then past the cooldown, a new breach is a new alert.
+    state = AlertState((resolve(acknowledge(alert, "已联系物流商", NOW), "已解决", NOW + timedelta(days=1)),))
+    month = later + _week("2026-11-02", 35, 40)
+    fresh, state = evaluate(month, rules, state, NOW + timedelta(days=30))
+    assert [a.window.start for a in fresh] == ["2026-11-02"]
+
+
+def test_a_region_is_compared_with_the_same_theme_elsewhere() -> None:
+    regional = {
+        "share": [
+            {"name": "theme_region_week", "per_theme": True, "dimensions": ["region"], "baseline": "theme",
+             "threshold": 0.15, "min_volume": 20}
+        ]
+    }  # fmt: skip
+    rules = rules_from_dict(regional)
+    # 物流配送 is 60 % negative in every region: a problem of the theme, not of a region.
+    everywhere = [r for region in ("华东", "华南", "华北") for r in _week("2026-10-05", 24, 40, region)]
+    raised, _ = evaluate(everywhere, rules, AlertState(), NOW)
+    assert raised == []
+    # 华南 at 90 % while the others stay at 60 %: 华南's alert, and only that one.
+    south = [r for region in ("华东", "华北") for r in _week("2026-10-05", 24, 40, region)]
+    south += _week("2026-10-05", 36, 40, "华南")
+    [alert] = evaluate(south, rules, AlertState(), NOW)[0]
+    assert dict(alert.segment) == {"region": "华南"} and alert.evidence.baseline == pytest.approx(0.6)
+    assert "该主题其他区域本期 60.0% + 15%" in alert.evidence.reason

@@ -21,7 +21,9 @@ def test_default_rules_load_with_the_documented_defaults() -> None:
         "product_region_nps_week",
         "tier_nps_week",
     ]
-    assert rules.share[0].threshold == 0.5 and rules.share[0].min_volume == 20
+    regional = rules.share[0]  # a theme in one region against the same theme elsewhere, + 15 points
+    assert (regional.baseline, regional.threshold, regional.min_volume) == ("theme", 0.15, 20)
+    assert (rules.share[1].baseline, rules.share[1].threshold) == ("none", 0.5)
     assert rules.rise[0].min_rise == 0.15 and rules.rise[0].correction == "bonferroni"
     severe = rules.severe[0]
     assert {"起诉", "律师", "12315", "投诉到消协", "食物中毒", "受伤", "爆炸", "媒体曝光"} <= set(severe.keywords)
