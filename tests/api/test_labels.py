@@ -29,7 +29,7 @@ from api.tables import Base, Batch, Item, LabelRow
 from api.worker import Worker
 from kesheng.cli import app
 from models.evaluate import read_labelled
-from nlp.schema import EmotionLabel, Label
+from nlp.schema import EmotionLabel, Label, Result, Sentiment
 from tests.api.conftest import TRANSCRIPTS_JSONL, Service, survey_csv
 from training.validate import ValidationConfig, validate
 
@@ -304,7 +304,8 @@ def test_migration_0004_keeps_the_binary_labels_and_downgrades(tmp_path: Path) -
                 kind="survey",
                 label="negative",
                 negative_probability=0.9,
-                result={"text": t},
+                # A whole stored result: migration 0005 rebuilds the heatmap aggregates from them.
+                result=Result(f"S{row}", "survey", t, Sentiment("negative", -0.8, 0.9, "e5s-zh-2")).to_dict(),
             )
             for row, t in enumerate(texts)
         ]
