@@ -35,6 +35,11 @@ class EvidenceOut(BaseModel):
     previous_share: float | None = None
     p_value: float | None = None
     reason: str
+    # An NPS drop (kind "nps_drop"): promoters of the week and the week before, and NPS in points.
+    promoters: int | None = None
+    previous_promoters: int | None = None
+    nps: float | None = None
+    previous_nps: float | None = None
 
 
 class HistoryOut(BaseModel):
@@ -46,7 +51,7 @@ class HistoryOut(BaseModel):
 class AlertOut(BaseModel):
     id: str
     rule: str
-    kind: Literal["share", "rise", "severe"]
+    kind: Literal["share", "rise", "nps_drop", "severe"]
     theme: str | None
     segment: dict[str, str]
     window: WindowOut

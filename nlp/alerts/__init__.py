@@ -3,8 +3,9 @@
 ``evaluate(results, rules, state, now) -> (raised, new_state)`` is the whole engine; for a stream,
 ``AlertAccumulator(rules)`` is fed one result at a time and then ``.evaluate(state, now)`` (the same
 alerts, in memory bounded by the rules' cells). Share and rise rules count aspect mentions, each with
-its own polarity. Single answers to call back (a negative top-tier answer, an abnormal call) are not
-alerts but the follow-up list: ``list_followups(results, rules, now)`` or ``AlertAccumulator.followups``.
+its own polarity; NPS drop rules compare a segment's NPS week on week. Single answers to call back (a
+negative top-tier answer, an abnormal call) are not alerts but the follow-up list:
+``list_followups(results, rules, now)`` or ``AlertAccumulator.followups``.
 Loading and saving the state and delivering alerts live at the edges (kesheng.alerts_store, api.webhook).
 """
 
@@ -28,6 +29,7 @@ from nlp.alerts.model import (
 from nlp.alerts.rules import (
     AlertRules,
     FollowupRules,
+    NpsDropRule,
     RiseRule,
     SevereRule,
     ShareRule,
@@ -48,6 +50,7 @@ __all__ = [
     "FollowupAspect",
     "FollowupRules",
     "HistoryEntry",
+    "NpsDropRule",
     "RiseRule",
     "SevereRule",
     "ShareRule",

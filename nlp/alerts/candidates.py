@@ -2,7 +2,8 @@
 
 A cell counts aspect mentions (nlp.alerts.mentions), so an alert's `count` and `negatives` are mentions
 (answers, for the NPS detractor signal). A share rule looks at each cell of its grouping; a rise rule
-compares each week's cell with the same cell a week before; a severe rule turns each item it matched
+compares each week's cell with the same cell a week before, and so does an NPS drop rule (the NPS of a
+segment's answers, week on week); a severe rule turns each item it matched
 into a candidate of its own. The engine (nlp.alerts.engine) merges the candidates of one condition into
 one alert.
 """
@@ -13,14 +14,15 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from nlp.alerts.model import AlertKind, Evidence, Window
-from nlp.alerts.rules import RiseRule, SevereRule, ShareRule, Signal
-from nlp.alerts.stats import lower_bound, two_proportion_rise
-from nlp.alerts.tally import GroupKey, GroupTally, Segment, SevereHit, evidence_round, window_of
+from nlp.alerts.rules import Correction, NpsDropRule, RiseRule, SevereRule, ShareRule, Signal
+from nlp.alerts.stats import lower_bound, nps_drop_test, two_proportion_rise
+from nlp.alerts.tally import GroupKey, GroupTally, NpsTally, Segment, SevereHit, evidence_round, window_of
 
 Cells = Mapping[GroupKey, GroupTally]
+_Tally = TypeVar("_Tally", GroupTally, NpsTally)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Candidate:
     evidence: Evidence
     deadline_hours: float | None
     item_id: str | None = None
+    # The rule's own owner; None: the routing of the theme (nlp.alerts.rules.Routing).
+    department: str | None = None
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -124,26 +128,38 @@ def share_candidates(cells: Cells, totals: Totals, rule: ShareRule) -> list[Cand
     return found
 
 
-def rise_candidates(cells: Cells, rule: RiseRule) -> list[Candidate]:
-    """Week cells whose bad share rose from the same cell the week before by more than the margin,
-    significantly (Bonferroni over the comparisons of that week, when asked)."""
+def _week_on_week(
+    cells: Mapping[GroupKey, _Tally], min_volume: int, alpha: float, correction: Correction
+) -> list[tuple[str | None, Segment, Window, _Tally, _Tally, float]]:
+    """Each week cell with the same cell the week before, when both have `min_volume`, and the level
+    each comparison is tested at: `alpha`, or alpha over the number of comparisons of that week."""
     # First the comparisons that can be made (volume in both weeks), to count them for Bonferroni.
     comparisons = []
     for (theme, segment, window), after in cells.items():
         previous_window = window_of(date.fromisoformat(window.start) - timedelta(days=7), "week")
         before = cells.get((theme, segment, previous_window))
-        if before is None or before.count < rule.min_volume or after.count < rule.min_volume:
+        if before is None or before.count < min_volume or after.count < min_volume:
             continue
         comparisons.append((theme, segment, window, before, after))
     per_week: dict[Window, int] = defaultdict(int)
     for _, _, window, _, _ in comparisons:
         per_week[window] += 1
+    return [
+        (theme, segment, window, before, after, alpha / per_week[window] if correction == "bonferroni" else alpha)
+        for theme, segment, window, before, after in comparisons
+    ]
+
+
+def rise_candidates(cells: Cells, rule: RiseRule) -> list[Candidate]:
+    """Week cells whose bad share rose from the same cell the week before by more than the margin,
+    significantly (Bonferroni over the comparisons of that week, when asked)."""
     found = []
-    for theme, segment, window, before, after in comparisons:
+    for theme, segment, window, before, after, alpha in _week_on_week(
+        cells, rule.min_volume, rule.alpha, rule.correction
+    ):
         k1, n1 = before.bad, before.count
         k2, n2 = after.bad, after.count
         test = two_proportion_rise(k1, n1, k2, n2)
-        alpha = rule.alpha / per_week[window] if rule.correction == "bonferroni" else rule.alpha
         if test.rise <= rule.min_rise or test.p_value >= alpha:
             continue
         reason = (
@@ -164,6 +180,53 @@ def rise_candidates(cells: Cells, rule: RiseRule) -> list[Candidate]:
             reason=reason,
         )
         found.append(Candidate(rule.name, "rise", theme, dict(segment), window, evidence, rule.deadline_hours))
+    return found
+
+
+def nps_drop_candidates(cells: Mapping[GroupKey, NpsTally], rule: NpsDropRule) -> list[Candidate]:
+    """Segment × week cells whose NPS fell from the same cell the week before by at least `min_drop`
+    points, significantly (Bonferroni over the comparisons of that week, when asked)."""
+    found = []
+    for _, segment, window, before, after, alpha in _week_on_week(cells, rule.min_volume, rule.alpha, rule.correction):
+        p1, d1, n1 = before.promoters, before.detractors, before.count
+        p2, d2, n2 = after.promoters, after.detractors, after.count
+        test = nps_drop_test(p1, d1, n1, p2, d2, n2)
+        # Rounded: 42.0 → 37.0 is a drop of 5 points, whatever the floating-point subtraction says.
+        if round(test.drop, 6) < rule.min_drop or test.p_value >= alpha:
+            continue
+        reason = (
+            f"{_describe(None, segment)} NPS 周环比下降 {test.drop:.1f} 分（{test.before:.1f} → {test.after:.1f}），"
+            f"{window.start}~{window.end} 推荐者 {p2}、贬损者 {d2}，共 {n2} 份"
+            f"（上周推荐者 {p1}、贬损者 {d1}，共 {n1} 份），z={test.z:.2f}，p={test.p_value:.2g}"
+        )
+        evidence = Evidence(
+            count=n2,
+            negatives=d2,
+            share=evidence_round(d2 / n2),
+            threshold=evidence_round(test.before - rule.min_drop),
+            examples=after.examples(),
+            previous_count=n1,
+            previous_negatives=d1,
+            previous_share=evidence_round(d1 / n1),
+            p_value=float(f"{test.p_value:.4g}"),
+            reason=reason,
+            promoters=p2,
+            previous_promoters=p1,
+            nps=evidence_round(test.after),
+            previous_nps=evidence_round(test.before),
+        )
+        found.append(
+            Candidate(
+                rule.name,
+                "nps_drop",
+                None,
+                dict(segment),
+                window,
+                evidence,
+                rule.deadline_hours,
+                department=rule.department,
+            )
+        )
     return found
 
 

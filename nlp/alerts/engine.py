@@ -10,7 +10,8 @@ alert past its deadline is escalated, and later expired.
 Results are tallied one at a time by an `AlertAccumulator` (nlp.alerts.tally), so any number of them
 is evaluated in memory bounded by the cells of the rules, not by the results; `evaluate(results, ...)`
 is that accumulator fed with the results. The rules read the tallies in nlp.alerts.candidates. The
-share and rise rules count aspect mentions (nlp.alerts.mentions). The same accumulator keeps the
+share and rise rules count aspect mentions (nlp.alerts.mentions); the NPS drop rules count answers with
+an NPS, per segment and week. The same accumulator keeps the
 follow-up list (nlp.alerts.followups): single answers to call back, which are not alerts.
 
 Nothing here reads files, clocks or the environment: `now` is passed in, so weeks can be replayed.
@@ -22,15 +23,32 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from nlp.alerts.candidates import Candidate, baselines, rise_candidates, severe_candidates, share_candidates
+from nlp.alerts.candidates import (
+    Candidate,
+    baselines,
+    nps_drop_candidates,
+    rise_candidates,
+    severe_candidates,
+    share_candidates,
+)
 from nlp.alerts.followups import Followup, FollowupHit, followup_hit, listed
 from nlp.alerts.mentions import Mentions
 from nlp.alerts.model import Alert, AlertState, HistoryEntry, Window, apply_deadline, resolved_at, stamp
 from nlp.alerts.rules import AlertRules
-from nlp.alerts.tally import Grouping, GroupKey, GroupTally, SevereHit, is_detractor, item_date, severe_hit
+from nlp.alerts.tally import (
+    Grouping,
+    GroupKey,
+    GroupTally,
+    NpsTally,
+    SevereHit,
+    is_detractor,
+    item_date,
+    nps_score,
+    severe_hit,
+)
 from nlp.schema import Result
 
 # --- accumulation ------------------------------------------------------------------------------------
@@ -55,6 +73,8 @@ class AlertAccumulator:
         self._cells: dict[Grouping, dict[GroupKey, GroupTally]] = {g: {} for g in groupings}
         self._severe: list[list[SevereHit]] = [[] for _ in rules.severe]
         self._detractors = any(g.signal == "detractor" for g in groupings)
+        # NPS drop rules keep promoters as well as detractors: cells of their own, shared alike.
+        self._nps: dict[Grouping, dict[GroupKey, NpsTally]] = {Grouping.nps_of(rule): {} for rule in rules.nps_drop}
         # One entry per item to call back: the list is the point, so it grows with them (a few fields each).
         self._followups: list[FollowupHit] = []
 
@@ -65,7 +85,7 @@ class AlertAccumulator:
         arrival = self.items_
         self.items_ += 1
         day = item_date(result)
-        if day is not None and self._cells:
+        if day is not None and (self._cells or self._nps):
             mentions = Mentions.of(result)
             detractor = is_detractor(result) if self._detractors else None
             for grouping, cells in self._cells.items():
@@ -74,6 +94,9 @@ class AlertAccumulator:
                     if tally is None:
                         tally = cells[key] = GroupTally(self.rules.max_examples, self.rules.example_chars)
                     tally.add(result.id, mention, bad, (-mention.negative_probability, result.id, arrival))
+            score = nps_score(result) if self._nps else None
+            if score is not None:
+                self._add_nps(result.id, result.meta, day, mentions, score, arrival)
         for rule, hits in zip(self.rules.severe, self._severe, strict=True):
             hit = severe_hit(result, rule, self.rules)
             if hit is not None:
@@ -82,6 +105,17 @@ class AlertAccumulator:
         if entry is not None:
             self._followups.append(entry)
 
+    def _add_nps(
+        self, item_id: str, meta: Mapping[str, Any], day: date, mentions: Mentions, score: float, arrival: int
+    ) -> None:
+        for grouping, cells in self._nps.items():
+            # A "detractor" grouping without themes places the answer once, in its segment and week.
+            for key, _, mention in grouping.places(meta, day, mentions, True):
+                tally = cells.get(key)
+                if tally is None:
+                    tally = cells[key] = NpsTally(self.rules.max_examples, self.rules.example_chars)
+                tally.add(item_id, mention, score, (-mention.negative_probability, item_id, arrival))
+
     def update(self, results: Iterable[Result]) -> AlertAccumulator:
         """`add` each result (a list or a stream); returns the accumulator."""
         for result in results:
@@ -89,7 +123,7 @@ class AlertAccumulator:
         return self
 
     def candidates(self, now: datetime) -> list[Candidate]:
-        """What every rule finds in the tallies, in config order (share, rise, severe rules)."""
+        """What every rule finds in the tallies, in config order (share, rise, NPS drop, severe rules)."""
         found: list[Candidate] = []
         for share_rule in self.rules.share:
             reference = (
@@ -98,6 +132,8 @@ class AlertAccumulator:
             found += share_candidates(self._cells[Grouping.of(share_rule)], reference, share_rule)
         for rise_rule in self.rules.rise:
             found += rise_candidates(self._cells[Grouping.of(rise_rule)], rise_rule)
+        for nps_rule in self.rules.nps_drop:
+            found += nps_drop_candidates(self._nps[Grouping.nps_of(nps_rule)], nps_rule)
         for severe_rule, hits in zip(self.rules.severe, self._severe, strict=True):
             found += severe_candidates(hits, severe_rule, now)
         return found
@@ -157,7 +193,7 @@ def _raise(candidate: Candidate, also: tuple[str, ...], rules: AlertRules, now: 
         segment=dict(candidate.segment),
         window=candidate.window,
         evidence=candidate.evidence,
-        department=rules.routing.department_for(candidate.theme),
+        department=candidate.department or rules.routing.department_for(candidate.theme),
         deadline=deadline,
         status="open",
         created_at=time,
@@ -177,7 +213,15 @@ def _refresh(alert: Alert, candidate: Candidate, now: datetime) -> Alert:
         return alert
     time = stamp(now)
     old, new = alert.evidence, candidate.evidence
-    if candidate.window != alert.window:
+    if new.nps is not None and old.nps is not None:
+        note = f"证据更新：NPS {old.nps:.1f} → {new.nps:.1f}（{new.count} 份）"
+        if candidate.window != alert.window:
+            note = (
+                f"条件持续：{candidate.window.start}–{candidate.window.end} NPS 仍周环比下降"
+                f"（{new.previous_nps:.1f} → {new.nps:.1f}，此前 {alert.window.start}–{alert.window.end} "
+                f"为 {old.previous_nps:.1f} → {old.nps:.1f}）"
+            )
+    elif candidate.window != alert.window:
         note = (
             f"条件持续：{candidate.window.start}–{candidate.window.end} 仍超限（{new.negatives}/{new.count}，"
             f"此前 {alert.window.start}–{alert.window.end} 为 {old.negatives}/{old.count}）"

@@ -14,11 +14,12 @@ from nlp.alerts.rules import AlertRules
 from nlp.errors import KeshengError
 
 Status = Literal["open", "acknowledged", "resolved", "expired"]
-AlertKind = Literal["share", "rise", "severe"]
+AlertKind = Literal["share", "rise", "nps_drop", "severe"]
 _STATUSES: tuple[Status, ...] = ("open", "acknowledged", "resolved", "expired")
-_KINDS: tuple[AlertKind, ...] = ("share", "rise", "severe")
-# NPS answers of 0-6 are detractors (the standard NPS definition).
+_KINDS: tuple[AlertKind, ...] = ("share", "rise", "nps_drop", "severe")
+# NPS answers of 0-6 are detractors, 9-10 promoters (the standard NPS definition); 7-8 are passives.
 DETRACTOR_MAX_NPS = 6
+PROMOTER_MIN_NPS = 9
 
 
 class AlertTransitionError(KeshengError):
@@ -48,7 +49,10 @@ class Window:
 class Evidence:
     """Why the alert was raised. `threshold` is the share that had to be passed: the rule's, or the
     window's `baseline` plus the rule's margin. For a rise, `previous_*` describe the week before; for a
-    severe item, `share` is its negative probability."""
+    severe item, `share` is its negative probability. For an NPS drop, `count` is the week's answers
+    with an NPS, `negatives` its detractors (`share` their share), `promoters` its promoters, `nps` and
+    `previous_nps` the NPS of the week and the week before in points (-100 to 100), and `threshold` the
+    NPS the week had to fall to (the week before's, less the rule's `min_drop`)."""
 
     count: int
     negatives: int
@@ -62,6 +66,10 @@ class Evidence:
     previous_share: float | None = None
     p_value: float | None = None
     reason: str = ""
+    promoters: int | None = None
+    previous_promoters: int | None = None
+    nps: float | None = None
+    previous_nps: float | None = None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ Three kinds of rule (see data/alerts.toml for the defaults and what each setting
 - share: the negative share of a theme's aspect mentions, and/or of a segment, in a day or week window
   is above a threshold, with a minimum volume, and the lower confidence bound of the share is above it;
 - rise: the negative share rose week on week by more than a number of points, significantly;
+- nps_drop: the NPS of a segment (or of all answers) fell week on week by at least a number of points,
+  significantly;
 - severe: one complaint names a word the rules list (a safety or legal word: 起诉, 12315, 食物中毒 …),
   from a top-tier customer by default.
 A single negative answer of a top-tier customer, or an abnormal call, is not an alert: it enters the
@@ -81,6 +83,25 @@ class RiseRule:
     def __post_init__(self) -> None:
         if not self.per_theme and not self.dimensions:
             raise Invalid("dimensions", "must name a segment when per_theme is false")
+
+
+@dataclass(frozen=True)
+class NpsDropRule:
+    """Week-on-week drop of NPS (% promoters 9-10 - % detractors 0-6 of the answers with an NPS) by at
+    least `min_drop` points, significant in a one-sided z test on the mean per-answer score. NPS belongs
+    to the answer, not to a theme: the cells are segments × weeks, and the alert has no theme."""
+
+    name: str
+    # Segment keys (tier, channel, region, product); empty: all answers of the week in one cell.
+    dimensions: tuple[str, ...] = setting(("product",), allowed=SEGMENT_DIMENSIONS)
+    min_drop: float = setting(5.0, low=0.0, high=200.0, open_low=True)
+    # Answers with an NPS, in each of the two weeks.
+    min_volume: int = setting(30, low=1, high=10_000_000)
+    alpha: float = setting(0.05, low=0.0, high=0.5, open_low=True)
+    correction: Correction = "bonferroni"
+    # Who owns it; not set: routing.default_department (there is no theme to route by).
+    department: str | None = None
+    deadline_hours: float | None = setting(None, low=0.0, high=_YEAR_HOURS, open_low=True)
 
 
 # Words that make one complaint a department matter on its own: legal action, regulators, the press,
@@ -224,6 +245,7 @@ class AlertRules:
 
     share: tuple[ShareRule, ...] = ()
     rise: tuple[RiseRule, ...] = ()
+    nps_drop: tuple[NpsDropRule, ...] = ()
     severe: tuple[SevereRule, ...] = ()
     followups: FollowupRules = field(default_factory=FollowupRules)
     routing: Routing = field(default_factory=Routing)
@@ -247,7 +269,13 @@ class AlertRules:
         return deadlines.top_tier_hours if tier in deadlines.top_tiers else deadlines.default_hours
 
     def __post_init__(self) -> None:
-        names = [r.name for r in self.share] + [r.name for r in self.rise] + [r.name for r in self.severe]
+        rules: tuple[ShareRule | RiseRule | NpsDropRule | SevereRule, ...] = (
+            *self.share,
+            *self.rise,
+            *self.nps_drop,
+            *self.severe,
+        )
+        names = [r.name for r in rules]
         for i, name in enumerate(names):
             if name in names[:i]:
                 raise Invalid("name", "is used by two rules; rule names must be unique", value=name)

@@ -1,4 +1,5 @@
-"""Small-sample statistics for alert rules: lower confidence bounds of a share, and a test for a rise.
+"""Small-sample statistics for alert rules: lower confidence bounds of a share, and tests for a rise of a
+share and a drop of NPS.
 
 Pure Python (the standard library's NormalDist and lgamma), so the core needs no SciPy. Bounds are
 one-sided: an alert asks "is the share above the threshold?", never "is it different?".
@@ -123,3 +124,49 @@ def two_proportion_rise(before_successes: int, before_trials: int, after_success
         return RiseTest(before=p1, after=p2, rise=p2 - p1, z=0.0, p_value=1.0)
     z = (p2 - p1) / math.sqrt(variance)
     return RiseTest(before=p1, after=p2, rise=p2 - p1, z=z, p_value=1.0 - _STANDARD_NORMAL.cdf(z))
+
+
+@dataclass(frozen=True)
+class NpsDropTest:
+    """A one-sided two-sample z test of "NPS fell from before to after"; NPS in points (-100 to 100)."""
+
+    before: float
+    after: float
+    drop: float
+    z: float
+    p_value: float
+
+
+def net_promoter_score(promoters: int, detractors: int, answers: int) -> float:
+    """% promoters - % detractors, in points (-100 to 100)."""
+    if answers <= 0 or promoters < 0 or detractors < 0 or promoters + detractors > answers:
+        raise ValueError(f"need 0 <= promoters + detractors <= answers > 0, got {promoters}, {detractors}, {answers}")
+    return 100.0 * (promoters - detractors) / answers
+
+
+def nps_drop_test(
+    before_promoters: int,
+    before_detractors: int,
+    before_answers: int,
+    after_promoters: int,
+    after_detractors: int,
+    after_answers: int,
+) -> NpsDropTest:
+    """z test on the mean per-answer score (+1 promoter, 0 passive, -1 detractor), one-sided (after < before).
+
+    The mean score is NPS / 100. As in the pooled two-proportion test, the variance is the one of both
+    weeks' answers together (what it would be if nothing had changed): it is zero only when every answer
+    has the same score, and then there is no evidence of a drop (z = 0, p = 1).
+    """
+    before = net_promoter_score(before_promoters, before_detractors, before_answers)
+    after = net_promoter_score(after_promoters, after_detractors, after_answers)
+    answers = before_answers + after_answers
+    mean = (before_promoters + after_promoters - before_detractors - after_detractors) / answers
+    # Scores are ±1 or 0, so the sum of squares is the number of promoters and detractors.
+    squares = before_promoters + after_promoters + before_detractors + after_detractors
+    variance = max(0.0, squares / answers - mean * mean) * answers / max(answers - 1, 1)
+    spread = math.sqrt(variance * (1 / before_answers + 1 / after_answers))
+    if spread <= 0.0:
+        return NpsDropTest(before=before, after=after, drop=before - after, z=0.0, p_value=1.0)
+    z = (before - after) / 100.0 / spread
+    return NpsDropTest(before=before, after=after, drop=before - after, z=z, p_value=1.0 - _STANDARD_NORMAL.cdf(z))

@@ -3,8 +3,9 @@
 A grouping (per theme or not, the segment dimensions, day or week windows, the signal) keeps for each
 cell (theme, segment, window) how many mentions take part (nlp.alerts.mentions: aspect mentions with
 their own polarity; NPS detractors count answers), how many are bad, and the few bad examples an alert
-would show; a severe rule keeps, for each item it matches, only what that item's alert says about it.
-Rules that group alike share one grouping.
+would show; an NPS drop rule keeps, per segment and week, the answers with an NPS, their promoters and
+detractors, and a few detractors' answers; a severe rule keeps, for each item it matches, only what
+that item's alert says about it. Rules that group alike share one grouping.
 
 Pure: no clock, no files. The rules that turn tallies into candidates are in nlp.alerts.candidates.
 """
@@ -18,8 +19,17 @@ from datetime import date, timedelta
 from typing import Any
 
 from nlp.alerts.mentions import Mention, Mentions, customer_aspects
-from nlp.alerts.model import DETRACTOR_MAX_NPS, Evidence, Example, Window
-from nlp.alerts.rules import SEGMENT_DIMENSIONS, AlertRules, RiseRule, SevereRule, ShareRule, Signal, WindowKind
+from nlp.alerts.model import DETRACTOR_MAX_NPS, PROMOTER_MIN_NPS, Evidence, Example, Window
+from nlp.alerts.rules import (
+    SEGMENT_DIMENSIONS,
+    AlertRules,
+    NpsDropRule,
+    RiseRule,
+    SevereRule,
+    ShareRule,
+    Signal,
+    WindowKind,
+)
 from nlp.schema import Aspect, Emotion, Result, Sentiment, customer_text
 
 Segment = tuple[tuple[str, str], ...]
@@ -60,6 +70,16 @@ def is_detractor(result: Result) -> bool | None:
     except (TypeError, ValueError):
         return None
     return None if nps is None else nps <= DETRACTOR_MAX_NPS
+
+
+def nps_score(result: Result) -> float | None:
+    """The item's NPS answer (0-10), or None when it has none or it is not a score of 0 to 10."""
+    raw = result.meta.get("nps")
+    try:
+        score = float(raw) if raw is not None and raw != "" else None
+    except (TypeError, ValueError):
+        return None
+    return score if score is not None and 0.0 <= score <= 10.0 else None
 
 
 def segment_of(meta: Mapping[str, Any]) -> Segment:
@@ -114,6 +134,33 @@ class GroupTally:
         return tuple(example for _, example in sorted(self._best.values(), key=lambda held: held[0]))
 
 
+class NpsTally:
+    """One cell (segment × week) of an NPS drop rule: the answers with an NPS, how many are promoters and
+    detractors, and the most negative detractors' answers as examples."""
+
+    __slots__ = ("_answers", "promoters")
+
+    def __init__(self, limit: int, chars: int) -> None:
+        self._answers = GroupTally(limit, chars)  # its bad ones are the detractors
+        self.promoters = 0
+
+    @property
+    def count(self) -> int:
+        return self._answers.count
+
+    @property
+    def detractors(self) -> int:
+        return self._answers.bad
+
+    def add(self, item_id: str, mention: Mention, score: float, rank: Rank) -> None:
+        self._answers.add(item_id, mention, score <= DETRACTOR_MAX_NPS, rank)
+        if score >= PROMOTER_MIN_NPS:
+            self.promoters += 1
+
+    def examples(self) -> tuple[Example, ...]:
+        return self._answers.examples()
+
+
 @dataclass(frozen=True)
 class Grouping:
     """How a rule places items in cells."""
@@ -127,6 +174,11 @@ class Grouping:
     def of(cls, rule: ShareRule | RiseRule) -> Grouping:
         window: WindowKind = rule.window if isinstance(rule, ShareRule) else "week"
         return cls(rule.per_theme, tuple(rule.dimensions), window, rule.signal)
+
+    @classmethod
+    def nps_of(cls, rule: NpsDropRule) -> Grouping:
+        """An NPS drop rule's cells: each answer with an NPS once, in its segment and week."""
+        return cls(False, tuple(rule.dimensions), "week", "detractor")
 
     @classmethod
     def baseline_of(cls, rule: ShareRule) -> Grouping:
