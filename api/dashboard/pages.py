@@ -24,6 +24,7 @@ from api.errors import ApiError
 from api.routes import alerts as alert_routes
 from api.routes import followups as followup_routes
 from api.routes import heatmap as heatmap_routes
+from nlp.heatmap import iso_week
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
@@ -222,13 +223,22 @@ def _quote(name: str) -> str:
 
 @router.get("/trend", response_class=HTMLResponse)
 def trend(request: Request, session: SessionDep, user: UserDep, start: DayQ = "", end: UntilQ = "") -> Response:
-    """趋势: each demand's weekly negative share (GET /v1/trend), with the alerts' weeks marked."""
+    """趋势: each demand's weekly negative share (GET /v1/trend), with the alerts' weeks marked; and the
+    NPS of each product line per week, with the weeks of its NPS drop alerts marked."""
     data = heatmap_routes.trend(session, user.principal, _day(start), _day(end))
     alerts = alert_routes.alerts(session, request.app.state.services, user.principal, None)["items"]
     marks = [{"theme": a["theme"], "start": a["window"]["start"], "rule": a["rule"]} for a in alerts if a["theme"]]
+    nps = queries.stored_nps_heatmap(session, _iso(start), _iso(end))
+    drops = [
+        {"row": a["segment"]["product"], "week": iso_week(a["window"]["start"]), "rule": a["rule"], "id": a["id"]}
+        for a in alerts
+        if a["kind"] == "nps_drop" and set(a["segment"]) == {"product"}
+    ]
     return render(
         request, "trend.html", user, page="trend", chart={**data, "alerts": marks},
-        start=_iso(start) or "", end=_iso(end) or "",
+        nps={**nps, "alerts": drops}, start=_iso(start) or "", end=_iso(end) or "",
+        nps_cells={f"{c['row']}|{c['week']}": c for c in nps["cells"]},
+        nps_marked={f"{d['row']}|{d['week']}" for d in drops}, nps_weeks=queries.NPS_HEATMAP_WEEKS,
     )  # fmt: skip
 
 

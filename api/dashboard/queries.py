@@ -1,6 +1,7 @@
 """What the dashboard reads beyond the API's own answers: a cell's verbatims, a heatmap restricted to
 one segment, the overview's figures. Each is built from the same core the API uses (api.store's
-stored results, nlp.heatmap's mentions and columns, nlp.heatmap.build_heatmap), never recomputed here.
+stored results, nlp.heatmap's mentions and columns, nlp.heatmap.build_heatmap), never recomputed here;
+the 趋势 view's NPS heatmap counts scores as the NPS drop alert rule does (nlp.alerts.tally.nps_score).
 
 These read stored results (not the aggregates), so they stay bounded: a date range when one is given,
 and at most `limit` verbatims per cell.
@@ -21,7 +22,8 @@ from api.heatmap_db import contributing_batches
 from api.store import stored_results, stored_themes
 from api.tables import Batch, Item
 from nlp.alerts.mentions import customer_aspects
-from nlp.heatmap import UNASSIGNED, Heatmap, build_heatmap, column_of, mentions_of
+from nlp.alerts.tally import nps_score
+from nlp.heatmap import UNASSIGNED, Heatmap, build_heatmap, column_of, iso_week, mentions_of
 from nlp.schema import EMOTION_NAMES, Result
 from nlp.themes import Theme
 
@@ -255,3 +257,69 @@ def rising_themes(trend: dict[str, Any], min_mentions: int, limit: int = 5) -> l
 
 def themes_by_id(themes: Sequence[Theme]) -> dict[str, Theme]:
     return {t.id: t for t in themes}
+
+
+# The NPS heatmap reads stored results: without a chosen range, the weeks up to the newest item.
+NPS_HEATMAP_WEEKS = 8
+UNKNOWN_SEGMENT = "未知"
+
+
+@dataclass(frozen=True)
+class NpsCell:
+    """One segment value (a product line …) in one ISO week: its answers with an NPS, split."""
+
+    row: str
+    week: str
+    promoters: int
+    passives: int
+    detractors: int
+
+    @property
+    def answers(self) -> int:
+        return self.promoters + self.passives + self.detractors
+
+    @property
+    def nps(self) -> float:
+        """Net promoter score, −100 … 100 (every cell has at least one answer)."""
+        return 100.0 * (self.promoters - self.detractors) / self.answers
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "week": self.week, "answers": self.answers, "promoters": self.promoters,
+                "passives": self.passives, "detractors": self.detractors, "nps": round(self.nps, 1)}  # fmt: skip
+
+
+def nps_heatmap(results: Iterable[Result], dimension: str = "product") -> dict[str, Any]:
+    """NPS per value of `dimension` × ISO week, from the dated answers with an NPS: rows by answers
+    (most first), weeks in order, one cell per (row, week) that has answers."""
+    split: dict[tuple[str, str], list[int]] = {}
+    for result in results:
+        score, week = nps_score(result), iso_week(result.meta.get("date"))
+        if score is None or week is None:
+            continue
+        counts = split.setdefault((column_of(result, dimension, UNKNOWN_SEGMENT), week), [0, 0, 0])
+        counts[0 if score >= PROMOTER_MIN else 1 if score >= PASSIVE_MIN else 2] += 1
+    cells = [NpsCell(row, week, *counts) for (row, week), counts in split.items()]
+    volume: dict[str, int] = {}
+    for cell in cells:
+        volume[cell.row] = volume.get(cell.row, 0) + cell.answers
+    return {
+        "dimension": dimension,
+        "rows": sorted(volume, key=lambda row: (-volume[row], row)),
+        "weeks": sorted({cell.week for cell in cells}),
+        "cells": [c.to_dict() for c in sorted(cells, key=lambda c: (c.row, c.week))],
+    }
+
+
+def stored_nps_heatmap(
+    session: Session, date_from: str | None, date_to: str | None, dimension: str = "product"
+) -> dict[str, Any]:
+    """`nps_heatmap` over the stored results of [date_from, date_to]; without a start, the
+    NPS_HEATMAP_WEEKS weeks up to the end (or the newest item)."""
+    if date_from is None:
+        last = date.fromisoformat(date_to) if date_to else latest_day(session)
+        if last is None:
+            return nps_heatmap([], dimension)
+        monday = last - timedelta(days=last.weekday())
+        date_from = (monday - timedelta(weeks=NPS_HEATMAP_WEEKS - 1)).isoformat()
+    results, _ = stored_results(session, date_from, date_to)
+    return {**nps_heatmap(results, dimension), "from": date_from, "to": date_to}

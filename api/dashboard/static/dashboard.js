@@ -159,6 +159,36 @@
   var trend = readJson("trend-data"), trendNode = document.getElementById("trend-chart");
   if (trend && trendNode && window.echarts) { weeklyLines(trendNode, trend, trend.alerts); }
 
+  /* 趋势: NPS per product line × week, the weeks of an NPS drop alert marked ▼. */
+  var nps = readJson("nps-data"), npsNode = document.getElementById("nps-chart");
+  if (nps && npsNode && window.echarts && nps.cells.length) {
+    var flagged = {};
+    nps.alerts.forEach(function (a) { flagged[a.row + "|" + a.week] = true; });
+    var npsPoints = nps.cells.map(function (c) {
+      return {value: [nps.weeks.indexOf(c.week), nps.rows.indexOf(c.row), c.nps], cell: c,
+        itemStyle: flagged[c.row + "|" + c.week] ? {borderColor: "#8c1111", borderWidth: 2} : {}};
+    });
+    npsNode.style.height = Math.max(240, 34 * nps.rows.length + 110) + "px";
+    var npsChart = echarts.init(npsNode, null, {renderer: "canvas"});
+    npsChart.setOption({
+      animation: false,
+      grid: {left: 110, right: 90, top: 30, bottom: 30},
+      tooltip: {formatter: function (p) {
+        var c = p.data.cell;
+        return c.row + " · " + c.week + "<br>NPS " + c.nps.toFixed(1) + "（" + c.answers + " 份）<br>推荐者 " + c.promoters +
+          " · 被动者 " + c.passives + " · 贬损者 " + c.detractors + (flagged[c.row + "|" + c.week] ? "<br>NPS 周环比下降告警" : "");
+      }},
+      xAxis: {type: "category", data: nps.weeks, position: "top"},
+      yAxis: {type: "category", data: nps.rows, inverse: true},
+      visualMap: {min: -100, max: 100, calculable: false, orient: "vertical", right: 10, top: "middle",
+        text: ["NPS 100", "-100"], inRange: {color: ["#8c1111", "#f59a6b", "#f7f7f7", "#9fd3b0", "#1b7a3d"]}},
+      series: [{type: "heatmap", data: npsPoints, label: {show: true, fontSize: 11, formatter: function (p) {
+        return p.data.cell.nps.toFixed(0) + (flagged[p.data.cell.row + "|" + p.data.cell.week] ? " ▼" : "");
+      }}}]
+    });
+    window.addEventListener("resize", function () { npsChart.resize(); });
+  }
+
   /* 批次: follow the batches still being analysed. */
   var watched = document.querySelectorAll(".batch[data-status=queued], .batch[data-status=running]");
   if (watched.length) {
