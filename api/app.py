@@ -11,18 +11,18 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api import dashboard, errors
 from api.analysis import Analyzer
 from api.batcher import MicroBatcher
+from api.body_limit import MULTIPART_OVERHEAD, BodyLimit
 from api.db import make_engine, migrate, session_factory
 from api.metrics import Metrics, MetricsMiddleware
 from api.model_holder import ModelHolder, service_registry
 from api.routes import alerts, batches, followups, health, heatmap, keys, labels, models, sentiment, training
-from api.schemas import Problem
+from api.schemas import openapi as openapi_document
 from api.services import Services
-from api.settings import Settings, load_config
+from api.settings import Settings, load_config, variable
 from api.training_jobs import TrainingRunner, recover_jobs
 from api.webhook import target_from_settings
 from api.webhooks import AlertDelivery
@@ -31,31 +31,7 @@ from nlp.config import AnalysisConfig
 from nlp.schema import Item, Result
 
 log = logging.getLogger("kesheng.api")
-# Multipart framing around the file: allowed on top of the upload limit before refusing early.
-MULTIPART_OVERHEAD = 64 * 1024
 WARM_UP = Item(id="warm-up", kind="survey", text="快递很快，客服态度也很好")
-
-
-class UploadLimit:
-    """Refuses an upload whose Content-Length is over the limit before its body is read at all."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("method") == "POST" and scope.get("path") == "/v1/batches":
-            length = dict(scope.get("headers", [])).get(b"content-length", b"")
-            if length.isdigit() and int(length) > self.limit + MULTIPART_OVERHEAD:
-                response = errors.problem(
-                    413,
-                    "Content too large",
-                    f"the upload is {int(length)} bytes; at most {self.limit} (KESHENG_MAX_UPLOAD_BYTES)",
-                    errors.TooLargeError.code,
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 def create_app(
@@ -145,7 +121,11 @@ def create_app(
     for module in (sentiment, batches, heatmap, alerts, followups, labels, models, training, keys, health):
         app.include_router(module.router)
     dashboard.install(app)
-    app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
+    uploads = (settings.max_upload_bytes + MULTIPART_OVERHEAD, variable("max_upload_bytes"))
+    upload_routes = {path: uploads for path in ("/v1/batches", "/v1/training-jobs", "/dashboard/batches")}
+    app.add_middleware(
+        BodyLimit, default=settings.max_body_bytes, routes=upload_routes, setting=variable("max_body_bytes")
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     def openapi() -> dict[str, Any]:
@@ -157,8 +137,7 @@ def create_app(
                 description=app.description,
                 routes=app.routes,
             )
-            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
-            app.openapi_schema = schema
+            app.openapi_schema = openapi_document.complete(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -10,9 +10,14 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from api.errors import ForbiddenError, UnauthorizedError
+from api.errors import ApiError, ForbiddenError, UnauthorizedError
 from api.keys import Principal, Role, verify_key
 from api.services import Services
+
+
+class TwoKeysError(ApiError):
+    code, status, title = "E602", 400, "Two API keys"
+
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <key>")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="X-API-Key: <key>")
@@ -34,29 +39,49 @@ def get_session(services: ServicesDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+def presented_key(authorization: str | None, api_key: str | None) -> str:
+    """The one API key a request presents, by one rule for the two headers.
+
+    `Authorization: Bearer <key>` and `X-API-Key: <key>` are equal ways in: either alone is taken,
+    both are taken when they hold the same key, and two different keys are refused (400) rather
+    than one silently chosen. An Authorization header of another scheme (a proxy's Basic) carries
+    no kesheng key and is left aside when X-API-Key has one. Raises UnauthorizedError without a key.
+    """
+    bearer: str | None = None
+    malformed = False
+    if authorization is not None:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            bearer = value.strip()
+        else:
+            malformed = True
+    header = (api_key or "").strip() or None
+    if bearer is not None and header is not None and bearer != header:
+        raise TwoKeysError(
+            "two different API keys: Authorization: Bearer and X-API-Key hold different keys; send one of them"
+        )
+    key = bearer or header
+    if key is None:
+        if malformed:
+            raise UnauthorizedError("the Authorization header must be 'Bearer <key>' (or send X-API-Key: <key>)")
+        raise UnauthorizedError("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+    return key
+
+
 async def current_principal(
     request: Request,
     services: ServicesDep,
     _bearer_doc: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     _header_doc: Annotated[str | None, Security(_header)],
 ) -> Principal:
-    """The caller, from `Authorization: Bearer <key>` or `X-API-Key: <key>`; 401 without a valid key.
+    """The caller, from its key (`presented_key`: Authorization: Bearer or X-API-Key); 401 without a
+    valid key, 400 for two different keys.
 
-    An Authorization header, when present, must hold a valid key: a bad one is not excused by a good
-    X-API-Key beside it. Async on purpose: a cached key costs no thread hop on the real-time path; an
-    unknown one is looked up once (a single indexed SELECT). The security parameters only document
-    the two ways in OpenAPI.
+    Async on purpose: a cached key costs no thread hop on the real-time path; an unknown one is
+    looked up once (a single indexed SELECT). The security parameters only document the two ways
+    in OpenAPI.
     """
-    authorization = request.headers.get("authorization")
-    if authorization is not None:
-        scheme, _, key = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not key.strip():
-            raise UnauthorizedError("the Authorization header must be 'Bearer <key>'")
-        key = key.strip()
-    else:
-        key = request.headers.get("x-api-key", "")
-    if not key:
-        raise UnauthorizedError("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
+    key = presented_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
     now = time.monotonic()
     known, principal = services.keys.get(key, now)
     if not known:

@@ -8,15 +8,18 @@ failures are problem+json too, so a client parses one error format.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from nlp.alerts import AlertTransitionError
 from nlp.errors import ConfigError, InputError, KeshengError, ModelError
+from nlp.readers.limits import InputTooLargeError
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("kesheng.api")
@@ -51,6 +54,15 @@ class TooLargeError(ApiError):
     code, status, title = "E613", 413, "Content too large"
 
 
+class BodyTooLargeError(StarletteHTTPException):
+    """A request body over its route's limit, found while it streams in (api.body_limit). An
+    HTTPException, because FastAPI passes those on from reading a body where it would call any
+    other error a malformed body (400); answered as TooLargeError."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(413, detail)
+
+
 class ConflictError(ApiError):
     code, status, title = "E609", 409, "Conflict"
 
@@ -59,17 +71,26 @@ class UnavailableError(ApiError):
     code, status, title = "E650", 503, "Service unavailable"
 
 
-def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> JSONResponse:
+def problem(
+    status: int, title: str, detail: str, code: str, headers: Mapping[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     body = {"type": f"urn:kesheng:problem:{code}", "title": title, "status": status, "detail": detail, "code": code}
     body.update({k: v for k, v in extra.items() if v is not None})
-    headers = {"WWW-Authenticate": 'Bearer realm="kesheng"'} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="kesheng"'
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers or None)
 
 
 def to_problem(error: KeshengError) -> JSONResponse:
     """The problem+json response of any kesheng error."""
     if isinstance(error, ApiError):
         return problem(error.status, error.title, error.detail, error.code, **error.extra)
+    if isinstance(error, InputTooLargeError):
+        where = error.location
+        return problem(
+            413, TooLargeError.title, error.message, error.code, file=where.file, row=where.row, field=where.field
+        )
     if isinstance(error, InputError):
         where = error.location
         return problem(
@@ -82,6 +103,17 @@ def to_problem(error: KeshengError) -> JSONResponse:
     if isinstance(error, ConfigError):
         return problem(500, "Configuration error", str(error), error.code)
     return problem(400, "Bad request", str(error), error.code)
+
+
+def allowed_methods(request: Request) -> str:
+    """The methods the request's path answers to, over every route on it: Starlette's 405 names only
+    those of the first route that matched the path (GET, where POST is another route)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 def install(app: FastAPI) -> None:
@@ -100,9 +132,15 @@ def install(app: FastAPI) -> None:
         summary = "; ".join(f"{e['location']}: {e['message']}" for e in errors[:5])
         return problem(422, "Invalid request", summary or "invalid request", "E622", errors=errors)
 
-    async def http_error(_request: Request, error: Exception) -> JSONResponse:
+    async def http_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)
-        return problem(error.status_code, str(error.detail), str(error.detail), f"E{error.status_code}")
+        if isinstance(error, BodyTooLargeError):
+            return to_problem(TooLargeError(str(error.detail)))
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        detail = str(error.detail)
+        return problem(error.status_code, detail, detail, f"E{error.status_code}", headers=headers)
 
     async def unexpected(_request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=error)

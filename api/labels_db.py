@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from api.db import is_postgresql
 from api.errors import ConflictError, NotFoundError
 from api.tables import Item, LabelRow
+from nlp.files import spreadsheet_row
 from nlp.schema import EMOTION_NAMES, EMOTIONS, LEGACY_EMOTIONS, EmotionLabel, Label
 
 # What LabelIn accepts, as the stored word. 0/1 are the binary training labels (1 positive).
@@ -175,10 +176,11 @@ def export_labels(session: Session, path: Path, *, binary: bool = False) -> Labe
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(columns)
         for label, text in rows:
+            # The text is a customer's, and a TSV opens in Excel as readily as a CSV.
             if three_way:
-                writer.writerow([label.label or "", label.emotion or "", text])
+                writer.writerow(spreadsheet_row([label.label or "", label.emotion or "", text]))
             else:
-                writer.writerow([LABEL_NUMBERS[str(label.label)], text])
+                writer.writerow(spreadsheet_row([LABEL_NUMBERS[str(label.label)], text]))
     empty = sum(label.label is None or label.emotion is None for label, _ in rows) if three_way else 0
     return LabelsExport(len(rows), columns, empty)
 

@@ -15,10 +15,18 @@ from pathlib import Path
 
 from models.home import data_home
 from nlp.config import AnalysisConfig
+from nlp.readers.limits import MAX_ITEM_CHARS, SIZE_LIMITS, SizeLimits
 from nlp.settings import load, setting, with_environment
 
 CONFIG_FILE = "kesheng.toml"
 ENV_PREFIX = "KESHENG_"
+# The setting behind each of the readers' size limits, to name in a refusal.
+SIZE_SETTINGS = {"max_items": "max_rows", "max_cells": "max_cells", "max_unzipped_bytes": "max_unzipped_bytes"}
+
+
+def variable(field: str) -> str:
+    """The environment variable of a Settings field: max_rows → KESHENG_MAX_ROWS."""
+    return f"{ENV_PREFIX}{field.upper()}"
 
 
 @dataclass(frozen=True)
@@ -76,11 +84,21 @@ class Settings:
     # one short text 5.9 ms (1 thread) against 16.3 ms (2), 800 survey answers 133 texts/s against 76.
     model_threads: int = setting(1, low=1)
 
-    # --- uploads ---------------------------------------------------------------------------------
+    # --- request bodies and uploads ---------------------------------------------------------------
+    # Every body but an upload's (JSON, forms): the largest valid POST /v1/sentiment, 200 turns of
+    # 2,000 characters each written as \uXXXX escapes, is 2.4 MB. Over it: 413 before parsing.
+    max_body_bytes: int = setting(4 * 1024 * 1024, low=1024, high=1024**3)
     max_upload_bytes: int = setting(20 * 1024 * 1024, low=1, high=1024**3)
+    # Items of one upload, checked while it is read (a bigger file is refused at the row past it).
     max_rows: int = setting(50_000, low=1)
-    # A longer item (a whole call, a survey answer) is reported as a bad row, not analysed.
-    max_item_chars: int = setting(20_000, low=1)
+    # Cells of an uploaded CSV or sheet, blank ones included: a 50,000-row export of 100 columns.
+    max_cells: int = setting(5_000_000, low=1)
+    # What an uploaded workbook's parts inflate to, together; a part inflating more than 100-fold
+    # is refused as a compression bomb whatever its size (nlp.readers.limits).
+    max_unzipped_bytes: int = setting(256 * 1024 * 1024, low=1)
+    # A longer item (a whole call, a survey answer) is reported as a bad row, not analysed. At most
+    # the readers' own limit, which the batch worker reads every upload with again.
+    max_item_chars: int = setting(MAX_ITEM_CHARS, low=1, high=MAX_ITEM_CHARS)
 
     # --- the batch worker ------------------------------------------------------------------------
     worker: bool = True
@@ -94,6 +112,12 @@ class Settings:
     worker_recover_on_start: bool = True
     # Heatmap dimension used when the request does not name one.
     default_dimension: str = "tier"
+
+    def upload_limits(self) -> SizeLimits:
+        """What one upload may hold, checked while it is read (nlp.readers.limits)."""
+        return replace(
+            SIZE_LIMITS, max_items=self.max_rows, max_cells=self.max_cells, max_unzipped_bytes=self.max_unzipped_bytes
+        )
 
     def registry_root(self) -> Path:
         """The model registry's folder: registry_dir, or `models` in the data directory."""

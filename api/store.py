@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,10 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import TooLargeError
+from api.settings import SIZE_SETTINGS, variable
 from api.tables import Batch, BatchUpload, Item, RowError
 from nlp.errors import InputError, Location, RowProblem
 from nlp.heatmap import iso_week
-from nlp.readers import ReadKind, ReadOutcome, read_bytes
+from nlp.readers import SIZE_LIMITS, STREAM_LIMITS, InputTooLargeError, ReadKind, ReadOutcome, SizeLimits, read_bytes
 from nlp.schema import Item as SchemaItem
 from nlp.schema import Result, result_from_dict
 from nlp.themes import Theme
@@ -47,13 +48,30 @@ def item_chars(item: SchemaItem) -> int:
     return sum(len(t.text) for t in item.turns) if item.turns else len(item.text)
 
 
-def read_upload(content: bytes, filename: str, kind: ReadKind | None, columns: Mapping[str, str] | None) -> ReadOutcome:
-    """Read the whole upload (raises InputError naming file, row and field when it cannot be read)."""
+def read_upload(
+    content: bytes,
+    filename: str,
+    kind: ReadKind | None,
+    columns: Mapping[str, str] | None,
+    size: SizeLimits = SIZE_LIMITS,
+) -> ReadOutcome:
+    """Read the whole upload (raises InputError naming file, row and field when it cannot be read),
+    within `size` as it is read: TooLargeError (413) naming the setting to raise, at the row past it."""
     if not filename.strip():
         raise InputError(Location("(upload)"), "the upload has no file name; the extension picks the format")
     if not content:
         raise InputError(Location(filename), "the file is empty")
-    return read_bytes(content, filename, kind=kind, columns=columns or None)
+    try:
+        return read_bytes(
+            content, filename, kind=kind, columns=columns or None, limits=replace(STREAM_LIMITS, size=size)
+        )
+    except InputTooLargeError as error:
+        setting = SIZE_SETTINGS.get(error.limit)
+        hint = f" ({variable(setting)})" if setting else ""
+        where = error.location
+        raise TooLargeError(
+            f"{where}: {error.message}{hint}", file=where.file, row=where.row, field=where.field
+        ) from None
 
 
 def accept_upload(
@@ -65,11 +83,14 @@ def accept_upload(
     columns: Mapping[str, str] | None,
     max_rows: int,
     max_item_chars: int,
+    size: SizeLimits = SIZE_LIMITS,
 ) -> Accepted:
     """Store a new batch for `content`, or return the batch that already holds this exact file.
 
     The file is read and checked completely before anything is written, and the batch, its input and
-    its bad rows are written in one transaction: a rejected upload leaves nothing behind.
+    its bad rows are written in one transaction: a rejected upload leaves nothing behind. `size`
+    (Settings.upload_limits) bounds what the file may hold, with at most `max_rows` items, checked
+    while it is read.
     """
     if "\x00" in filename:  # PostgreSQL cannot store it; no sensible file name has one
         raise InputError(Location(filename.replace("\x00", "\ufffd")), "the file name contains a NUL character")
@@ -80,12 +101,7 @@ def accept_upload(
             if existing.status == "failed":
                 _retry(session, existing, content)
             return Accepted(existing, duplicate=True)
-    outcome = read_upload(content, filename, kind, columns)
-    if len(outcome.items) > max_rows:
-        raise TooLargeError(
-            f"{filename}: {len(outcome.items)} items; at most {max_rows} per upload (KESHENG_MAX_ROWS)",
-            file=filename,
-        )
+    outcome = read_upload(content, filename, kind, columns, replace(size, max_items=max_rows))
     problems = list(outcome.problems)
     skipped: list[int] = []
     for index, item in enumerate(outcome.items):

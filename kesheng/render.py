@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nlp.files import atomic_writer, write_json_atomic, write_text_atomic
+from nlp.files import atomic_writer, spreadsheet_row, write_json_atomic, write_text_atomic
 from nlp.heatmap import PRIORITY_FORMULA, UNASSIGNED, Cell, Heatmap, Trend
 
 log = logging.getLogger(__name__)
@@ -108,11 +108,12 @@ def _write_csv(heatmap: Heatmap, path: Path) -> Path:
         writer = csv.writer(out)
         writer.writerow(CSV_FIELDS)
         for c in heatmap.cells:
-            writer.writerow(
+            # Themes and segment values are the user's words (a tier of "=1+1" stays text).
+            writer.writerow(spreadsheet_row(
                 [c.theme, labels.get(c.theme, c.theme), c.column, c.mentions, c.items, c.negatives,
                  f"{c.negative_share:.4f}", f"{c.negative_share_low:.4f}", f"{c.negative_share_high:.4f}",
                  f"{c.mean_score:.4f}", f"{c.priority:.3f}", int(c.sparse)]
-            )  # fmt: skip
+            ))  # fmt: skip
     return path
 
 

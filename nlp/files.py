@@ -1,7 +1,10 @@
-"""Files written atomically and files hashed: the one home of both for every layer.
+"""Files written atomically, files hashed, and cells made safe for spreadsheets: the one home of
+each for every layer.
 
 An atomic file is written beside its target, flushed to disk and renamed over it, so a failed or
-interrupted run never leaves a half-written output or state file.
+interrupted run never leaves a half-written output or state file. Every CSV/TSV/XLSX export writes
+its rows through `spreadsheet_row`, so that an answer a customer typed as "=HYPERLINK(…)" is shown
+by Excel as text, not run.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -61,3 +65,24 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := source.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+# What Excel and LibreOffice read as the start of a formula (=, +, -, @), and the tab and carriage
+# return they drop before reading it (OWASP's "CSV injection"); a DDE payload needs only one of them.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Text that is only a number ("-0.5000", "+3", "-1e-05"): a spreadsheet reads it as that number.
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def spreadsheet_cell(value: object) -> object:
+    """`value` as an exported cell: text a spreadsheet would take for a formula gets a leading
+    apostrophe ("'=HYPERLINK(…)", shown as typed, never run); numbers, and text that is only a
+    number ("-0.5000"), are kept as they are, so a numeric column stays numeric."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def spreadsheet_row(values: Iterable[object]) -> list[object]:
+    """A row of an export with every cell made safe (`spreadsheet_cell`)."""
+    return [spreadsheet_cell(value) for value in values]

@@ -12,6 +12,7 @@ from api.deps import AnalystKey, ServicesDep, SessionDep
 from api.errors import ApiError
 from api.routes import problems
 from api.schemas import AlertActionIn, AlertOut, AlertsOut
+from api.schemas.alerts import RESOLVE_BODY_SCHEMA
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 AlertId = Annotated[str, Path(max_length=32, description="alert id (al-…)")]
@@ -44,9 +45,17 @@ def acknowledge(
     return alert
 
 
-@router.post("/{alert_id}/resolve", response_model=AlertOut, responses=problems(401, 403, 404, 409, 422))
+@router.post(
+    "/{alert_id}/resolve",
+    response_model=AlertOut,
+    responses=problems(401, 403, 404, 409, 422),
+    openapi_extra={"requestBody": {"required": True}},
+)
 def resolve(
-    alert_id: AlertId, session: SessionDep, _key: AnalystKey, body: Annotated[AlertActionIn | None, Body()] = None
+    alert_id: AlertId,
+    session: SessionDep,
+    _key: AnalystKey,
+    body: Annotated[AlertActionIn | None, Body(json_schema_extra=RESOLVE_BODY_SCHEMA)] = None,
 ) -> dict[str, Any]:
     """open/acknowledged → resolved; needs a note saying what was done."""
     note = (body or AlertActionIn()).note

@@ -19,6 +19,7 @@ from api.routes import RowId, problems, read_limited
 from api.schemas import BatchCreatedOut, BatchOut, ResultsPageOut
 from api.store import accept_upload, batch_view, count_items, result_rows
 from api.tables import Batch
+from nlp.files import spreadsheet_row
 from nlp.schema import result_from_dict
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
@@ -92,6 +93,7 @@ async def upload(
         columns=mapping,
         max_rows=settings.max_rows,
         max_item_chars=settings.max_item_chars,
+        size=settings.upload_limits(),
     )
     if services.worker is not None:
         services.worker.notify()
@@ -171,7 +173,7 @@ def _csv_lines(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for r in rows:
-        writer.writerow(_csv_row(r))
+        writer.writerow(spreadsheet_row(_csv_row(r)))
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -11,6 +11,7 @@ from api.deps import AnalystKey, SessionDep
 from api.followups_db import list_followups
 from api.routes import problems
 from api.schemas import FollowupsOut
+from api.schemas.base import IsoMoment
 
 router = APIRouter(prefix="/v1/followups", tags=["followups"])
 
@@ -22,7 +23,7 @@ def followups(
     tier: Annotated[str | None, Query(min_length=1, max_length=64, description="客户等级, e.g. 钻石")] = None,
     theme: Annotated[str | None, Query(min_length=1, max_length=64, description="theme id of the aspect")] = None,
     due_before: Annotated[
-        datetime | None, Query(description="only entries due before this time (ISO; without a zone: UTC)")
+        IsoMoment | None, Query(description="only entries due before this time (ISO; without a zone: UTC)")
     ] = None,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -13,11 +13,12 @@ from api.deps import AnalystKey, ServicesDep, SessionDep
 from api.errors import ApiError
 from api.routes import problems
 from api.schemas import HeatmapOut, TrendOut
+from api.schemas.base import IsoDay
 
 router = APIRouter(prefix="/v1", tags=["heatmap"])
 
-DateFrom = Annotated[date | None, Query(alias="from", description="first day (ISO date), inclusive")]
-DateTo = Annotated[date | None, Query(alias="to", description="last day (ISO date), inclusive")]
+DateFrom = Annotated[IsoDay | None, Query(alias="from", description="first day (ISO date), inclusive")]
+DateTo = Annotated[IsoDay | None, Query(alias="to", description="last day (ISO date), inclusive")]
 ThemeFilter = Annotated[
     str | None,
     Query(max_length=64, description="only the mentions of this theme id (e.g. logistics; unassigned: no theme)"),

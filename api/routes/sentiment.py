@@ -43,11 +43,11 @@ def _transcript_item(body: TranscriptIn) -> Item:
     turns = []
     for index, turn in enumerate(body.turns):
         speaker = speaker_of(turn.speaker)
-        if speaker is None:
+        if speaker is None:  # the schema lists only labels speaker_of reads; kept for direct callers
             raise InvalidTurnError(
                 f"turns.{index}.speaker: unknown speaker {turn.speaker!r}; use agent or customer (客服, 客户...)"
             )
-        turns.append(Turn(speaker=speaker, text=turn.text))
+        turns.append(Turn(speaker=speaker, text=turn.text, start=turn.start, end=turn.end))
     return Item(id=body.id, kind="transcript", text=customer_text(turns), turns=tuple(turns), source="request")
 
 

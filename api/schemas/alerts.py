@@ -78,3 +78,14 @@ class AlertActionIn(StrictIn):
     note: Annotated[str, StringConstraints(max_length=MAX_NOTE_CHARS)] = Field(
         default="", description="who acknowledges / what was done (required to resolve)"
     )
+
+
+# What POST /v1/alerts/{id}/resolve requires of its body beyond AlertActionIn (acknowledge takes an
+# empty note or none): a note with something in it, as the alert engine requires to resolve. The
+# route keeps AlertActionIn (the dashboard calls it with one); this is added to its documented
+# body, in the pattern's Python reading of "something": not only whitespace, as str.strip sees it.
+RESOLVE_BODY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["note"],
+    "properties": {"note": {"type": "string", "minLength": 1, "maxLength": MAX_NOTE_CHARS, "pattern": r"\S"}},
+}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from api.schemas.base import MAX_NOTE_CHARS, Label, StrictIn
 from nlp.schema import EMOTION_NAMES, EmotionLabel
@@ -20,9 +21,17 @@ _EMOTIONS_DOC = ", ".join(f"{label} {name}" for label, name in EMOTION_NAMES.ite
 LABEL_RULE = "label must be negative, neutral or positive (负面, 中性, 正面), or 0 (negative) / 1 (positive)"
 
 
+# The "a label, an emotion, or both" rule, as the schema says it (the model validator checks it).
+_ONE_OF_THEM: JsonDict = {
+    "anyOf": [{"required": [name], "properties": {name: {"not": {"type": "null"}}}} for name in ("label", "emotion")]
+}
+
+
 class LabelIn(StrictIn):
     """A corrected label for a stored item, named as in the batch results: batch id and item id. Give
     a polarity, an emotion, or both."""
+
+    model_config = ConfigDict(json_schema_extra=_ONE_OF_THEM)
 
     batch_id: int = Field(ge=1, le=2**31)
     item_id: Annotated[str, StringConstraints(min_length=1, max_length=255)]

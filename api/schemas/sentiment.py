@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, WithJsonSchema
 
 from api.schemas.base import MAX_TEXT_CHARS, MAX_TEXTS, MAX_TURNS, Label, StrictIn, Text
+from nlp.readers.columns import SPEAKER_SYNONYMS
 from nlp.schema import ABNORMAL_REASONS, EMOTION_NAMES, EmotionLabel
+
+# A day: no call is longer, and a bound keeps a turn time a plain number.
+MAX_CALL_SECONDS = 86_400
 
 
 class TextsIn(StrictIn):
@@ -16,11 +20,34 @@ class TextsIn(StrictIn):
     texts: list[Text] = Field(min_length=1, max_length=MAX_TEXTS, examples=[["快递太慢了，客服也不回消息"]])
 
 
+# Every speaker label the service understands, as the schema lists them: the transcript readers'
+# synonyms (nlp.readers.columns), so that what the schema accepts and what the server reads agree.
+SPEAKERS: tuple[str, ...] = tuple(
+    dict.fromkeys(["agent", "customer", "Agent", "Customer", *(w for ws in SPEAKER_SYNONYMS.values() for w in ws)])
+)
+
+
+def _known_speaker(value: str) -> str:
+    if value not in SPEAKERS:
+        raise ValueError(f"unknown speaker {value!r}; use agent or customer (or 客服, 坐席, 客户, 顾客, 用户 …)")
+    return value
+
+
+SpeakerIn = Annotated[
+    str,
+    AfterValidator(_known_speaker),
+    WithJsonSchema({"type": "string", "enum": list(SPEAKERS)}),
+    Field(description="agent or customer; 客服/坐席/顾客/客户/用户 and the other listed labels are understood"),
+]
+# Seconds from the start of the call, as in the transcript JSONL format; carried with the turn.
+Seconds = Annotated[float, Field(ge=0, le=MAX_CALL_SECONDS, allow_inf_nan=False)]
+
+
 class TurnIn(StrictIn):
-    speaker: Annotated[str, StringConstraints(min_length=1, max_length=20)] = Field(
-        description="agent or customer; 客服/坐席/顾客/客户/用户 are understood", examples=["客户"]
-    )
+    speaker: SpeakerIn = Field(examples=["客户"])
     text: Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS)]
+    start: Seconds | None = Field(default=None, description="when the turn starts, in seconds into the call")
+    end: Seconds | None = Field(default=None, description="when it ends, in seconds into the call")
 
 
 class TranscriptIn(StrictIn):
