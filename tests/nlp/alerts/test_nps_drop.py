@@ -3,6 +3,7 @@ at least `min_drop` points lower, with the volume in both weeks and a significan
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +41,17 @@ def _week(day: str, promoters: int, passives: int, detractors: int, product: str
     scores = [9 + i % 2 for i in range(promoters)] + [7 + i % 2 for i in range(passives)]
     scores += [i % 7 for i in range(detractors)]
     return [_answer(f"{product}-{day}-{i}", s, day, product) for i, s in enumerate(scores)]
+
+
+def _programme() -> Any:
+    """The commented [[nps_drop]] rule of data/alerts.toml, uncommented."""
+    text = data_path("alerts.toml").read_text(encoding="utf-8")
+    block = text[text.index("# [[nps_drop]]") :].split("\n\n")[0]
+    lines = [line.removeprefix("# ") for line in block.splitlines()]
+    return rules_from_dict(tomllib.loads("\n".join(lines)))
+
+
+PROGRAMME = _programme()
 
 
 def _rules(**rule: Any) -> Any:
@@ -87,7 +99,7 @@ def test_a_product_whose_nps_drops_fires_with_volume_and_significance(
 ) -> None:
     steady = _week(WEEK_1, 200, 100, 100, "图书") + _week(WEEK_2, 200, 100, 100, "图书")
     items = _week(WEEK_1, *before) + _week(WEEK_2, *after) + steady
-    raised, _ = evaluate(items, load_rules(data_path("alerts.toml")), AlertState(), NOW)
+    raised, _ = evaluate(items, PROGRAMME, AlertState(), NOW)
     drops = [a for a in raised if a.kind == "nps_drop"]
     assert len(drops) == int(raises)
     if not raises:
@@ -180,8 +192,11 @@ def test_invalid_nps_drop_rules_name_the_key(rule: dict[str, Any], message: str)
         _rules(**rule)
 
 
-def test_the_default_rule_is_the_programmes_five_points_by_product() -> None:
-    [rule] = load_rules(data_path("alerts.toml")).nps_drop
+def test_the_rule_is_off_by_default_and_documented_as_the_programmes() -> None:
+    """One problem is one alert: the bundled rules leave NPS drops to the share and rise rules (the
+    8-week replay raises exactly its one alert); data/alerts.toml has the programme's rule commented."""
+    assert load_rules(data_path("alerts.toml")).nps_drop == ()
+    [rule] = PROGRAMME.nps_drop
     assert (rule.name, rule.dimensions, rule.min_drop, rule.min_volume, rule.alpha, rule.correction) == (
         "product_nps_drop",
         ("product",),
