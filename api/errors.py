@@ -8,14 +8,15 @@ failures are problem+json too, so a client parses one error format.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from nlp.alerts import AlertTransitionError
 from nlp.errors import ConfigError, InputError, KeshengError, ModelError
@@ -105,14 +106,26 @@ def to_problem(error: KeshengError) -> JSONResponse:
     return problem(400, "Bad request", str(error), error.code)
 
 
-def allowed_methods(request: Request) -> str:
-    """The methods the request's path answers to, over every route on it: Starlette's 405 names only
-    those of the first route that matched the path (GET, where POST is another route)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
+_OPERATIONS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+
+
+@lru_cache(maxsize=256)
+def _template(path: str) -> re.Pattern[str]:
+    """An OpenAPI path ("/v1/batches/{batch_id}") as a pattern of the paths it names."""
+    return re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)))
+
+
+def allowed_methods(request: Request, given: str = "") -> str:
+    """The methods the request's path answers to: those its route named (`given`), and every method
+    the OpenAPI document lists for the path. FastAPI's 405 names only the first route that matched
+    (GET /v1/labels, where POST /v1/labels is another route); a GET also answers HEAD."""
+    methods = {method.strip().upper() for method in given.split(",") if method.strip()}
+    path = request.scope.get("path", "")
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if _template(template).fullmatch(path):
+            methods |= {method.upper() for method in operations if method in _OPERATIONS}
+    if "GET" in methods:
+        methods.add("HEAD")
     return ", ".join(sorted(methods))
 
 
@@ -138,7 +151,7 @@ def install(app: FastAPI) -> None:
             return to_problem(TooLargeError(str(error.detail)))
         headers = dict(error.headers or {})
         if error.status_code == 405:
-            headers["Allow"] = allowed_methods(request)
+            headers["Allow"] = allowed_methods(request, headers.get("Allow", ""))
         detail = str(error.detail)
         return problem(error.status_code, detail, detail, f"E{error.status_code}", headers=headers)
 

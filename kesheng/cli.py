@@ -35,6 +35,16 @@ def _fail(error: KeshengError) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes; a file that cannot be read is an InputError naming it (one line, no traceback)."""
+    from nlp.errors import InputError, Location
+
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise InputError(Location(str(path)), f"cannot read the file: {error.strerror or error}") from None
+
+
 def _parse_columns(pairs: list[str]) -> dict[str, str]:
     """`text=回答` pairs → {"text": "回答"}."""
     mapping: dict[str, str] = {}
@@ -173,9 +183,9 @@ def score(
     from nlp.normalize import normalize
     from nlp.readers.encoding import decode_bytes, split_lines
 
-    data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     config = SentimentConfig()
     try:
+        data = sys.stdin.buffer.read() if source == "-" else _read_bytes(Path(source))
         text, _encoding = decode_bytes(data, "<stdin>" if source == "-" else source)
         scorer = _scorer_or_lexicon(model, lexicon, config)
     except KeshengError as error:

@@ -242,3 +242,104 @@ def test_discovered_theme_ids_are_kept_between_runs(tmp_path: Path) -> None:
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     after = {t["id"]: t["label"] for t in report["themes"] if t["discovered"]}
     assert after == before  # the same answers again: the same demands under the same ids and labels
+
+
+# --- hostile input and spreadsheet-safe files (issue 16) --------------------------------------------
+
+
+def _lexicon(tmp_path: Path, *files: Path) -> tuple[int, str, Path]:
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["analyze", *map(str, files), "--out", str(out), "--no-names", "--lexicon"])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.output, out
+
+
+def _workbook_bomb(rows: int) -> bytes:
+    """An .xlsx whose sheet inflates to `rows` identical rows (about 60 bytes each), written with
+    zipfile directly: small on disk."""
+    import io
+    import zipfile
+
+    row = '<row><c t="inlineStr"><is><t>快递太慢</t></is></c></row>' * 1000
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(
+            "[Content_Types].xml",
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
+        )
+        with z.open("xl/worksheets/sheet1.xml", "w") as sheet:
+            sheet.write(b"<worksheet><sheetData>")
+            for _ in range(rows // 1000):
+                sheet.write(row.encode())
+            sheet.write(b"</sheetData></worksheet>")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"PK\x05\x06" + b"\x00" * 18, "not a readable XLSX workbook"),  # an empty zip
+        (_workbook_bomb(200_000), "inflates"),
+    ],
+)
+def test_a_hostile_workbook_is_one_line_naming_the_file(tmp_path: Path, content: bytes, says: str) -> None:
+    workbook = tmp_path / "回访.xlsx"
+    workbook.write_bytes(content)
+    code, output, out = _lexicon(tmp_path, workbook)
+    assert code == 2
+    (line,) = [line for line in output.splitlines() if line.strip()]
+    assert line.startswith(f"error: {workbook}") and says in line
+    assert "Traceback" not in output and not (out / "results.jsonl").exists()
+
+
+def test_a_junk_content_types_part_is_one_line(tmp_path: Path) -> None:
+    import zipfile
+
+    workbook = tmp_path / "corrupt.xlsx"
+    with zipfile.ZipFile(workbook, "w") as z:
+        z.writestr("[Content_Types].xml", "<junk")
+    code, output, _ = _lexicon(tmp_path, workbook)
+    assert code == 2 and output.count("\n") == 1
+    assert f"error: {workbook}: not a readable XLSX workbook" in output
+
+
+def test_a_cell_past_the_csv_field_limit_is_a_bad_row(tmp_path: Path) -> None:
+    survey = tmp_path / "huge_cell.csv"
+    survey.write_text("id,text\nh1," + "差" * 131_073 + "\nh2,物流很快，包装也很好\n", encoding="utf-8")
+    code, output, out = _lexicon(tmp_path, survey)
+    assert code == 0, output
+    assert [r["id"] for r in _results(out)] == ["h2"]
+    assert f"{survey}:2 [text] 131073 characters; at most 20000 (item 'h1'); row skipped" in output
+
+
+def test_score_of_a_missing_file_is_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["score", str(tmp_path / "missing.txt"), "--lexicon"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert (
+        result.output == f"error: {tmp_path / 'missing.txt'}: cannot read the file: No such file or directory (E100)\n"
+    )
+
+
+def test_heatmap_csv_passes_no_formula_and_keeps_numbers(tmp_path: Path) -> None:
+    import csv
+
+    survey = tmp_path / "问卷.csv"
+    rows = [
+        ("1", "快递太慢了，客服也不回消息", "=1+1"),
+        ("2", "退款一直不到账，太差了", "@SUM(A1)"),
+        ("3", "安装师傅很专业，非常满意", "+cmd|' /C calc'!A0"),
+        ("4", "物流太慢，包装也破了", "-2+3"),
+    ]
+    survey.write_text(
+        "编号,回答,客户等级\n" + "".join(f'{i},{text},"{tier}"\n' for i, text, tier in rows), encoding="utf-8"
+    )
+    code, output, out = _lexicon(tmp_path, survey)
+    assert code == 0, output
+    with (out / "heatmap.csv").open(encoding="utf-8-sig", newline="") as handle:
+        cells = list(csv.DictReader(handle))
+    assert {c["column"] for c in cells} >= {"'=1+1", "'@SUM(A1)", "'+cmd|' /C calc'!A0", "'-2+3"}
+    for cell in cells:
+        for value in cell.values():
+            if value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+                float(value)  # only numbers start so
+    assert any(float(c["mean_score"]) < 0 for c in cells), "a negative mean score stays a number"
