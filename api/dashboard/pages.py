@@ -24,6 +24,7 @@ from api.errors import ApiError
 from api.routes import alerts as alert_routes
 from api.routes import followups as followup_routes
 from api.routes import heatmap as heatmap_routes
+from nlp.files import spreadsheet_row
 from nlp.heatmap import iso_week
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -206,7 +207,7 @@ def heatmap_csv(
 
 def _csv(rows: list[list[Any]], filename: str) -> Response:
     out = io.StringIO()
-    csv.writer(out).writerows(rows)
+    csv.writer(out).writerows(spreadsheet_row(r) for r in rows)  # no =, +, -, @ formulas for Excel
     response = Response(
         ("\ufeff" + out.getvalue()).encode("utf-8"),
         media_type="text/csv; charset=utf-8",
