@@ -170,7 +170,8 @@ class DemandModel:
                 themed[key][theme] += 1
         out: dict[str, str] = {}
         for key, counts in themed.items():
-            theme, n = counts.most_common(1)[0]
+            theme = min(counts, key=lambda t: (-counts[t], t))  # ties by id: independent of the order
+            n = counts[theme]
             if (
                 n >= config.opinion_min_mentions
                 and n >= config.opinion_purity * sum(counts.values())
@@ -236,7 +237,9 @@ class DemandModel:
             opinions.update(usage[t].negative_opinions if negatives * 3 >= mentions else usage[t].opinions)
         if not opinions:
             return terms[0]
-        return f"{terms[0]}·{opinions.most_common(1)[0][0]}"
+        # Ties go to the opinion that sorts first: the label must not depend on the order results came in.
+        opinion = min(opinions, key=lambda o: (-opinions[o], o))
+        return f"{terms[0]}·{opinion}"
 
     # -- applying -----------------------------------------------------------------------------------
 
