@@ -15,8 +15,7 @@ An aspect (an opinion unit with its term and opinion, nlp.aspects.extract) gets,
    always judges one theme when the unit names it (新鲜, 咸 → 口味; 热情 → 服务员) carries that theme
    to units that judge without naming it or name a dish (三文鱼很新鲜), unless the term is step 5's;
 5. a discovered demand: a frequent term no taxonomy theme covers, with the terms that mean the same
-   merged into it, labelled by the term and its most frequent opinion (送餐·慢, 分量·少): negative
-   opinions first when the term draws complaints;
+   merged into it, labelled by the term and its most frequent opinion (送餐·慢, 分量·少);
 6. else none (不错, 很满意: generic praise is not a demand).
 
 Discovered demands are numbered D01, D02 … per fit; ``nlp.themes.ThemeCatalog`` maps them onto
@@ -64,10 +63,6 @@ def _usage(aspects: Sequence[Aspect]) -> dict[str, _Term]:
         use.mentions += 1
         if aspect.opinion:
             use.opinions[aspect.opinion] += 1
-        if aspect.label == "negative":
-            use.negatives += 1
-            if aspect.opinion:
-                use.negative_opinions[aspect.opinion] += 1
     return usage
 
 
@@ -76,9 +71,7 @@ class _Term:
     """How a term is used in the fitted sample."""
 
     mentions: int = 0
-    negatives: int = 0
     opinions: Counter[str] = field(default_factory=Counter)
-    negative_opinions: Counter[str] = field(default_factory=Counter)
 
 
 def _seed_pattern(seeds: Sequence[str]) -> re.Pattern[str] | None:
@@ -229,12 +222,12 @@ class DemandModel:
         return demands
 
     def _label(self, terms: Sequence[str], usage: dict[str, _Term]) -> str:
-        """送餐·慢: the main term with the opinion it draws most (its complaints' when it draws many)."""
-        negatives = sum(usage[t].negatives for t in terms)
-        mentions = sum(usage[t].mentions for t in terms)
+        """送餐·慢: the main term with the opinion it draws most. From the words alone, not from the
+        sentiment labels: a label flipping near 0.5 must not rename a demand (the CLI and the service
+        score in different batches)."""
         opinions: Counter[str] = Counter()
         for t in terms:
-            opinions.update(usage[t].negative_opinions if negatives * 3 >= mentions else usage[t].opinions)
+            opinions.update(usage[t].opinions)
         if not opinions:
             return terms[0]
         # Ties go to the opinion that sorts first: the label must not depend on the order results came in.
