@@ -38,7 +38,6 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +51,8 @@ from nlp.config import PipelineConfig, RedactionConfig, SentimentConfig, ThemeCo
 from nlp.embed import E5Embedder  # noqa: E402
 from nlp.normalize import normalize  # noqa: E402
 from nlp.pipeline import Pipeline, build_pipeline  # noqa: E402
-from nlp.schema import Item, Result  # noqa: E402
-from nlp.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
+from nlp.schema import Item  # noqa: E402
+from nlp.taxonomy import Taxonomy, load_taxonomy, seed_pattern  # noqa: E402
 
 ABSA = ROOT.parent / "shared" / "data" / "absa"
 TAXONOMY = ROOT / "data" / "examples" / "restaurant_aspects.toml"
@@ -93,7 +92,8 @@ def _overlaps(a: str, b: str) -> bool:
 
 def seed_themes(taxonomy: Taxonomy) -> tuple[re.Pattern[str], dict[str, str]]:
     seeds = {seed: t.id for t in taxonomy.themes for seed in t.seeds}
-    pattern = re.compile("|".join(re.escape(s) for s in sorted(seeds, key=len, reverse=True)))
+    pattern = seed_pattern(seeds)
+    assert pattern is not None, "a taxonomy has seed words"
     return pattern, seeds
 
 
@@ -305,8 +305,6 @@ def replace_seeds(pipeline: Pipeline) -> Pipeline:
         aspects=aspects,
     )
 
-
-__all__ = ["Result", "main", "replace"]
 
 if __name__ == "__main__":
     main()

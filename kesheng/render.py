@@ -25,6 +25,7 @@ from typing import Any
 
 from nlp.files import atomic_writer, spreadsheet_row, write_json_atomic, write_text_atomic
 from nlp.heatmap import PRIORITY_FORMULA, UNASSIGNED, Cell, Heatmap, Trend
+from nlp.schema import DIMENSION_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,6 @@ CSV_FIELDS = (
 # Share of white mixed into a sparse cell's colour.
 PALE = 0.65
 EMPTY_COLOUR = "#f4f4f4"
-DIMENSION_NAMES = {
-    "tier": "客户等级", "channel": "渠道", "region": "区域", "product": "产品线", "week": "周",
-    "date": "日期", "nps": "NPS", "csat": "满意度",
-}  # fmt: skip
 
 
 def cjk_font_path() -> Path | None:

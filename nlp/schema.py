@@ -24,6 +24,20 @@ EMOTION_NAMES: Mapping[str, str] = {
 }
 
 
+# The segment dimensions of an item's meta as a person reads them (heatmap axes, alert reasons, the
+# dashboard's choices).
+DIMENSION_NAMES: Mapping[str, str] = {
+    "tier": "客户等级",
+    "channel": "渠道",
+    "region": "区域",
+    "product": "产品线",
+    "week": "周",
+    "date": "日期",
+    "nps": "NPS",
+    "csat": "满意度",
+}
+
+
 @dataclass(frozen=True)
 class Turn:
     """One turn of a call. `text` is the raw text as read; redaction happens in the pipeline."""

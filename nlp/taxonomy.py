@@ -7,7 +7,8 @@ A taxonomy is a TOML file with one ``[themes.<id>]`` table per theme (``label``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,13 @@ class _TaxonomyFile:
     def __post_init__(self) -> None:
         if not self.themes:
             raise Invalid("themes", "expected one [themes.<id>] table per theme")
+
+
+def seed_pattern(seeds: Iterable[str]) -> re.Pattern[str] | None:
+    """One regular expression for seed words, the longest first (服务态度 wins over 服务 inside
+    客服服务态度); None without seeds."""
+    ordered = sorted({s for s in seeds if s}, key=len, reverse=True)
+    return re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
 
 
 def default_taxonomy_path() -> Path:

@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from api.dashboard.sessions import csrf_matches, csrf_token, principal_of
 from api.deps import ServicesDep
 from api.keys import Principal
+from nlp.schema import DIMENSION_NAMES as NAMES
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
@@ -29,7 +30,8 @@ CSP = (
 )
 STATUS_NAMES = {"open": "待处理", "acknowledged": "已确认", "resolved": "已解决", "expired": "已过期"}
 LABEL_NAMES = {"negative": "负面", "neutral": "中性", "positive": "正面"}
-DIMENSION_NAMES = {"tier": "客户等级", "channel": "渠道", "region": "区域", "product": "产品线", "week": "周"}
+# The heatmap dimensions the pages offer, named as in the core.
+DIMENSION_NAMES = {k: NAMES[k] for k in ("tier", "channel", "region", "product", "week")}
 
 
 class SignInRequired(Exception):

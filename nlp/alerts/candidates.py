@@ -20,6 +20,7 @@ from nlp.alerts.model import AlertKind, Evidence, Window
 from nlp.alerts.rules import Correction, NpsDropRule, RiseRule, SevereRule, ShareRule, Signal
 from nlp.alerts.stats import lower_bound, nps_drop_test, two_proportion_rise
 from nlp.alerts.tally import GroupKey, GroupTally, NpsTally, Segment, SevereHit, evidence_round, window_of
+from nlp.schema import DIMENSION_NAMES
 
 Cells = Mapping[GroupKey, GroupTally]
 _Tally = TypeVar("_Tally", GroupTally, NpsTally)
@@ -53,8 +54,7 @@ def _describe(theme: str | None, segment: Segment) -> str:
 
 
 def _segment_words(segment: Mapping[str, str]) -> str:
-    names = {"region": "区域", "tier": "等级", "channel": "渠道", "product": "产品线"}
-    return "、".join(names.get(k, k) for k in segment) or "分组"
+    return "、".join(DIMENSION_NAMES.get(k, k) for k in segment) or "分组"
 
 
 def _what(signal: Signal) -> str:

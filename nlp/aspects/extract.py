@@ -19,7 +19,6 @@ Readings are cached by unit text: real exports repeat 好评, 不错, 物流很�
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from nlp.errors import ConfigError
 from nlp.normalize import normalize
 from nlp.resources import data_path
 from nlp.sentiment.lexicon import Lexicon
+from nlp.taxonomy import seed_pattern
 from nlp.tokenize import Tokenizer, is_word, read_word_list
 
 _NOUN_TAGS = frozenset(("n", "vn", "ng", "an", "nrfg"))
@@ -106,8 +106,7 @@ class AspectExtractor:
         self._degree_lengths = sorted({len(d) for d in lexicon.degree}, reverse=True)
         self._cores: dict[str, str | None] = {}
         self._cache: dict[str, Reading] = {}
-        ordered = sorted({s for s in seeds if s}, key=len, reverse=True)
-        self._seeds = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
+        self._seeds = seed_pattern(seeds)
 
     # -- words ------------------------------------------------------------------------------------
 

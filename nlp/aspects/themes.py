@@ -25,7 +25,6 @@ its aspects, the most mentioned first, weighted by their share of the item's the
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -36,7 +35,7 @@ from nlp.config import ThemeConfig
 from nlp.embed import Embedder, FloatArray
 from nlp.resources import data_path
 from nlp.schema import Aspect, Result
-from nlp.taxonomy import Taxonomy
+from nlp.taxonomy import Taxonomy, seed_pattern
 from nlp.themes.theme import Theme
 from nlp.tokenize import read_word_list
 
@@ -74,11 +73,6 @@ class _Term:
     opinions: Counter[str] = field(default_factory=Counter)
 
 
-def _seed_pattern(seeds: Sequence[str]) -> re.Pattern[str] | None:
-    ordered = sorted({s for s in seeds if s}, key=len, reverse=True)
-    return re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
-
-
 class DemandModel:
     """Taxonomy themes and discovered demands of aspects (see the module docstring).
 
@@ -92,7 +86,7 @@ class DemandModel:
         self.config = config or ThemeConfig()
         self.embedder = embedder
         self._seed_theme = {seed: t.id for t in taxonomy.themes for seed in t.seeds}
-        self._seeds = _seed_pattern(list(self._seed_theme))
+        self._seeds = seed_pattern(self._seed_theme)
 
     # -- fitting ------------------------------------------------------------------------------------
 
