@@ -41,7 +41,7 @@ from nlp.tokenize import read_word_list
 
 # Opinions that judge the whole thing, not an aspect of it: a term seen only with these (苹果·好,
 # 衣服·不错) is a product or filler, not a demand, so they do not count towards discovering one.
-GENERIC_OPINIONS = read_word_list(data_path("aspects", "generic_opinions.txt"))
+GENERIC_OPINIONS_FILE = ("aspects", "generic_opinions.txt")
 
 
 DISCOVERED_PREFIX = "D"  # discovered demands are D01, D02 … (the catalogue keeps that form)
@@ -52,11 +52,11 @@ def _opinion_key(opinion: str) -> str:
     return opinion[1:] if opinion.startswith("不") and len(opinion) > 1 else opinion
 
 
-def _usage(aspects: Sequence[Aspect]) -> dict[str, _Term]:
+def _usage(aspects: Sequence[Aspect], generic: frozenset[str]) -> dict[str, _Term]:
     """How each term is used (judged with a specific opinion or none; generic praise is left out)."""
     usage: dict[str, _Term] = defaultdict(_Term)
     for aspect in aspects:
-        if not aspect.term or aspect.opinion in GENERIC_OPINIONS:
+        if not aspect.term or aspect.opinion in generic:
             continue
         use = usage[aspect.term]
         use.mentions += 1
@@ -87,13 +87,14 @@ class DemandModel:
         self.embedder = embedder
         self._seed_theme = {seed: t.id for t in taxonomy.themes for seed in t.seeds}
         self._seeds = seed_pattern(self._seed_theme)
+        self._generic = read_word_list(data_path(*GENERIC_OPINIONS_FILE))  # read when built, not at import
 
     # -- fitting ------------------------------------------------------------------------------------
 
     def fit(self, results: Sequence[Result]) -> DemandModel:
         config = self.config
         aspects = [a for r in results for a in r.aspects]
-        usage = _usage(aspects)
+        usage = _usage(aspects, self._generic)
         frequent = (t for t, u in usage.items() if u.mentions >= config.min_df)
         vocabulary = sorted(frequent, key=lambda t: (-usage[t].mentions, t))[: config.max_vocabulary]
         self.term_theme_: dict[str, str | None] = {}
@@ -118,7 +119,7 @@ class DemandModel:
             for t in self.taxonomy.themes
         ]
         # What no taxonomy theme covers, directly or through its opinion, may be a discovered demand.
-        open_usage = _usage([a for a in aspects if self._taxonomy_theme(a) is None])
+        open_usage = _usage([a for a in aspects if self._taxonomy_theme(a) is None], self._generic)
         open_terms = [t for t in embedded if t not in self.term_theme_ and t in open_usage]
         self.themes_ += self._discover(open_terms, vectors, embedded, open_usage)
         return self
@@ -149,7 +150,7 @@ class DemandModel:
         total: Counter[str] = Counter()
         for aspect in aspects:
             key = _opinion_key(aspect.opinion)
-            if not key or key in GENERIC_OPINIONS:
+            if not key or key in self._generic:
                 continue
             total[key] += 1
             theme = self._direct_theme(aspect)
