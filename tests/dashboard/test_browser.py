@@ -34,11 +34,11 @@ def wait_for(condition: Any, timeout: float = 10.0) -> Any:
 
 def body(driver: Any) -> str:
     """The page's visible text ("" while a navigation replaces the page under us)."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 
     try:
         return str(driver.find_element(By.TAG_NAME, "body").text)
-    except StaleElementReferenceException:
+    except (NoSuchElementException, StaleElementReferenceException):
         return ""
 
 
