@@ -97,23 +97,29 @@ def serialize(bind: Session | Connection, name: str) -> None:
     bind.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
-def migrate(engine: Engine) -> None:
-    """Upgrade the database to the newest schema (Alembic, migrations shipped in api/migrations).
+def migrate(engine: Engine) -> tuple[str | None, str | None]:
+    """Upgrade the database to the newest schema (Alembic, migrations shipped in api/migrations); the
+    revision found and the revision left.
 
-    Services starting together against one PostgreSQL database migrate one after another: the second
-    finds the schema at head and does nothing.
+    However many processes start together against one PostgreSQL database (an API and its workers),
+    the migrations run once: each upgrades inside one transaction that first takes an advisory lock, so
+    they go one after another, and the ones after the first find the schema at head and do nothing.
     """
     from alembic import command
     from alembic.config import Config
 
     config = Config()
+    from alembic.migration import MigrationContext
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         serialize(connection, "migrate")
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+        before = MigrationContext.configure(connection).get_current_revision()
 
 
+        after = MigrationContext.configure(connection).get_current_revision()
+    return before, after
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,8 +13,18 @@ from api.batcher import MicroBatcher
 from api.keys import KeyCache
 from api.metrics import Metrics
 from api.settings import Settings
-from api.worker import Worker
 from nlp.schema import Item, Result
+
+
+class BatchRunner(Protocol):
+    """What runs the uploaded batches: the in-process worker (api.worker.Worker), or the dispatcher that
+    hands them to Celery workers (api.distributed.dispatcher.Dispatcher)."""
+
+    @property
+    def running(self) -> bool: ...
+
+    def notify(self) -> None:
+        """A batch was queued: look at once instead of at the next poll."""
 
 
 @dataclass
@@ -24,5 +35,5 @@ class Services:
     analyzer: Analyzer
     batcher: MicroBatcher[Item, Result]
     metrics: Metrics
-    worker: Worker | None = None
+    worker: BatchRunner | None = None
     keys: KeyCache = field(default_factory=KeyCache)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from models.home import data_home
 from nlp.config import AnalysisConfig
+from nlp.errors import ConfigError
 from nlp.readers.limits import MAX_ITEM_CHARS, SIZE_LIMITS, SizeLimits
 from nlp.settings import load, setting, with_environment
 
@@ -125,6 +126,23 @@ class Settings:
 
     def database_url(self) -> str:
         """The SQLAlchemy URL: db_url, or SQLite in the data directory."""
+    # --- scale-out: Celery workers over Redis (`kesheng worker`, api.distributed) -----------------------
+    # Empty: batches, training jobs and webhook pushes run in this process, as above. redis://host:6379/0:
+    # the service hands them to `kesheng worker` processes through Celery (the in-process worker is not
+    # started); the store must then be PostgreSQL, and the API and the workers share data_dir and the key.
+    broker_url: str = setting("", empty=True)
+    # A task a worker took but did not acknowledge (it was lost) is given to another worker after this
+    # long. Longer than the slowest chunk and batch completion: a task still running then is run a second
+    # time, which changes nothing but costs the work.
+    broker_visibility_timeout: float = setting(600.0, low=1.0, high=86_400)
+    # A batch with no progress this long while the queue of batches is empty is dispatched again (its
+    # tasks were lost with a broker's data); more than broker_visibility_timeout.
+    broker_redispatch_seconds: float = setting(1800.0, low=1.0, high=86_400)
+    # Deliveries of one chunk's task (or of a batch's completion) before the batch fails with its error;
+    # the n-th retry waits task_retry_seconds * 2**(n - 1).
+    task_max_attempts: int = setting(3, low=1, high=100)
+    task_retry_seconds: float = setting(2.0, low=0.0, high=3600.0)
+
         return self.db_url or f"sqlite:///{self.data_dir / 'kesheng.db'}"
 
 
@@ -143,6 +161,21 @@ def config_path(given: Path | None = None, environ: Mapping[str, str] | None = N
     if environ.get(f"{ENV_PREFIX}CONFIG"):
         return Path(environ[f"{ENV_PREFIX}CONFIG"]).expanduser()
     local = Path(CONFIG_FILE)
+    def check_deployment(self) -> None:
+        """With a broker (Celery workers), a ConfigError unless the store is PostgreSQL: SQLite is one
+        file on one machine and cannot be shared by an API and workers in other processes or machines."""
+        if not self.broker_url:
+            return
+        if not self.broker_url.startswith(("redis://", "rediss://")):
+            raise ConfigError(
+                f"{variable('broker_url')}: expected redis://host:port/db, got {self.broker_url.split('://')[0]}://…"
+            )
+        if not self.db_url or self.db_url.startswith("sqlite"):
+            raise ConfigError(
+                f"{variable('broker_url')} is set but the database is SQLite ({self.database_url()}): Celery "
+                f"workers need PostgreSQL; set {variable('db_url')}=postgresql+psycopg://user@host/db"
+            )
+
     return local if local.is_file() else None
 
 

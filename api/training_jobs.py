@@ -36,6 +36,7 @@ from api.settings import Settings
 from api.tables import TrainingJob
 from models.registry import Registry
 from nlp.errors import KeshengError
+from nlp.personal import scrub
 
 log = logging.getLogger("kesheng.api.training")
 LOG_TAIL = 50
@@ -160,26 +161,34 @@ class TrainingRunner(BackgroundLoop):
             )
         if job_id is None:
             return None
+        return int(job_id) if self.claim_job(job_id) else None
+
+    def claim_job(self, job_id: int) -> bool:
+        """Take job `job_id` if it is still queued (a conditional UPDATE: one taker wins)."""
         with self.factory() as session, session.begin():
             result = session.execute(
                 update(TrainingJob)
                 .where(TrainingJob.id == job_id, TrainingJob.status == "queued")
                 .values(status="running", phase="validating", started_at=_now())
             )
-        return int(job_id) if getattr(result, "rowcount", 0) == 1 else None
+        return getattr(result, "rowcount", 0) == 1
 
     def run_once(self) -> bool:
         """Claim and run one job; False when there was nothing to do."""
         job_id = self.claim()
         if job_id is None:
             return False
+        self.execute(job_id)
+        return True
+
+    def execute(self, job_id: int) -> None:
+        """Run a claimed job; whatever goes wrong, it ends done or failed, never "running" forever.
+        (The in-process runner and the Celery training task both call it.)"""
         try:
             self.run(job_id)
         except Exception as error:
-            # Whatever went wrong, the job must not stay "running" forever.
             log.exception("training job %s failed", job_id)
             self._finish(job_id, "failed", error=f"internal error: {type(error).__name__}: {error}")
-        return True
 
     def run(self, job_id: int) -> None:
         """Run one claimed job to done or failed."""
@@ -253,6 +262,10 @@ class TrainingRunner(BackgroundLoop):
         self._finish(job_id, "done", version=version, result=summary)
 
     # ---- writing the job's row -------------------------------------------------------------------
+    def note(self, job_id: int, line: str) -> None:
+        """Add `line` to the job's log (e.g. which worker took it)."""
+        self._log(job_id, line)
+
     def _log(self, job_id: int, line: str) -> None:
         phase = "training" if line.startswith("fine-tuning") else "preparing" if line.startswith("validated") else None
         with self.factory() as session, session.begin():
@@ -272,9 +285,10 @@ class TrainingRunner(BackgroundLoop):
 
 
 def _shown(text: str, replacements: dict[str, str]) -> str:
+    """A log line or error as the job shows it: server paths replaced, personal data scrubbed."""
     for old, new in replacements.items():
         text = text.replace(old, new)
-    return text
+    return scrub(text)
 
 
 __all__ = ["TrainingRunner", "job_dir", "job_view", "progress", "recover_jobs", "safe_filename", "submit_job"]

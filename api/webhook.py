@@ -157,6 +157,44 @@ def is_delivered(alert: Alert) -> bool:
     return any(d.idempotency_key == key and d.status == "delivered" for d in alert.deliveries)
 
 
+def backoff(target: WebhookTarget, attempts: int) -> float:
+    """Seconds to wait after the `attempts`-th failed attempt before the next one."""
+    return target.backoff_seconds * target.backoff_factor ** (attempts - 1)
+
+
+def should_retry(target: WebhookTarget, status: int | None, attempts: int) -> bool:
+    """Whether an attempt answered `status` (None: a network error) is tried again after `attempts`."""
+    return not (status is not None and 200 <= status < 300) and _retryable(status) and attempts < target.max_attempts
+
+
+def attempt(alert: Alert, target: WebhookTarget, clock: Callable[[], float] = time.time) -> tuple[int | None, str]:
+    """One signed POST of the alert's current event: (HTTP status or None on a network error, error text)."""
+    return _attempt(target, body_of(alert), idempotency_key(alert), clock)
+
+
+def recorded(
+    alert: Alert,
+    target: WebhookTarget,
+    status: int | None,
+    error: str,
+    attempts: int,
+    clock: Callable[[], float] = time.time,
+) -> Alert:
+    """The alert with the outcome of its delivery (the last answer after `attempts` attempts) recorded."""
+    delivered = status is not None and 200 <= status < 300
+    record = Delivery(
+        channel="webhook",
+        target=target.url,
+        idempotency_key=idempotency_key(alert),
+        status="delivered" if delivered else "failed",
+        attempts=attempts,
+        time=datetime.fromtimestamp(clock(), UTC).isoformat(timespec="seconds"),
+        response_status=status,
+        error=None if delivered else error,
+    )
+    return replace(alert, deliveries=(*alert.deliveries, record))
+
+
 def deliver(
     alert: Alert,
     target: WebhookTarget,
@@ -166,33 +204,17 @@ def deliver(
 ) -> Alert:
     """POST the alert's current event to the target, retrying with backoff; returns the alert with
     the delivery recorded. An event already delivered is not sent again (the alert is returned as is).
+    Celery workers run the same attempts as tasks, each retry a task of its own (api.distributed.tasks).
     """
     if is_delivered(alert):
         return alert
-    key = idempotency_key(alert)
-    body = body_of(alert)
-    status: int | None = None
-    error = ""
     attempts = 0
-    for attempts in range(1, target.max_attempts + 1):
-        status, error = _attempt(target, body, key, clock)
-        if status is not None and 200 <= status < 300:
-            break
-        if not _retryable(status) or attempts == target.max_attempts:
-            break
-        sleep(target.backoff_seconds * target.backoff_factor ** (attempts - 1))
-    delivered = status is not None and 200 <= status < 300
-    record = Delivery(
-        channel="webhook",
-        target=target.url,
-        idempotency_key=key,
-        status="delivered" if delivered else "failed",
-        attempts=attempts,
-        time=datetime.fromtimestamp(clock(), UTC).isoformat(timespec="seconds"),
-        response_status=status,
-        error=None if delivered else error,
-    )
-    return replace(alert, deliveries=(*alert.deliveries, record))
+    while True:
+        attempts += 1
+        status, error = attempt(alert, target, clock)
+        if not should_retry(target, status, attempts):
+            return recorded(alert, target, status, error, attempts, clock)
+        sleep(backoff(target, attempts))
 
 
 def deliver_all(

@@ -51,21 +51,29 @@ class AlertDelivery(BackgroundLoop):
 
     def deliver_pending(self) -> int:
         """Deliver every pending alert once; returns how many were delivered."""
-        with self.factory() as session:
-            alerts = [a for a in load_state(session).alerts if pending(a)]
         delivered = 0
-        for alert in alerts:
-            # The network call runs outside any transaction; only its record is written back, onto
-            # the alert as stored now (it may have been acknowledged while the POST was under way).
+        for alert in pending_alerts(self.factory):
+            # The network call runs outside any transaction; only its record is written back.
             sent = self.send(alert, self.target)
-            with self.factory() as session, session.begin():
-                row = session.get(AlertRow, alert.id)
-                if row is None:
-                    continue
-                current = Alert.from_dict(row.data)
-                save_alert(session, replace(current, deliveries=sent.deliveries))
-            if sent.deliveries and sent.deliveries[-1].status == "delivered":
+            if save_deliveries(self.factory, sent):
                 delivered += 1
             else:
                 log.warning("webhook delivery of alert %s failed; retried later", alert.id)
         return delivered
+
+
+def pending_alerts(factory: sessionmaker[Session]) -> list[Alert]:
+    """The stored alerts whose current event is still to be delivered."""
+    with factory() as session:
+        return [a for a in load_state(session).alerts if pending(a)]
+
+
+def save_deliveries(factory: sessionmaker[Session], sent: Alert) -> bool:
+    """Write the delivery records of `sent` onto the alert as stored now (it may have been acknowledged
+    while the POST was under way); True when its last delivery succeeded."""
+    with factory() as session, session.begin():
+        row = session.get(AlertRow, sent.id)
+        if row is not None:
+            current = Alert.from_dict(row.data)
+            save_alert(session, replace(current, deliveries=sent.deliveries))
+    return bool(sent.deliveries) and sent.deliveries[-1].status == "delivered"
