@@ -56,6 +56,10 @@ class Analyzer:
         """`results` with the taxonomy themes their aspects name by seed words (real-time scoring)."""
         return self._seeded.transform(results)
 
+    def redact(self, text: str) -> str:
+        """`text` (a note, a comment) with personal data replaced as in answers, names included."""
+        return self.core.base.redactor(text).text if text else text
+
     def analyse(self, items: Sequence[Item]) -> list[Result]:
         """Results of `items`, in order, in as few model calls as the pipeline's batch size allows."""
         return list(self.pipeline().pipe(items, batch_size=max(1, len(items))))

@@ -17,11 +17,26 @@ from api.analysis import Analyzer
 from api.batcher import MicroBatcher
 from api.body_limit import MULTIPART_OVERHEAD, BodyLimit
 from api.db import make_engine, migrate, session_factory
+from api.distributed.celery_app import Broker
+from api.distributed.dispatcher import Dispatcher
 from api.metrics import Metrics, MetricsMiddleware
 from api.model_holder import ModelHolder, service_registry
-from api.routes import alerts, batches, followups, health, heatmap, keys, labels, models, sentiment, training
+from api.routes import (
+    alerts,
+    audit,
+    batches,
+    followups,
+    health,
+    heatmap,
+    items,
+    keys,
+    labels,
+    models,
+    sentiment,
+    training,
+)
 from api.schemas import openapi as openapi_document
-from api.services import Services
+from api.services import BatchRunner, Services
 from api.settings import Settings, load_config, variable
 from api.training_jobs import TrainingRunner, recover_jobs
 from api.webhook import target_from_settings
@@ -46,6 +61,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.check_deployment()  # a broker needs PostgreSQL
         engine = make_engine(settings.database_url())
         await run_in_threadpool(migrate, engine)
         registry = service_registry(settings)
@@ -66,11 +82,16 @@ def create_app(
         await batcher.start()
         webhooks = None
         target = target_from_settings(loaded.rules.webhook)
-        if target is not None:
+        dispatcher = None
+        if settings.broker_url:
+            # Scale-out: batches, training jobs and webhook pushes are tasks of `kesheng worker` processes.
+            dispatcher = Dispatcher(factory, Broker(settings), settings, target)
+            dispatcher.start()
+        elif target is not None:
             webhooks = AlertDelivery(factory, target, settings.webhook_interval_seconds)
             webhooks.start()
-        worker = None
-        if settings.worker:
+        worker: BatchRunner | None = dispatcher
+        if settings.worker and dispatcher is None:
             if settings.worker_recover_on_start and (taken := recover(factory)):
                 log.info("%s interrupted batch(es) queued again", taken)
             worker = Worker(
@@ -81,8 +102,8 @@ def create_app(
                 on_alerts=webhooks.notify if webhooks is not None else None,
             )
             worker.start()
-        runner = None
-        if settings.training:
+        runner: TrainingRunner | Dispatcher | None = dispatcher if settings.training else None
+        if settings.training and dispatcher is None:
             if taken := recover_jobs(factory):
                 log.info("%s interrupted training job(s) marked failed", taken)
             runner = TrainingRunner(factory, settings, registry)
@@ -95,10 +116,13 @@ def create_app(
             await batcher.stop()
             if webhooks is not None:
                 await run_in_threadpool(webhooks.stop)
-            if runner is not None:
+            if isinstance(runner, TrainingRunner):
                 await run_in_threadpool(runner.stop)
-            if worker is not None:
+            if isinstance(worker, Worker):
                 await run_in_threadpool(worker.stop)
+            if dispatcher is not None:
+                await run_in_threadpool(dispatcher.stop)
+                dispatcher.broker.close()
             engine.dispose()
 
     # Swagger UI and ReDoc from the assets fastapi-offline ships, not a CDN: the docs work offline.
@@ -118,7 +142,8 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (sentiment, batches, heatmap, alerts, followups, labels, models, training, keys, health):
+    routes = (sentiment, batches, items, heatmap, alerts, followups, labels, models, training, keys, audit, health)
+    for module in routes:
         app.include_router(module.router)
     dashboard.install(app)
     uploads = (settings.max_upload_bytes + MULTIPART_OVERHEAD, variable("max_upload_bytes"))

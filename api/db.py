@@ -58,6 +58,8 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            # Deleted and overwritten rows (an edited note, a removed session) are zeroed, not left in free pages.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
@@ -107,19 +109,19 @@ def migrate(engine: Engine) -> tuple[str | None, str | None]:
     """
     from alembic import command
     from alembic.config import Config
+    from alembic.migration import MigrationContext
 
     config = Config()
-    from alembic.migration import MigrationContext
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         serialize(connection, "migrate")
+        before = MigrationContext.configure(connection).get_current_revision()
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
-        before = MigrationContext.configure(connection).get_current_revision()
-
-
         after = MigrationContext.configure(connection).get_current_revision()
     return before, after
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

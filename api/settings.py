@@ -52,6 +52,12 @@ class Settings:
     webhook_interval_seconds: float = setting(60.0, low=0, open_low=True, high=86_400)
     # Person-name redaction needs the NER model; off only where names cannot occur (tests, benchmarks).
     redact_names: bool = True
+    # Encryption at rest (api.crypto) of the identifiers kept for call-backs and of staged uploads:
+    # keys from KESHENG_SECRET_KEY, else from key_file (empty: data_dir/secret.key, made on first use).
+    secret_key: str = setting("", empty=True)
+    key_file: Path | None = None
+    # Roles that may reveal an item's encrypted identifiers (POST /v1/items/{id}/reveal); each reveal is audited.
+    reveal_roles: tuple[str, ...] = setting(("admin",), allowed=("admin", "analyst"))
 
     # --- the model registry and retraining ---------------------------------------------------------
     # Without model_dir/lexicon the service serves the registry's active version and follows
@@ -84,6 +90,12 @@ class Settings:
     # spin-wait for a second core that is busy. Measured on the 2-core target while another job ran:
     # one short text 5.9 ms (1 thread) against 16.3 ms (2), 800 survey answers 133 texts/s against 76.
     model_threads: int = setting(1, low=1)
+    # Per-key limit of POST /v1/sentiment (api.ratelimit): a token bucket per API key that refills at
+    # rate_limit_per_second requests per second and holds up to rate_limit_burst; over it: 429 with
+    # Retry-After. 0: no limit (the default). Counted in this process: with several API processes a
+    # key may send up to the rate in each (KESHENG_RATE_LIMIT_PER_SECOND, KESHENG_RATE_LIMIT_BURST).
+    rate_limit_per_second: float = setting(0.0, low=0.0, high=1_000_000.0)
+    rate_limit_burst: int = setting(20, low=1, high=1_000_000)
 
     # --- request bodies and uploads ---------------------------------------------------------------
     # Every body but an upload's (JSON, forms): the largest valid POST /v1/sentiment, 200 turns of
@@ -114,18 +126,6 @@ class Settings:
     # Heatmap dimension used when the request does not name one.
     default_dimension: str = "tier"
 
-    def upload_limits(self) -> SizeLimits:
-        """What one upload may hold, checked while it is read (nlp.readers.limits)."""
-        return replace(
-            SIZE_LIMITS, max_items=self.max_rows, max_cells=self.max_cells, max_unzipped_bytes=self.max_unzipped_bytes
-        )
-
-    def registry_root(self) -> Path:
-        """The model registry's folder: registry_dir, or `models` in the data directory."""
-        return self.registry_dir or self.data_dir / "models"
-
-    def database_url(self) -> str:
-        """The SQLAlchemy URL: db_url, or SQLite in the data directory."""
     # --- scale-out: Celery workers over Redis (`kesheng worker`, api.distributed) -----------------------
     # Empty: batches, training jobs and webhook pushes run in this process, as above. redis://host:6379/0:
     # the service hands them to `kesheng worker` processes through Celery (the in-process worker is not
@@ -143,7 +143,38 @@ class Settings:
     task_max_attempts: int = setting(3, low=1, high=100)
     task_retry_seconds: float = setting(2.0, low=0.0, high=3600.0)
 
+    def upload_limits(self) -> SizeLimits:
+        """What one upload may hold, checked while it is read (nlp.readers.limits)."""
+        return replace(
+            SIZE_LIMITS, max_items=self.max_rows, max_cells=self.max_cells, max_unzipped_bytes=self.max_unzipped_bytes
+        )
+
+    def registry_root(self) -> Path:
+        """The model registry's folder: registry_dir, or `models` in the data directory."""
+        return self.registry_dir or self.data_dir / "models"
+
+    def key_path(self) -> Path:
+        """The key file: key_file, or secret.key in the data directory."""
+        return self.key_file or self.data_dir / "secret.key"
+
+    def database_url(self) -> str:
+        """The SQLAlchemy URL: db_url, or SQLite in the data directory."""
         return self.db_url or f"sqlite:///{self.data_dir / 'kesheng.db'}"
+
+    def check_deployment(self) -> None:
+        """With a broker (Celery workers), a ConfigError unless the store is PostgreSQL: SQLite is one
+        file on one machine and cannot be shared by an API and workers in other processes or machines."""
+        if not self.broker_url:
+            return
+        if not self.broker_url.startswith(("redis://", "rediss://")):
+            raise ConfigError(
+                f"{variable('broker_url')}: expected redis://host:port/db, got {self.broker_url.split('://')[0]}://…"
+            )
+        if not self.db_url or self.db_url.startswith("sqlite"):
+            raise ConfigError(
+                f"{variable('broker_url')} is set but the database is SQLite ({self.database_url()}): Celery "
+                f"workers need PostgreSQL; set {variable('db_url')}=postgresql+psycopg://user@host/db"
+            )
 
 
 @dataclass(frozen=True)
@@ -161,21 +192,6 @@ def config_path(given: Path | None = None, environ: Mapping[str, str] | None = N
     if environ.get(f"{ENV_PREFIX}CONFIG"):
         return Path(environ[f"{ENV_PREFIX}CONFIG"]).expanduser()
     local = Path(CONFIG_FILE)
-    def check_deployment(self) -> None:
-        """With a broker (Celery workers), a ConfigError unless the store is PostgreSQL: SQLite is one
-        file on one machine and cannot be shared by an API and workers in other processes or machines."""
-        if not self.broker_url:
-            return
-        if not self.broker_url.startswith(("redis://", "rediss://")):
-            raise ConfigError(
-                f"{variable('broker_url')}: expected redis://host:port/db, got {self.broker_url.split('://')[0]}://…"
-            )
-        if not self.db_url or self.db_url.startswith("sqlite"):
-            raise ConfigError(
-                f"{variable('broker_url')} is set but the database is SQLite ({self.database_url()}): Celery "
-                f"workers need PostgreSQL; set {variable('db_url')}=postgresql+psycopg://user@host/db"
-            )
-
     return local if local.is_file() else None
 
 

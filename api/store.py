@@ -13,9 +13,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.crypto import Keyring
 from api.errors import TooLargeError
-from api.settings import SIZE_SETTINGS, variable
-from api.tables import Batch, BatchUpload, Item, RowError
+from api.protected import seal
+from api.settings import SIZE_SETTINGS, Settings, variable
+from api.staging import is_staged, stage, unstage
+from api.tables import Batch, Item, RowError
 from nlp.errors import InputError, Location, RowProblem
 from nlp.heatmap import iso_week
 from nlp.readers import SIZE_LIMITS, STREAM_LIMITS, InputTooLargeError, ReadKind, ReadOutcome, SizeLimits, read_bytes
@@ -76,22 +79,26 @@ def read_upload(
 
 def accept_upload(
     factory: sessionmaker[Session],
+    settings: Settings,
     content: bytes,
     filename: str,
     *,
     kind: ReadKind | None,
     columns: Mapping[str, str] | None,
-    max_rows: int,
-    max_item_chars: int,
-    size: SizeLimits = SIZE_LIMITS,
+    max_rows: int | None = None,
+    max_item_chars: int | None = None,
 ) -> Accepted:
     """Store a new batch for `content`, or return the batch that already holds this exact file.
 
-    The file is read and checked completely before anything is written, and the batch, its input and
-    its bad rows are written in one transaction: a rejected upload leaves nothing behind. `size`
-    (Settings.upload_limits) bounds what the file may hold, with at most `max_rows` items, checked
-    while it is read.
+    The file is read and checked completely before anything is written; the batch and its bad rows
+    are written in one transaction, and the file itself is staged encrypted outside the database
+    (api.staging) inside it: a rejected upload leaves nothing behind. The settings' upload limits bound
+    what the file may hold (at most `max_rows` items, default Settings.max_rows), checked while it is
+    read; an item over `max_item_chars` (default Settings.max_item_chars) is a bad row.
     """
+    max_rows = settings.max_rows if max_rows is None else max_rows
+    max_item_chars = settings.max_item_chars if max_item_chars is None else max_item_chars
+    size = settings.upload_limits()
     if "\x00" in filename:  # PostgreSQL cannot store it; no sensible file name has one
         raise InputError(Location(filename.replace("\x00", "\ufffd")), "the file name contains a NUL character")
     sha = hashlib.sha256(content).hexdigest()
@@ -99,7 +106,7 @@ def accept_upload(
         existing = session.scalar(select(Batch).where(Batch.sha256 == sha))
         if existing is not None:
             if existing.status == "failed":
-                _retry(session, existing, content)
+                _retry(session, settings, existing, content)
             return Accepted(existing, duplicate=True)
     outcome = read_upload(content, filename, kind, columns, replace(size, max_items=max_rows))
     problems = list(outcome.problems)
@@ -134,11 +141,13 @@ def accept_upload(
         created_at=now,
         updated_at=now,
     )
+    staged_id: int | None = None
     try:
         with factory() as session, session.begin():
             session.add(batch)
             session.flush()
-            session.add(BatchUpload(batch_id=batch.id, content=content))
+            staged_id = batch.id
+            stage(settings, batch.id, content)
             session.add_all(
                 RowError(
                     batch_id=batch.id,
@@ -149,7 +158,11 @@ def accept_upload(
                 )
                 for p in problems[:MAX_ROW_ERRORS]
             )
-    except IntegrityError:
+    except BaseException as error:
+        if staged_id is not None:
+            unstage(settings, staged_id)
+        if not isinstance(error, IntegrityError):
+            raise
         # The same file arrived twice at once: the other request stored it first.
         with factory() as session:
             existing = session.scalar(select(Batch).where(Batch.sha256 == sha))
@@ -164,10 +177,10 @@ def _row_of(source: str) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
-def _retry(session: Session, batch: Batch, content: bytes) -> None:
+def _retry(session: Session, settings: Settings, batch: Batch, content: bytes) -> None:
     """A failed batch uploaded again is queued again; it resumes after the rows it had committed."""
-    if session.get(BatchUpload, batch.id) is None:
-        session.add(BatchUpload(batch_id=batch.id, content=content))
+    if not is_staged(settings, batch.id):
+        stage(settings, batch.id, content)
     batch.status, batch.phase, batch.error, batch.updated_at = "queued", "queued", None, _utcnow()
 
 
@@ -223,8 +236,9 @@ def item_day(result: Result) -> str | None:
     return date[:10] if isinstance(date, str) and iso_week(date) is not None else None
 
 
-def item_row(row_index: int, batch_id: int, result: Result) -> dict[str, Any]:
-    """The column values of a stored item."""
+def item_row(row_index: int, batch_id: int, result: Result, keys: Keyring | None = None) -> dict[str, Any]:
+    """The column values of a stored item; its kept identifiers (Result.protected) sealed with `keys`,
+    and left out without them."""
     return {
         "batch_id": batch_id,
         "row_index": row_index,
@@ -235,6 +249,7 @@ def item_row(row_index: int, batch_id: int, result: Result) -> dict[str, Any]:
         "date": item_day(result),
         "top_theme": column_text(result.top_theme, 64) if result.top_theme else None,
         "result": result.to_dict(),
+        "protected": seal(keys, batch_id, row_index, result.protected) if keys is not None else None,
     }
 
 

@@ -18,7 +18,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -60,6 +59,28 @@ class ApiKey(Base):
     name: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # None: the key does not expire. Past it the key gets 401 (api.keys.verify_key).
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AuditEntry(Base):
+    """One entry of the audit log (api.audit): who (`key_id`, an api_keys id; None: the CLI on the
+    machine), did what (`action`), when (`at`), to which object (`target`, e.g. "batch:12").
+
+    Append only: the database refuses an UPDATE or DELETE of a row (triggers of migration 0008).
+    `detail` holds counts, flags and versions, never personal data (api.audit.record checks it).
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_key_id_at", "key_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    # Not a foreign key: an entry outlives anything done to the key's row.
+    key_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    target: Mapped[str] = mapped_column(String(255))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class DashboardSession(Base):
@@ -106,13 +127,26 @@ class Batch(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class BatchUpload(Base):
-    """The uploaded bytes of a batch not yet analysed (the job's input); deleted when it completes."""
+class BatchChunk(Base):
+    """One chunk of a batch run by Celery workers (api.distributed): rows `first` … `first + count - 1` of
+    the batch's work (api.worker.batch_rows), a task of its own.
 
-    __tablename__ = "batch_uploads"
+    status: pending → done (its items committed in the same transaction) or failed. `attempts` counts
+    deliveries of its task (a worker lost mid-chunk included), `worker` the last node that took it, and
+    `error` the last error. (batch_id, chunk) is the key a redelivered task finds its chunk done by.
+    """
+
+    __tablename__ = "batch_chunks"
 
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True)
-    content: Mapped[bytes] = mapped_column(LargeBinary)
+    chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(100), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    updated_at: Mapped[datetime]
 
 
 class Item(Base):
@@ -123,6 +157,8 @@ class Item(Base):
         UniqueConstraint("batch_id", "row_index", name="uq_items_batch_row"),
         Index("ix_items_date", "date"),
         Index("ix_items_top_theme", "top_theme"),
+        # The dashboard links a follow-up or an alert's example (which name the item id) to its call.
+        Index("ix_items_item_id", "item_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -135,6 +171,8 @@ class Item(Base):
     date: Mapped[str | None] = mapped_column(String(10), default=None)
     top_theme: Mapped[str | None] = mapped_column(String(64), default=None)
     result: Mapped[dict[str, Any]]
+    # Identifiers kept for call-backs (Result.protected), field → AES-GCM token (api.protected).
+    protected: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
 
 class RowError(Base):
@@ -294,3 +332,28 @@ class HeatmapBatchDay(Base):
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
     day: Mapped[str | None] = mapped_column(String(10), default=None)
     items: Mapped[int] = mapped_column(Integer)
+
+
+class DashboardDay(Base):
+    """The dashboard's figures (api.dashboard.tallies) of one completed batch's items of one day (`day`
+    NULL: undated; `week` its ISO week) in one segment (`dimension` "*" and `value` NULL: every item;
+    else a segment dimension and its value): how many, how many read negative, their NPS split (answers
+    with an NPS: 9-10, 7-8, 0-6) and their CSAT sum and count. Written with the heatmap aggregates when
+    the batch completes."""
+
+    __tablename__ = "dashboard_days"
+    __table_args__ = (Index("ix_dashboard_days_segment", "dimension", "value", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id", ondelete="CASCADE"), index=True)
+    day: Mapped[str | None] = mapped_column(String(10), default=None)
+    week: Mapped[str | None] = mapped_column(String(8), default=None)
+    dimension: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str | None] = mapped_column(Text, default=None)
+    items: Mapped[int] = mapped_column(Integer)
+    negatives: Mapped[int] = mapped_column(Integer)
+    promoters: Mapped[int] = mapped_column(Integer)
+    passives: Mapped[int] = mapped_column(Integer)
+    detractors: Mapped[int] = mapped_column(Integer)
+    csat_sum: Mapped[float] = mapped_column(Float)
+    csat_count: Mapped[int] = mapped_column(Integer)

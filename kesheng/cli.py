@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from kesheng import labels_cmd, models_cmd, serve_cmd
+from kesheng import labels_cmd, models_cmd, secrets_cmd, serve_cmd
 from nlp.config import SentimentConfig
 from nlp.errors import KeshengError
 from nlp.schema import Emotion, Sentiment
@@ -234,8 +234,9 @@ def evaluate(
 
 
 models_cmd.register(app)  # train, models list|compare|promote|rollback
-serve_cmd.register(app)  # serve, keys create|list|revoke
+serve_cmd.register(app)  # serve, worker, keys create|list|revoke
 labels_cmd.register(app)  # labels export|suggest
+secrets_cmd.register(app)  # secrets new-key|rotate
 
 
 @app.callback()

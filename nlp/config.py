@@ -32,6 +32,10 @@ class RedactionConfig:
     # 15-digit pre-1999 ID numbers have no checksum, so they are taken only right after one of these.
     old_id_context_words: tuple[str, ...] = ("身份证", "证件号", "身份号")
     id_min_birth_year: int = 1900
+    # Personal metadata fields (nlp.personal.FIELD_WORDS) the business needs to act on: redacted in
+    # results like the others, but handed to the service, which keeps them encrypted for the roles
+    # allowed to see them (a phone to call a customer back, the business's own customer id).
+    kept_fields: tuple[str, ...] = ("phone", "customer_id")
     # NER spans equal to one of these are not names: roles said alone, and brands LAC tags as persons.
     name_stopwords: tuple[str, ...] = (
         "客服", "师傅", "快递员", "小哥", "快递小哥", "配送员", "骑手", "司机", "老板",

@@ -63,10 +63,19 @@ class NotFittedError(KeshengError):
 
 @dataclass(frozen=True)
 class RowProblem:
-    """One bad row of an otherwise accepted input: reported in the batch result, never dropped silently."""
+    """One bad row of an otherwise accepted input: reported in the batch result, never dropped silently.
+
+    The message is scrubbed of personal data (nlp.personal.scrub): it may quote the bad cell, and a
+    phone number in a date column must not come back in a report or a log.
+    """
 
     location: Location
     message: str
+
+    def __post_init__(self) -> None:
+        from nlp.personal import scrub  # nlp.personal reads headers with the readers, which use this module
+
+        object.__setattr__(self, "message", scrub(self.message))
 
     def to_dict(self) -> dict[str, object]:
         return {

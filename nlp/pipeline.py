@@ -14,11 +14,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from nlp.aspects.extract import AspectExtractor
 from nlp.config import CallConfig, PipelineConfig, SentimentConfig
 from nlp.normalize import normalize
+from nlp.personal import protected_fields, redact_meta
 from nlp.redact import Redactor
 from nlp.schema import (
     EMOTIONS,
@@ -146,6 +147,7 @@ class _Prepared:
     turn_texts: list[str] = field(default_factory=list)
     redactions: Counter[str] = field(default_factory=Counter)
     units: list[_Unit] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -243,16 +245,18 @@ class Pipeline:
         return tuple(out)
 
     def _redact(self, item: Item) -> _Prepared:
+        meta = redact_meta(item.meta, self.redactor)
+        counts: Counter[str] = Counter(meta.counts)
         if item.kind == "transcript":
             redacted = list(self.redactor.pipe(t.text for t in item.turns))
-            counts: Counter[str] = Counter()
             for r in redacted:
                 counts.update(r.counts)
             texts = [r.text for r in redacted]
             spoken = [Turn(t.speaker, text) for t, text in zip(item.turns, texts, strict=True)]
-            return _Prepared(item, customer_text(spoken), texts, counts)
+            return _Prepared(item, customer_text(spoken), texts, counts, meta=meta.meta)
         r = self.redactor(item.text)
-        return _Prepared(item, r.text, [], Counter(r.counts))
+        counts.update(r.counts)
+        return _Prepared(item, r.text, [], counts, meta=meta.meta)
 
     def _words(self, text: str) -> tuple[Explanation, tuple[str, ...]]:
         """The lexicon's explanation and the keywords of a normalised text (remembered, like scores)."""
@@ -299,9 +303,10 @@ class Pipeline:
             explanation=explanation.cues,
             keywords=keywords,
             redactions=dict(p.redactions),
-            meta=item.meta,
+            meta=p.meta,
             call=call,
             aspects=aspects,
+            protected=protected_fields(item.meta, self.redactor.config),
         )
 
 

@@ -31,8 +31,19 @@ PLACEHOLDERS: dict[str, str] = {
     "bank_card": "[银行卡]",
     "email": "[邮箱]",
     "person_name": "[姓名]",
+    # Only whole metadata fields are these (nlp.personal): the text patterns do not find them.
+    "address": "[地址]",
+    "customer_id": "[客户编号]",
 }
-_PLACEHOLDER = re.compile("|".join(map(re.escape, PLACEHOLDERS.values())))
+PLACEHOLDER_PATTERN = re.compile("|".join(map(re.escape, PLACEHOLDERS.values())))
+
+
+def blank_placeholders(text: str) -> str:
+    """`text` with each placeholder replaced by as many spaces (offsets hold): a placeholder is not a
+    word of what the customer said, so it is neither a keyword nor an aspect."""
+    return PLACEHOLDER_PATTERN.sub(lambda m: " " * len(m.group()), text) if "[" in text else text
+
+
 _DEFAULT_CONFIG = RedactionConfig()
 
 # Not preceded / followed by a letter or digit: a phone-shaped run inside a longer number or a code such
@@ -187,7 +198,7 @@ class Redactor:
     def _redact(self, text: str, names: list[tuple[int, int]]) -> Redacted:
         spans = find_personal_data(text, self.config)
         # Names never override a number or e-mail, and never re-redact an existing placeholder.
-        taken = [(s, e) for s, e, _ in spans] + [m.span() for m in _PLACEHOLDER.finditer(text)]
+        taken = [(s, e) for s, e, _ in spans] + [m.span() for m in PLACEHOLDER_PATTERN.finditer(text)]
         for start, end in names:
             if all(end <= s or start >= e for s, e in taken):
                 spans.append((start, end, "person_name"))

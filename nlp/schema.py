@@ -276,6 +276,9 @@ class Result:
     call: CallReading | None = None  # transcripts only
     # The opinion units (clauses) with their aspect, own polarity and emotion; themes are theirs.
     aspects: tuple[Aspect, ...] = ()
+    # The raw personal identifiers the business keeps (nlp.personal.protected_fields: a phone to call
+    # back), for the service to store encrypted. Never serialised (to_dict leaves it out), never shown.
+    protected: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def top_theme(self) -> str | None:

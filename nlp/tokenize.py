@@ -18,6 +18,7 @@ import jieba.analyse
 import jieba.posseg
 
 from nlp.errors import InputError, Location
+from nlp.redact import blank_placeholders
 from nlp.resources import data_path
 
 # A token is a word when it has a letter, digit or CJK character; jieba also emits runs of
@@ -101,7 +102,7 @@ class Tokenizer:
         get the median), stopwords and filler left out."""
         if top_k <= 0 or not text.strip():
             return []
-        ranked = self._tfidf.extract_tags(text, topK=None)
+        ranked = self._tfidf.extract_tags(blank_placeholders(text), topK=None)
         return [w for w in ranked if is_word(w)][:top_k]
 
     def __call__(self, text: str) -> list[str]:

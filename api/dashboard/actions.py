@@ -1,6 +1,7 @@
-"""The dashboard's views that act: 告警 (acknowledge, resolve), 批次 (upload, progress, results), 通话,
-and the admin's 模型 (promote, roll back). Every action calls the API's route function itself with the
-signed-in key's principal, so its rules (a resolution needs a note, the promotion gate) are the API's."""
+"""The dashboard's views that act: 告警 (acknowledge, resolve) and 批次 (upload, progress, results). Every
+action calls the API's route function itself with the signed-in key's principal, so its rules (a
+resolution needs a note, the upload's checks) are the API's. 通话 is in calls.py, the admin's pages in
+admin.py."""
 
 from __future__ import annotations
 
@@ -11,27 +12,24 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from api.dashboard import queries
-from api.dashboard.web import AdminDep, UserDep, check_csrf, render, secure
+from api.dashboard.web import UserDep, check_csrf, render, secure
 from api.deps import ServicesDep, SessionDep
 from api.errors import ApiError
 from api.routes import RowId
 from api.routes import alerts as alert_routes
 from api.routes import batches as batch_routes
-from api.routes import models as model_routes
-from api.schemas import AlertActionIn, PromoteIn
-from api.tables import Batch, Item
+from api.schemas import AlertActionIn
 from nlp.alerts.model import AlertTransitionError
-from nlp.schema import result_from_dict
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 Note = Annotated[str, Form(max_length=2000)]
 Csrf = Annotated[str, Form(max_length=100)]
 
 
-def _back(path: str, **params: str) -> Response:
+def redirect_to(path: str, **params: str) -> Response:
+    """A 303 to a dashboard page with a message (msg=…) or an error (err=…)."""
     query = urlencode({k: v for k, v in params.items() if v})
     return secure(RedirectResponse(f"{path}?{query}" if query else path, status_code=303))
 
@@ -78,14 +76,14 @@ def alerts(
     )
 
 
-def _act(session: Any, user: Any, alert_id: str, action: str, note: str) -> tuple[str, str]:
+def _act(session: Any, services: Any, user: Any, alert_id: str, action: str, note: str) -> tuple[str, str]:
     """(message, error) of acknowledging or resolving through the API's route functions."""
     try:
         body = AlertActionIn(note=note)
         if action == "acknowledge":
-            alert_routes.acknowledge(alert_id, session, user.principal, body)
+            alert_routes.acknowledge(alert_id, session, services, user.principal, body)
             return f"告警 {alert_id} 已确认", ""
-        alert_routes.resolve(alert_id, session, user.principal, body)
+        alert_routes.resolve(alert_id, session, services, user.principal, body)
         return f"告警 {alert_id} 已解决", ""
     except ValidationError:
         return "", "备注过长"
@@ -101,6 +99,7 @@ def act(
     alert_id: Annotated[str, alert_routes.AlertId],
     action: str,
     session: SessionDep,
+    services: ServicesDep,
     user: UserDep,
     note: Note = "",
     csrf: Csrf = "",
@@ -109,8 +108,8 @@ def act(
     """Acknowledge or resolve an alert with a note (the form of the inbox)."""
     check_csrf(user, csrf)
     if action not in ("acknowledge", "resolve"):
-        return _back("/dashboard/alerts", err="未知操作")
-    message, error = _act(session, user, alert_id, action, note)
+        return redirect_to("/dashboard/alerts", err="未知操作")
+    message, error = _act(session, services, user, alert_id, action, note)
     # Back to the inbox (only: `back` never leads off the dashboard), at the alert acted on.
     target, _, anchor = back.partition("#")
     if not target.startswith("/dashboard/alerts") or "//" in target or "?" in target:
@@ -151,9 +150,9 @@ async def upload(
     try:
         created = await batch_routes.upload(file, services, Response(), user.principal, None, None)
     except ApiError as error:
-        return _back("/dashboard/batches", err=f"文件被拒绝：{error.detail}")
+        return redirect_to("/dashboard/batches", err=f"文件被拒绝：{error.detail}")
     note = "同一文件已上传过" if created.duplicate else "已加入分析队列"
-    return _back("/dashboard/batches", msg=f"批次 {created.id}：{note}", watch=str(created.id))
+    return redirect_to("/dashboard/batches", msg=f"批次 {created.id}：{note}", watch=str(created.id))
 
 
 @router.get("/batches/{batch_id}/results")
@@ -161,48 +160,3 @@ def results(batch_id: RowId, session: SessionDep, user: UserDep) -> Response:
     """The batch's results as CSV (GET /v1/batches/{id}/results?format=csv)."""
     response: Response = batch_routes.get_results(batch_id, session, user.principal, "csv")
     return secure(response)
-
-
-@router.get("/calls/{item_pk}", response_class=HTMLResponse)
-def call(request: Request, item_pk: RowId, session: SessionDep, user: UserDep) -> Response:
-    """通话: one stored item's turns with their polarity and emotion, and its abnormal flag."""
-    row = session.execute(
-        select(Item.result).join(Batch, Batch.id == Item.batch_id).where(Item.id == item_pk, Batch.status == "done")
-    ).scalar_one_or_none()
-    if row is None:
-        return render(request, "missing.html", user, status_code=404, what=f"条目 {item_pk}")
-    result = result_from_dict(row)
-    return render(request, "call.html", user, page="batches", result=result.to_dict())
-
-
-@router.get("/models", response_class=HTMLResponse)
-def models(request: Request, services: ServicesDep, user: AdminDep) -> Response:
-    """模型 (admin): the registry's versions and metrics (GET /v1/models)."""
-    data = model_routes.list_models(request.app.state.registry, services, user.principal)
-    return render(request, "models.html", user, page="models", data=data)
-
-
-@router.post("/models/{version}/promote")
-async def promote(
-    request: Request, version: str, services: ServicesDep, user: AdminDep, csrf: Csrf = "", force: Csrf = ""
-) -> Response:
-    """Promote a version through the API's gate (POST /v1/models/{version}/promote)."""
-    check_csrf(user, csrf)
-    try:
-        out = await model_routes.promote(
-            version, request.app.state.registry, services, user.principal, PromoteIn(force=force == "1")
-        )
-    except ApiError as error:
-        return _back("/dashboard/models", err=f"未能启用 {version}：{error.detail}")
-    return _back("/dashboard/models", msg=f"已启用 {out['version']}")
-
-
-@router.post("/models/rollback")
-async def rollback(request: Request, services: ServicesDep, user: AdminDep, csrf: Csrf = "") -> Response:
-    """Roll back to the previously active version (POST /v1/models/rollback)."""
-    check_csrf(user, csrf)
-    try:
-        out = await model_routes.rollback(request.app.state.registry, services, user.principal)
-    except ApiError as error:
-        return _back("/dashboard/models", err=f"无法回滚：{error.detail}")
-    return _back("/dashboard/models", msg=f"已回滚到 {out['version']}")

@@ -1,4 +1,5 @@
-"""Alerts: list (by status), acknowledge, resolve. Raised by the worker after each batch."""
+"""Alerts: list (by status), acknowledge, resolve. Raised by the worker after each batch. Acknowledging
+and resolving are in the audit log with the note's length (never its text)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Path, Query
 
 from api.alerts_db import list_alerts, transition
+from api.audit import record
 from api.deps import AnalystKey, ServicesDep, SessionDep
 from api.errors import ApiError
 from api.routes import problems
@@ -37,10 +39,16 @@ def alerts(
 
 @router.post("/{alert_id}/acknowledge", response_model=AlertOut, responses=problems(401, 403, 404, 409, 422))
 def acknowledge(
-    alert_id: AlertId, session: SessionDep, _key: AnalystKey, body: Annotated[AlertActionIn | None, Body()] = None
+    alert_id: AlertId,
+    session: SessionDep,
+    services: ServicesDep,
+    key: AnalystKey,
+    body: Annotated[AlertActionIn | None, Body()] = None,
 ) -> dict[str, Any]:
-    """open → acknowledged (the note says who took it, or the plan)."""
-    alert = transition(session, alert_id, "acknowledge", (body or AlertActionIn()).note, datetime.now(UTC))
+    """open → acknowledged (the note says who took it, or the plan; personal data in it is redacted)."""
+    note = services.analyzer.redact((body or AlertActionIn()).note)
+    alert = transition(session, alert_id, "acknowledge", note, datetime.now(UTC))
+    record(session, key.key_id, "alert.acknowledge", f"alert:{alert_id}", {"note_chars": len(note)})
     session.commit()
     return alert
 
@@ -54,13 +62,16 @@ def acknowledge(
 def resolve(
     alert_id: AlertId,
     session: SessionDep,
-    _key: AnalystKey,
+    services: ServicesDep,
+    key: AnalystKey,
     body: Annotated[AlertActionIn | None, Body(json_schema_extra=RESOLVE_BODY_SCHEMA)] = None,
 ) -> dict[str, Any]:
-    """open/acknowledged → resolved; needs a note saying what was done."""
+    """open/acknowledged → resolved; needs a note saying what was done (personal data in it is redacted)."""
     note = (body or AlertActionIn()).note
     if not note.strip():
         raise NoteRequiredError("note: a resolution needs a note saying what was done")
+    note = services.analyzer.redact(note)
     alert = transition(session, alert_id, "resolve", note, datetime.now(UTC))
+    record(session, key.key_id, "alert.resolve", f"alert:{alert_id}", {"note_chars": len(note)})
     session.commit()
     return alert

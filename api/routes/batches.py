@@ -1,4 +1,5 @@
-"""Batch uploads: POST a file (any SPEC input), follow its job, read its results."""
+"""Batch uploads: POST a file (any SPEC input), follow its job, read its results. An upload is in the
+audit log (its size and item count; not its file name, which may name a customer)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
+from api.audit import record_apart
 from api.deps import AnalystKey, ServicesDep, SessionDep
 from api.errors import ApiError, NotFoundError
 from api.routes import RowId, problems, read_limited
@@ -74,7 +76,7 @@ async def upload(
     file: Annotated[UploadFile, File(description="A transcript (.jsonl, .txt) or survey (.csv, .tsv, .xlsx, .jsonl)")],
     services: ServicesDep,
     response: Response,
-    _key: AnalystKey,
+    key: AnalystKey,
     kind: Annotated[Literal["transcript", "survey"] | None, Form()] = None,
     columns: Annotated[str | None, Form(description='Column mapping as JSON, e.g. {"text": "回答"}')] = None,
 ) -> BatchCreatedOut:
@@ -85,19 +87,14 @@ async def upload(
     mapping = _columns(columns)
     content = await read_limited(file, settings.max_upload_bytes)
     accepted = await run_in_threadpool(
-        accept_upload,
-        services.factory,
-        content,
-        file.filename or "",
-        kind=kind,
-        columns=mapping,
-        max_rows=settings.max_rows,
-        max_item_chars=settings.max_item_chars,
-        size=settings.upload_limits(),
+        accept_upload, services.factory, settings, content, file.filename or "", kind=kind, columns=mapping
     )
+    batch = accepted.batch
+    # accept_upload commits the batch in its own session; its entry follows in one of its own.
+    detail = {"bytes": len(content), "items": batch.total, "duplicate": accepted.duplicate}
+    await run_in_threadpool(record_apart, services.factory, key.key_id, "batch.upload", f"batch:{batch.id}", detail)
     if services.worker is not None:
         services.worker.notify()
-    batch = accepted.batch
     response.status_code = 200 if accepted.duplicate else 202
     response.headers["Location"] = f"/v1/batches/{batch.id}"
     return BatchCreatedOut(id=batch.id, status=batch.status, duplicate=accepted.duplicate, total=batch.total)  # type: ignore[arg-type]

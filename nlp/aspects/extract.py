@@ -28,6 +28,7 @@ import jieba.posseg
 from nlp.aspects.units import Unit, split_units
 from nlp.errors import ConfigError
 from nlp.normalize import normalize
+from nlp.redact import blank_placeholders
 from nlp.resources import data_path
 from nlp.sentiment.lexicon import Lexicon
 from nlp.taxonomy import seed_pattern
@@ -164,7 +165,7 @@ class AspectExtractor:
     def _read(self, text: str) -> Reading:
         if text in self.lexicon.filler or text in self.lexicon.ack:
             return Reading()  # 好的, 嗯, 谢谢: an acknowledgement says nothing about anything
-        tokens = list(self.tokenizer.jieba.cut(text))
+        tokens = list(self.tokenizer.jieba.cut(blank_placeholders(text)))
         words = [w for w in tokens if is_word(w)]
         coordinated = any(
             t in _COORDINATORS and self._is_noun(a) and self._is_noun(b)

@@ -91,6 +91,10 @@ class Service:
             _, key = create_key(session, role)  # type: ignore[arg-type]
         return {"Authorization": f"Bearer {key}"}
 
+    def staged(self) -> int:
+        """Uploads waiting in the data folder (api.staging), encrypted."""
+        return len(list((self.services.settings.data_dir / "staging").glob("*.upload")))
+
     def wait(self, batch_id: int, headers: dict[str, str], timeout: float = 60.0) -> dict[str, Any]:
         """Poll the batch until it is done or failed."""
         deadline = time.monotonic() + timeout

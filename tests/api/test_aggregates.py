@@ -161,7 +161,9 @@ def assert_same_as_the_results(session: Session) -> None:
 
 
 def _analyse(factory: sessionmaker[Session], worker: Worker, content: bytes, name: str) -> int:
-    accepted = accept_upload(factory, content, name, kind=None, columns=None, max_rows=100, max_item_chars=1000)
+    accepted = accept_upload(
+        factory, worker.settings, content, name, kind=None, columns=None, max_rows=100, max_item_chars=1000
+    )
     while worker.run_once():
         pass
     with factory() as session:

@@ -72,7 +72,9 @@ def test_the_service_uses_the_users_taxonomy_and_keeps_discovered_ids(tmp_path: 
     worker = Worker(factory, analyzer, settings)
     for name in ("week1.csv", "week2.csv"):
         rows = [(f"{name}-{r[0]}", *r[1:]) for r in REVIEWS]
-        accept_upload(factory, survey_csv(rows), name, kind=None, columns=None, max_rows=1000, max_item_chars=1000)
+        accept_upload(
+            factory, settings, survey_csv(rows), name, kind=None, columns=None, max_rows=1000, max_item_chars=1000
+        )
         assert worker.run_once()
     with factory() as session:
         batches = session.scalars(select(Batch).order_by(Batch.id)).all()

@@ -130,11 +130,12 @@ def test_unknown_batch_and_roles(service: Service) -> None:
 def label_one_item_at_once(factory: sessionmaker[Session], analyzer: Analyzer) -> None:
     """Four analysts (own connections) read one stored item, then all label it at the same moment:
     none fails, and one label is left (the database's, SQLite or PostgreSQL, in `factory`)."""
+    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="kesheng-labels-")), lexicon=True)
     upload = accept_upload(
-        factory, survey_csv(), "survey.csv", kind=None, columns=None, max_rows=100, max_item_chars=1000
+        factory, settings, survey_csv(), "survey.csv", kind=None, columns=None, max_rows=100, max_item_chars=1000
     )
     batch_id = upload.batch.id
-    assert Worker(factory, analyzer, Settings(data_dir=Path(tempfile.gettempdir()), lexicon=True)).run_once()
+    assert Worker(factory, analyzer, settings).run_once()
     with factory() as session:
         query = select(Item.item_id).where(Item.batch_id == batch_id).order_by(Item.row_index)
         item_id = session.scalars(query).first()

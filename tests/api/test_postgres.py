@@ -27,8 +27,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.analysis import Analyzer
 from api.db import make_engine, migrate, session_factory
 from api.settings import Settings
+from api.staging import is_staged
 from api.store import accept_upload
-from api.tables import AlertRow, Base, Batch, BatchUpload, Item
+from api.tables import AlertRow, Base, Batch, Item
 from api.worker import LeaseLost, Worker, recover
 from nlp.errors import InputError
 from tests.api.conftest import LEGAL_THREAT, SURVEY_ROWS, TRANSCRIPTS_JSONL, Service, survey_csv
@@ -36,6 +37,8 @@ from tests.api.test_labels import label_one_item_at_once
 from tests.api.test_schema import free_port
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "postgres.sh"
+# The data folder of the services in these tests: staged uploads and the key that seals them.
+DATA = Path(tempfile.mkdtemp(prefix="kesheng-pg-"))
 ROWS = [
     (f"P{i:03d}", f"退款第{i}天还没到账，很失望", "黄金", "APP", "华东", "净水器", "2026-11-03", "2") for i in range(12)
 ]
@@ -95,7 +98,9 @@ def factory(pg_url: str) -> Iterator[sessionmaker[Session]]:
 
 
 def _upload(factory: sessionmaker[Session], content: bytes, name: str = "p.csv") -> int:
-    accepted = accept_upload(factory, content, name, kind=None, columns=None, max_rows=100, max_item_chars=1000)
+    accepted = accept_upload(
+        factory, Settings(data_dir=DATA), content, name, kind=None, columns=None, max_rows=100, max_item_chars=1000
+    )
     return accepted.batch.id
 
 
@@ -179,7 +184,7 @@ def test_the_service_analyses_uploads_on_postgresql(pg_url: str, make_service: C
 
 
 def test_two_workers_never_claim_the_same_batch(factory: sessionmaker[Session], analyzer: Analyzer) -> None:
-    settings = Settings(data_dir=Path(tempfile.gettempdir()), lexicon=True, worker_chunk_size=4)
+    settings = Settings(data_dir=DATA, lexicon=True, worker_chunk_size=4)
     batch_ids = [_upload(factory, survey_csv(ROWS[i : i + 3]), f"p{i}.csv") for i in range(0, 12, 3)]
     # Eight workers on their own connections race for four batches, as separate processes would.
     engines = [make_engine(factory.kw["bind"].url.render_as_string(hide_password=False)) for _ in range(8)]
@@ -206,7 +211,7 @@ def test_two_workers_never_claim_the_same_batch(factory: sessionmaker[Session], 
 
 
 def test_leases_expire_and_a_stopped_worker_resumes(factory: sessionmaker[Session], analyzer: Analyzer) -> None:
-    settings = Settings(data_dir=Path(tempfile.gettempdir()), lexicon=True, worker_chunk_size=3)
+    settings = Settings(data_dir=DATA, lexicon=True, worker_chunk_size=3)
     batch_id = _upload(factory, survey_csv(ROWS))
     holder, other = Worker(factory, analyzer, settings), Worker(factory, analyzer, settings)
     assert holder.claim() == batch_id
@@ -232,7 +237,7 @@ def test_leases_expire_and_a_stopped_worker_resumes(factory: sessionmaker[Sessio
     assert Worker(factory, analyzer, settings).run_once()
     assert _state(factory, batch_id) == ("done", 12, 12, 12)
     with factory() as session:
-        assert session.get(BatchUpload, batch_id) is None
+        assert not is_staged(Settings(data_dir=DATA), batch_id), "the raw upload is not kept past the job"
         assert session.get_one(Batch, batch_id).finished_at is not None
 
 
@@ -243,7 +248,16 @@ def test_the_same_file_uploaded_at_once_is_stored_once(factory: sessionmaker[Ses
 
     def upload() -> None:
         start.wait()
-        accepted = accept_upload(factory, content, "同时.csv", kind=None, columns=None, max_rows=100, max_item_chars=99)
+        accepted = accept_upload(
+            factory,
+            Settings(data_dir=DATA),
+            content,
+            "同时.csv",
+            kind=None,
+            columns=None,
+            max_rows=100,
+            max_item_chars=99,
+        )
         outcomes.append((accepted.batch.id, accepted.duplicate))
 
     threads = [threading.Thread(target=upload) for _ in range(4)]
@@ -266,7 +280,7 @@ def test_values_postgresql_refuses_in_a_column_are_kept_in_the_result(
         '"meta": {"tier": "钻石", "date": "2026-11-04"}}'
     )
     batch_id = _upload(factory, line.encode("utf-8"), "calls.jsonl")
-    settings = Settings(data_dir=Path(tempfile.gettempdir()), lexicon=True)
+    settings = Settings(data_dir=DATA, lexicon=True)
     assert Worker(factory, analyzer, settings).run_once()
     with factory() as session:
         assert session.get_one(Batch, batch_id).status == "done"
@@ -282,7 +296,7 @@ def test_workers_finishing_together_raise_each_alert_once(factory: sessionmaker[
     # The same answers in two encodings: two batches whose severe item (S09) is the same condition.
     rows = [*SURVEY_ROWS, LEGAL_THREAT]
     batch_ids = [_upload(factory, survey_csv(rows, encoding=e), f"{e}.csv") for e in ("gbk", "utf-8")]
-    settings = Settings(data_dir=Path(tempfile.gettempdir()), lexicon=True, worker_chunk_size=100)
+    settings = Settings(data_dir=DATA, lexicon=True, worker_chunk_size=100)
     engines = [make_engine(factory.kw["bind"].url.render_as_string(hide_password=False)) for _ in batch_ids]
     workers = [Worker(session_factory(engine), analyzer, settings) for engine in engines]
     together = threading.Barrier(len(workers))

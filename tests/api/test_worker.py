@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.analysis import Analyzer
 from api.db import make_engine, migrate, session_factory
 from api.settings import Settings
+from api.staging import is_staged
 from api.store import accept_upload
-from api.tables import Batch, BatchUpload, Item
+from api.tables import Batch, Item
 from api.worker import LeaseLost, Worker, recover
 from tests.api.conftest import survey_csv
 
@@ -29,7 +30,7 @@ def _setup(tmp_path: Path, analyzer: Analyzer, chunk: int = 3) -> tuple[Settings
     migrate(engine)
     factory = session_factory(engine)
     accepted = accept_upload(
-        factory, survey_csv(ROWS), "d.csv", kind=None, columns=None, max_rows=100, max_item_chars=1000
+        factory, settings, survey_csv(ROWS), "d.csv", kind=None, columns=None, max_rows=100, max_item_chars=1000
     )
     return settings, factory, accepted.batch.id
 
@@ -64,7 +65,7 @@ def test_a_stopped_worker_is_resumed_without_losing_or_repeating_rows(tmp_path: 
         rows = session.scalars(select(Item.row_index).where(Item.batch_id == batch_id).order_by(Item.row_index))
         assert list(rows) == list(range(20))
         assert session.get_one(Batch, batch_id).attempts == 2
-        assert session.get(BatchUpload, batch_id) is None
+    assert not is_staged(settings, batch_id)
     assert not second.run_once(), "nothing left to do"
 
 
@@ -86,10 +87,10 @@ def test_a_failed_batch_is_retried_by_uploading_it_again(tmp_path: Path, analyze
     settings, factory, batch_id = _setup(tmp_path, analyzer)
     worker = Worker(factory, analyzer, settings)
     worker._fail(batch_id, "disk full")
-    with factory() as session:
-        assert session.get(BatchUpload, batch_id) is None, "the raw upload is not kept past the job"
+    assert not is_staged(settings, batch_id), "the raw upload is not kept past the job"
     again = accept_upload(
         factory,
+        settings,
         survey_csv(ROWS),
         "d.csv",
         kind=None,
