@@ -1,9 +1,11 @@
-"""Dependencies of the routes, as Annotated aliases: the running services, a session, the caller's key."""
+"""Dependencies of the routes, as Annotated aliases: the running services, a session, the caller's key
+(and, on the real-time route, its rate limit)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -11,7 +13,8 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.orm import Session
 
 from api.errors import ApiError, ForbiddenError, UnauthorizedError
-from api.keys import Principal, Role, verify_key
+from api.keys import Principal, Role, find_key
+from api.ratelimit import RateLimitedError, RateLimiter
 from api.services import Services
 
 
@@ -79,17 +82,23 @@ async def current_principal(
 
     Async on purpose: a cached key costs no thread hop on the real-time path; an unknown one is
     looked up once (a single indexed SELECT). The security parameters only document the two ways
-    in OpenAPI.
+    in OpenAPI. Expiry is checked on every request, so a cached key stops at its expiry exactly.
     """
     key = presented_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
     now = time.monotonic()
     known, principal = services.keys.get(key, now)
     if not known:
         with services.factory() as session:
-            principal = verify_key(session, key)
+            principal = find_key(session, key)
         services.keys.put(key, principal, now)
     if principal is None:
         raise UnauthorizedError("invalid or revoked API key")
+    if principal.expired(datetime.now(UTC)):
+        assert principal.expires_at is not None
+        raise UnauthorizedError(
+            f"this API key (id {principal.key_id}) expired at {principal.expires_at.isoformat()}; "
+            "ask an admin for a new key"
+        )
     return principal
 
 
@@ -107,3 +116,26 @@ def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
 ServiceKey = Annotated[Principal, Depends(require("service"))]
 AnalystKey = Annotated[Principal, Depends(require("analyst"))]
 AdminKey = Annotated[Principal, Depends(require("admin"))]
+
+
+async def rate_limiter(request: Request, services: ServicesDep) -> RateLimiter:
+    """The app's per-key limiter of the real-time route, made from its settings on first use (one per
+    app, so per process)."""
+    limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None:
+        settings = services.settings
+        limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        request.app.state.rate_limiter = limiter
+    return limiter
+
+
+async def rate_limited(principal: ServiceKey, limiter: Annotated[RateLimiter, Depends(rate_limiter)]) -> Principal:
+    """The caller (a service key or higher) when its key has a request left in its bucket; 429 with
+    Retry-After otherwise (api.ratelimit). Async: no thread hop on the real-time path."""
+    wait = limiter.take(principal.key_id)
+    if wait > 0:
+        raise RateLimitedError.after(wait, limiter)
+    return principal
+
+
+RealTimeKey = Annotated[Principal, Depends(rate_limited)]

@@ -1,5 +1,6 @@
 """Models: list the registry's versions, promote one (through the gate) or roll back. The service
-follows the registry's active version without a restart (api.model_holder)."""
+follows the registry's active version without a restart (api.model_holder). A promotion and a rollback
+are in the audit log (the registry's own history names the key too)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
+from api.audit import DetailValue, record_apart
 from api.deps import AdminKey, AnalystKey, ServicesDep
 from api.errors import ConflictError, NotFoundError
 from api.routes import problems
@@ -73,6 +75,9 @@ async def promote(
     result = await run_in_threadpool(registry.promote, version, force=force, actor=f"api key {key.key_id}")
     if not result.promoted and result.comparison is not None:
         raise ConflictError(result.reason, comparison=result.comparison.to_dict())
+    if result.promoted:
+        detail: dict[str, DetailValue] = {"previous": result.previous, "forced": result.forced}
+        await run_in_threadpool(record_apart, services.factory, key.key_id, "model.promote", f"model:{version}", detail)
     await run_in_threadpool(services.analyzer.holder.refresh)
     return {**result.to_dict(), "serving": serving(services)}
 
@@ -87,6 +92,10 @@ async def rollback(registry: RegistryDep, services: ServicesDep, key: AdminKey) 
         state = await run_in_threadpool(registry.rollback, actor=f"api key {key.key_id}")
     except ModelError as error:
         raise ConflictError(str(error)) from None
+    detail = {"previous": before.version}
+    await run_in_threadpool(
+        record_apart, services.factory, key.key_id, "model.rollback", f"model:{state.version}", detail
+    )
     await run_in_threadpool(services.analyzer.holder.refresh)
     return {
         "version": state.version,

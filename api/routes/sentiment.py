@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import ServiceKey, ServicesDep
-from api.errors import ApiError
+from api.deps import RealTimeKey, ServicesDep
+from api.errors import PROBLEM_JSON, ApiError
 from api.routes import problems
 from api.schemas import ScoreOut, SentimentOut, TextsIn, TranscriptIn, TurnScoreOut
 from nlp.readers.columns import speaker_of
@@ -51,14 +51,29 @@ def _transcript_item(body: TranscriptIn) -> Item:
     return Item(id=body.id, kind="transcript", text=customer_text(turns), turns=tuple(turns), source="request")
 
 
-@router.post("/sentiment", response_model=SentimentOut, responses=problems(401, 403, 422, 503))
-async def score(body: TextsIn | TranscriptIn, services: ServicesDep, _key: ServiceKey) -> SentimentOut:
+# Documented here, with its header, since only this route answers 429 (api.ratelimit).
+RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {
+        "description": "This key is over its rate limit (KESHENG_RATE_LIMIT_PER_SECOND, per API process)",
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        "headers": {
+            "Retry-After": {
+                "description": "seconds until the key's bucket has a request again",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    }
+}
+
+
+@router.post("/sentiment", response_model=SentimentOut, responses=problems(401, 403, 422, 503) | RATE_LIMITED)
+async def score(body: TextsIn | TranscriptIn, services: ServicesDep, _key: RealTimeKey) -> SentimentOut:
     """Score 1–64 texts, or one call given as turns (per turn, and the call from its customer turns).
 
     Each text gets a label (negative, neutral, positive) with, from a three-way model, its three
     probabilities, and an emotion (angry 愤怒, sad 失望, …) with its Chinese name; a call also gets its
     emotion trajectory and abnormal flag. Concurrent requests are scored together in one model call
-    (micro-batching)."""
+    (micro-batching). With a rate limit set, a key over it gets 429 and Retry-After."""
     if isinstance(body, TextsIn):
         items = [Item(id=str(i), kind="survey", text=text, source="request") for i, text in enumerate(body.texts)]
         results = services.analyzer.seed_themes(await services.batcher.submit(items))
