@@ -33,6 +33,7 @@ from sqlalchemy import ColumnElement, Connection, Table, and_, delete, insert, l
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import bindparam
 
+from api.dashboard.tallies import DayTally
 from api.db import serialize
 from api.store import column_text, item_day
 from api.tables import Batch, HeatmapBatchDay, HeatmapCell, HeatmapDimension, HeatmapExample, Item
@@ -218,13 +219,14 @@ def _stored(bind: Bind, batch_id: int) -> Iterator[tuple[int, Result]]:
             yield pk, result_from_dict(data)
 
 
-def add_batch(bind: Bind, batch_id: int) -> int:
+def add_batch(bind: Bind, batch_id: int, figures: bool = True) -> int:
     """Add the items of a completed batch to the aggregates, in the caller's transaction; the number of
-    items added, 0 when the batch was added before (so a retried finish does not count it twice)."""
-    return add_results(bind, batch_id, _stored(bind, batch_id))
+    items added, 0 when the batch was added before (so a retried finish does not count it twice).
+    `figures`: also the dashboard's day figures (api.dashboard.tallies)."""
+    return add_results(bind, batch_id, _stored(bind, batch_id), figures)
 
 
-def add_results(bind: Bind, batch_id: int, stored: Iterable[tuple[int, Result]]) -> int:
+def add_results(bind: Bind, batch_id: int, stored: Iterable[tuple[int, Result]], figures: bool = True) -> int:
     """``add_batch`` with the batch's stored results given as (items.id, result) in items.id order,
     instead of read back (for a caller that has just stored them, e.g. a bulk load)."""
     serialize(bind, HEATMAP_LOCK)
@@ -232,8 +234,11 @@ def add_results(bind: Bind, batch_id: int, stored: Iterable[tuple[int, Result]])
         return 0
     known = {name: wide for name, wide in bind.execute(select(HeatmapDimension.name, HeatmapDimension.wide))}
     tally = _BatchTally(known)
+    days = DayTally()
     for pk, result in stored:
         tally.add(pk, result)
+        if figures:
+            days.add(result)
     if not tally.days:
         return 0
     _register(bind, tally)
@@ -241,6 +246,8 @@ def add_results(bind: Bind, batch_id: int, stored: Iterable[tuple[int, Result]])
     _merge_cells(bind, rows)
     _merge_examples(bind, rows)
     bind.execute(insert(HeatmapBatchDay), [{"batch_id": batch_id, "day": d, "items": n} for d, n in tally.days.items()])
+    if figures:
+        days.write(bind, batch_id)
     return sum(tally.days.values())
 
 
@@ -425,9 +432,11 @@ def _merge_examples(bind: Bind, rows: dict[Key, _Tally]) -> None:
 
 
 def rebuild(bind: Bind) -> int:
-    """Empty the aggregates and add every completed batch again, oldest first; the items added."""
+    """Empty the heatmap aggregates and add every completed batch again, oldest first; the items added.
+    The dashboard's day figures are left as they are (migration 0005 calls this before their table
+    exists; they do not depend on how the heatmap counts)."""
     serialize(bind, HEATMAP_LOCK)
     for table in (HeatmapBatchDay, HeatmapCell, HeatmapExample, HeatmapDimension):
         bind.execute(delete(table))
     done = bind.execute(select(Batch.id).where(Batch.status == "done").order_by(Batch.id)).scalars().all()
-    return sum(add_batch(bind, batch_id) for batch_id in done)
+    return sum(add_batch(bind, batch_id, figures=False) for batch_id in done)

@@ -2,23 +2,26 @@
 vanilla JS, Apache ECharts shipped in static/echarts), signed in with an API key.
 
 `install(app)` mounts the pages, their static files and the answers to a missing session (a redirect
-to the sign-in page), a missing role or a missing CSRF token (a 403 page).
+to the sign-in page), a missing role or a missing CSRF token (a 403 page). The pages are imported
+there, not here: api.aggregates imports this package's `tallies` (the figures kept with the heatmap
+aggregates), and the pages import the service's routes, which import api.aggregates.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
-
-from api.dashboard import actions, auth, docs, pages
-from api.dashboard.web import HERE, AdminRequired, CsrfError, SignInRequired, current_user, render, secure
 
 
 def install(app: FastAPI) -> None:
     """Add the dashboard's routes and static files to the service."""
+    from fastapi.staticfiles import StaticFiles
+
+    from api.dashboard import actions, admin, auth, calls, docs, pages, rootcause
+    from api.dashboard.web import HERE, AdminRequired, CsrfError, SignInRequired, current_user, render, secure
+
     app.mount("/dashboard/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
-    for module in (auth, pages, actions, docs):
+    for module in (auth, pages, rootcause, actions, calls, admin, docs):
         app.include_router(module.router)
 
     @app.exception_handler(SignInRequired)

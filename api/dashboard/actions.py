@@ -13,7 +13,7 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
-from api.dashboard import queries
+from api.dashboard import queries, wording
 from api.dashboard.web import UserDep, check_csrf, render, secure
 from api.deps import ServicesDep, SessionDep
 from api.errors import ApiError
@@ -127,7 +127,10 @@ def batches(request: Request, session: SessionDep, user: UserDep, response: Resp
     """批次: the batches with their progress and bad rows, and the upload form."""
     listed = batch_routes.list_batches(session, user.principal, response, 0, 50)
     detailed = [batch_routes.get_batch(b["id"], session, user.principal, 50) for b in listed]
-    return render(request, "batches.html", user, page="batches", batches=detailed)
+    return render(
+        request, "batches.html", user, page="batches", batches=detailed, format_names=wording.FORMAT_NAMES,
+        encoding_names=wording.ENCODING_NAMES, field_names=wording.FIELD_NAMES,
+    )  # fmt: skip
 
 
 @router.get("/batches/{batch_id}/progress")

@@ -1,15 +1,17 @@
 """The dashboard's read views: 总览, 需求热力图 (with a cell's verbatims and CSV), 趋势, 回访清单.
 
 Each view calls the API's own route functions (api.routes.*) or their core (api.heatmap_db, api.store,
-api.followups_db) with the signed-in key's principal, so the page shows exactly what the API answers.
+api.followups_db) with the signed-in key's principal, so the page shows exactly what the API answers;
+what the API has no route for is read from the dashboard's tallies and bounded samples (queries).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -17,7 +19,10 @@ from fastapi.responses import HTMLResponse, Response
 from api import heatmap_db
 from api.aggregates import CONFIG
 from api.alerts_db import list_alerts
+from api.dashboard import nps as nps_views
 from api.dashboard import queries
+from api.dashboard.filters import DayQ, DimensionQ, SegmentQ, UntilQ, day, iso, segment_choices
+from api.dashboard.filters import segment as segment_of
 from api.dashboard.web import DIMENSION_NAMES, UserDep, render, secure
 from api.deps import ServicesDep, SessionDep
 from api.errors import ApiError
@@ -29,36 +34,22 @@ from nlp.heatmap import iso_week
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
-DimensionQ = Annotated[str, Query(max_length=32, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-# Dates as the filter form sends them: "" when left empty.
-DayQ = Annotated[str, Query(alias="from", pattern=r"^(\d{4}-\d{2}-\d{2})?$")]
-UntilQ = Annotated[str, Query(alias="to", pattern=r"^(\d{4}-\d{2}-\d{2})?$")]
-SegmentQ = Annotated[str, Query(max_length=100, description="dimension:value, e.g. region:华东")]
-
-
-def _segment(raw: str) -> tuple[str, str] | None:
-    name, sep, value = raw.partition(":")
-    if not sep or name not in queries.SEGMENTS or not value.strip():
-        return None
-    return name, value.strip()
-
-
-def _day(raw: str) -> date | None:
-    try:
-        return date.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
-
-
-def _iso(raw: str) -> str | None:
-    day = _day(raw)
-    return day.isoformat() if day else None
-
 
 @router.get("", response_class=HTMLResponse)
-def overview(request: Request, session: SessionDep, services: ServicesDep, user: UserDep) -> Response:
-    """总览: this week and the week before, the fastest-rising demands, open and overdue alerts."""
-    weeks = queries.two_weeks(session)
+def overview(
+    request: Request,
+    session: SessionDep,
+    services: ServicesDep,
+    user: UserDep,
+    start: DayQ = "",
+    end: UntilQ = "",
+    segment: SegmentQ = "",
+) -> Response:
+    """总览: the chosen period (default: the newest week) against the one before, the fastest-rising
+    demands, open and overdue alerts."""
+    first, last = day(start), day(end)
+    error = "开始日期不能晚于结束日期" if first and last and first > last else ""
+    weeks = None if error else queries.periods(session, first, last, segment_of(segment))
     trend = heatmap_routes.trend(session, user.principal)
     rising = queries.rising_themes(trend, CONFIG.min_mentions)
     now = datetime.now(UTC)
@@ -83,16 +74,23 @@ def overview(request: Request, session: SessionDep, services: ServicesDep, user:
         overdue_count=len(overdue),
         labels=labels,
         chart={"weeks": trend["weeks"], "series": trend["series"][:6], "weekly": weekly},
+        start=iso(start) or "",
+        end=iso(end) or "",
+        segment=segment,
+        segments=segment_choices(session),
+        error_detail=error,
     )
 
 
 def _heatmap(
     session: Any, services: Any, user: Any, dimension: str, start: str, end: str, segment: str
-) -> dict[str, Any]:
-    chosen = _segment(segment)
+) -> tuple[dict[str, Any], queries.Sampled | None]:
+    """The heatmap's body, and what it read when it is a segment's sample (None: the aggregates)."""
+    chosen = segment_of(segment)
     if chosen is not None and chosen[0] != dimension:
-        return queries.segment_heatmap(session, dimension, chosen, _iso(start), _iso(end)).to_dict()
-    return heatmap_routes.heatmap(session, services, user.principal, dimension, _day(start), _day(end), None)
+        found, read = queries.segment_heatmap(session, dimension, chosen, iso(start), iso(end))
+        return found.to_dict(), read
+    return heatmap_routes.heatmap(session, services, user.principal, dimension, day(start), day(end), None), None
 
 
 @router.get("/heatmap", response_class=HTMLResponse)
@@ -108,8 +106,9 @@ def heatmap(
 ) -> Response:
     """需求热力图: demand themes × one dimension, coloured by negative share; a click lists the verbatims."""
     error = ""
+    sampled = None
     try:
-        data = _heatmap(session, services, user, dimension, start, end, segment)
+        data, sampled = _heatmap(session, services, user, dimension, start, end, segment)
     except ApiError as problem:
         error = "开始日期不能晚于结束日期" if isinstance(problem, heatmap_routes.InvalidRangeError) else problem.detail
         data = {"themes": [], "columns": [], "cells": [], "items": 0, "mentions": 0}
@@ -125,21 +124,13 @@ def heatmap(
         top=top,
         dimension=dimension,
         dimensions=DIMENSION_NAMES,
-        start=_iso(start) or "",
-        end=_iso(end) or "",
+        start=iso(start) or "",
+        end=iso(end) or "",
         segment=segment,
-        segments=_segment_choices(session),
+        segments=segment_choices(session),
+        sampled=sampled,
         error_detail=error,
     )
-
-
-def _segment_choices(session: Any) -> list[tuple[str, str]]:
-    """(value, 名称) of each segment the stored items have, for the filter's menu."""
-    choices = []
-    for name in queries.SEGMENTS:
-        columns = heatmap_db.heatmap(session, name).columns
-        choices += [(f"{name}:{c}", f"{DIMENSION_NAMES[name]}：{c}") for c in columns if c != CONFIG.unknown_column]
-    return choices
 
 
 @router.get("/heatmap/cell", response_class=HTMLResponse)
@@ -155,9 +146,11 @@ def cell(
     segment: SegmentQ = "",
     format: Annotated[str, Query(pattern="^(html|csv)$")] = "html",
 ) -> Response:
-    """The verbatims behind one cell (an HTML fragment for the heatmap page, or CSV)."""
-    total, found = queries.stored_cell_verbatims(
-        session, dimension, column, theme, _iso(start), _iso(end), _segment(segment)
+    """The verbatims behind one cell (an HTML fragment for the heatmap page, or CSV), from the newest
+    items of the cell; how many mentions the whole cell has comes from the aggregates (without a segment)."""
+    chosen = segment_of(segment)
+    found, verbatims, sample = queries.stored_cell_verbatims(
+        session, dimension, column, theme, iso(start), iso(end), chosen
     )
     labels = queries.theme_labels(session)
     if format == "csv":
@@ -167,9 +160,13 @@ def cell(
         rows += [
             [v.item_id, labels.get(theme, theme), column, v.text, v.term, v.opinion, v.label,
              f"{v.negative_probability:.4f}", v.to_dict()["emotion_name"] or ""]
-            for v in found
+            for v in verbatims
         ]  # fmt: skip
         return _csv(rows, f"verbatims-{theme}-{column}.csv")
+    total = None
+    if chosen is None or chosen[0] == dimension:
+        counted = heatmap_db.heatmap(session, dimension, iso(start), iso(end), theme)
+        total = next((c.mentions for c in counted.cells if c.theme == theme and c.column == column), 0)
     return render(
         request,
         "_verbatims.html",
@@ -177,7 +174,9 @@ def cell(
         theme=labels.get(theme, theme),
         column=column,
         total=total,
-        verbatims=[v.to_dict() for v in found],
+        found=found,
+        sample=sample,
+        verbatims=[v.to_dict() for v in verbatims],
     )
 
 
@@ -192,7 +191,7 @@ def heatmap_csv(
     segment: SegmentQ = "",
 ) -> Response:
     """The heatmap's cells as CSV (UTF-8 with BOM, which Excel on Chinese Windows reads)."""
-    data = _heatmap(session, services, user, dimension, start, end, segment)
+    data, _ = _heatmap(session, services, user, dimension, start, end, segment)
     labels = {t["id"]: t["label"] for t in data["themes"]}
     rows: list[list[Any]] = [["theme", "label", dimension, "mentions", "items", "negatives", "negative_share",
              "negative_share_low", "negative_share_high", "mean_score", "priority", "sparse"]]  # fmt: skip
@@ -211,35 +210,40 @@ def _csv(rows: list[list[Any]], filename: str) -> Response:
     response = Response(
         ("\ufeff" + out.getvalue()).encode("utf-8"),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(filename)}"},
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"},
     )
     return secure(response)
 
 
-def _quote(name: str) -> str:
-    from urllib.parse import quote
-
-    return quote(name)
-
-
 @router.get("/trend", response_class=HTMLResponse)
-def trend(request: Request, session: SessionDep, user: UserDep, start: DayQ = "", end: UntilQ = "") -> Response:
+def trend(
+    request: Request, session: SessionDep, services: ServicesDep, user: UserDep, start: DayQ = "", end: UntilQ = ""
+) -> Response:
     """趋势: each demand's weekly negative share (GET /v1/trend), with the alerts' weeks marked; and the
-    NPS of each product line per week, with the weeks of its NPS drop alerts marked."""
-    data = heatmap_routes.trend(session, user.principal, _day(start), _day(end))
-    alerts = alert_routes.alerts(session, request.app.state.services, user.principal, None)["items"]
+    NPS of each product line per week, with the weeks of its NPS drop alerts marked — or, where the
+    service runs no NPS drop rule, the weeks the programme's rule would flag."""
+    data = heatmap_routes.trend(session, user.principal, day(start), day(end))
+    alerts = alert_routes.alerts(session, services, user.principal, None)["items"]
     marks = [{"theme": a["theme"], "start": a["window"]["start"], "rule": a["rule"]} for a in alerts if a["theme"]]
-    nps = queries.stored_nps_heatmap(session, _iso(start), _iso(end))
+    nps = nps_views.stored_nps_heatmap(session, iso(start), iso(end))
     drops = [
         {"row": a["segment"]["product"], "week": iso_week(a["window"]["start"]), "rule": a["rule"], "id": a["id"]}
         for a in alerts
         if a["kind"] == "nps_drop" and set(a["segment"]) == {"product"}
     ]
+    enabled = [r for r in services.analyzer.rules.nps_drop if tuple(r.dimensions) == ("product",)]
+    # Off by default (data/alerts.toml): show what the programme's rule would raise, over the same cells.
+    preview = [] if enabled else nps_views.drop_weeks(
+        nps_views.nps_cells(session, "product", nps["from"], nps["to"]), nps_views.PROGRAMME_RULE, "product"
+    )  # fmt: skip
     return render(
         request, "trend.html", user, page="trend", chart={**data, "alerts": marks},
-        nps={**nps, "alerts": drops}, start=_iso(start) or "", end=_iso(end) or "",
+        nps={**nps, "alerts": drops, "preview": preview}, start=iso(start) or "", end=iso(end) or "",
         nps_cells={f"{c['row']}|{c['week']}": c for c in nps["cells"]},
-        nps_marked={f"{d['row']}|{d['week']}" for d in drops}, nps_weeks=queries.NPS_HEATMAP_WEEKS,
+        nps_marked={f"{d['row']}|{d['week']}" for d in drops},
+        nps_preview={f"{d['row']}|{d['week']}": d for d in preview},
+        nps_rule=enabled[0] if enabled else nps_views.PROGRAMME_RULE, nps_enabled=bool(enabled),
+        nps_weeks=nps_views.NPS_HEATMAP_WEEKS,
     )  # fmt: skip
 
 
@@ -252,7 +256,7 @@ def followups(
     theme: Annotated[str, Query(max_length=64)] = "",
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> Response:
-    """回访清单: who to call back, about what, by when (GET /v1/followups)."""
+    """回访清单: who to call back, about what, by when (GET /v1/followups); each entry links to its item."""
     page = followup_routes.followups(session, user.principal, tier or None, theme or None, None, offset, 100)
     return render(
         request, "followups.html", user, page="followups", data=page, labels=queries.theme_labels(session),

@@ -1,36 +1,46 @@
-"""What the dashboard reads beyond the API's own answers: a cell's verbatims, a heatmap restricted to
-one segment, the overview's figures. Each is built from the same core the API uses (api.store's
-stored results, nlp.heatmap's mentions and columns, nlp.heatmap.build_heatmap), never recomputed here;
-the 趋势 view's NPS heatmap counts scores as the NPS drop alert rule does (nlp.alerts.tally.nps_score).
+"""What the dashboard reads beyond the API's own answers, each from the same core the API uses and each
+with a bounded cost whatever the number of stored items:
 
-These read stored results (not the aggregates), so they stay bounded: a date range when one is given,
-and at most `limit` verbatims per cell.
+- from maintained aggregates: the overview's figures and 趋势's NPS heatmap (api.dashboard.tallies),
+  the number of mentions behind a heatmap cell (api.heatmap_db);
+- from a bounded sample of stored results, the newest first (`recent_rows`: at most `limit` items of
+  the date range, read in index order; the filters are applied to them in Python, a quick text check
+  before parsing): a cell's verbatims, a heatmap restricted to one segment, the root-cause paths. Each
+  page says the sample is one and how large.
+
+Verbatims and segment heatmaps are computed by nlp.heatmap's own functions (mentions_of,
+build_heatmap); the NPS is counted as the NPS drop alert rule counts it (nlp.alerts.tally.nps_score).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
 from api.aggregates import CONFIG
+from api.dashboard import tallies
+from api.dashboard.tallies import SEGMENTS, Figures
 from api.heatmap_db import contributing_batches
-from api.store import stored_results, stored_themes
+from api.store import stored_themes
 from api.tables import Batch, Item
 from nlp.alerts.mentions import customer_aspects
-from nlp.alerts.tally import nps_score
-from nlp.heatmap import UNASSIGNED, Heatmap, build_heatmap, column_of, iso_week, mentions_of
-from nlp.schema import EMOTION_NAMES, Result
+from nlp.heatmap import UNASSIGNED, WEEK, Heatmap, build_heatmap, column_of, mentions_of
+from nlp.schema import EMOTION_NAMES, Result, result_from_dict
 from nlp.themes import Theme
 
-# The segment dimensions a heatmap can be restricted to, as the alert rules know them.
-SEGMENTS = ("tier", "channel", "region", "product")
-# NPS: 9-10 promoters, 7-8 passives, 0-6 detractors (the standard definition, as nlp.alerts.model).
-PROMOTER_MIN, PASSIVE_MIN = 9, 7
+__all__ = ["SEGMENTS"]
+
+# How many of the newest items a sampled view reads (each page names its sample): reading and
+# checking one costs about 15 µs, parsing one that matches about 70 µs.
+VERBATIM_SAMPLE = 5000
+SEGMENT_SAMPLE = 5000
+Segment = tuple[str, str]
 
 
 def theme_labels(session: Session) -> dict[str, str]:
@@ -39,21 +49,81 @@ def theme_labels(session: Session) -> dict[str, str]:
     return {UNASSIGNED.id: UNASSIGNED.label, **{t.id: t.label for t in themes}}
 
 
-def _in_segment(result: Result, segment: tuple[str, str] | None) -> bool:
-    return segment is None or str(result.meta.get(segment[0], "")).strip() == segment[1]
+def in_segment(result: Result, segment: Segment | None) -> bool:
+    return segment is None or column_of(result, segment[0], "") == segment[1]
+
+
+def week_range(week: str) -> tuple[str, str] | None:
+    """'2026-W45' → the ISO dates of its Monday and Sunday; None when it is not an ISO week."""
+    try:
+        monday = date.fromisocalendar(int(week[:4]), int(week[6:]), 1)
+    except ValueError:
+        return None
+    return monday.isoformat(), (monday + timedelta(days=6)).isoformat()
+
+
+def recent_rows(session: Session, date_from: str | None, date_to: str | None, limit: int) -> list[tuple[int, str]]:
+    """The newest `limit` stored items of the completed batches, as (items.id, the stored JSON text):
+    with a date range, those dated in it, newest date first (the database walks the date index from
+    the end of the range); without one, the newest stored (it walks the table backwards). Either way it
+    reads `limit` rows, whatever the number stored."""
+    query = select(Item.id, cast(Item.result, Text))
+    # As NOT IN, the batch condition cannot use the batch index, so the database keeps to the order
+    # below (an IN list of the done batches is read through the batch index: every item, then sorted).
+    pending = list(session.scalars(select(Batch.id).where(Batch.status != "done")))
+    if pending:
+        query = query.where(Item.batch_id.not_in(pending))
+    if date_from or date_to:
+        if date_from:
+            query = query.where(Item.date >= date_from)
+        if date_to:
+            query = query.where(Item.date <= date_to)
+        query = query.order_by(Item.date.desc(), Item.id.desc())
+    else:
+        query = query.order_by(Item.id.desc())
+    return [(pk, text) for pk, text in session.execute(query.limit(limit))]
+
+
+def needles(value: str) -> tuple[str, ...]:
+    """How `value` can appear in a stored result's JSON text: as json.dumps writes it (non-ASCII as
+    \\u escapes, what SQLAlchemy stores) or as itself. A text holding neither cannot have it."""
+    return (json.dumps(value)[1:-1], value)
+
+
+def may_hold(text: str, *values: str | None) -> bool:
+    """Whether the stored JSON `text` may hold every one of `values` (a quick superset check: the
+    parsed result decides)."""
+    return all(value is None or any(n in text for n in needles(value)) for value in values)
+
+
+def parsed(rows: Iterable[tuple[int, str]], *values: str | None) -> list[tuple[int, Result]]:
+    """The rows that may hold `values`, parsed."""
+    return [(pk, result_from_dict(json.loads(text))) for pk, text in rows if may_hold(text, *values)]
+
+
+@dataclass(frozen=True)
+class Sampled:
+    """What a sampled view read: the newest `read` items of the range (`limit` at most), `used` of them
+    in its filters."""
+
+    read: int
+    used: int
+    limit: int
+
+    @property
+    def capped(self) -> bool:
+        return self.read >= self.limit
 
 
 def segment_heatmap(
-    session: Session,
-    dimension: str,
-    segment: tuple[str, str],
-    date_from: str | None = None,
-    date_to: str | None = None,
-) -> Heatmap:
-    """The heatmap of the items of one segment (e.g. region 华东) over `dimension`: build_heatmap over
-    those stored results, the function the service itself uses for wide dimensions."""
-    results, themes = stored_results(session, date_from, date_to)
-    return build_heatmap([r for r in results if _in_segment(r, segment)], themes, dimension, CONFIG)
+    session: Session, dimension: str, segment: Segment, date_from: str | None, date_to: str | None
+) -> tuple[Heatmap, Sampled]:
+    """The heatmap over `dimension` of one segment's items (e.g. region 华东) among the newest
+    SEGMENT_SAMPLE of the range, by build_heatmap (what the service uses for wide dimensions)."""
+    rows = recent_rows(session, date_from, date_to, SEGMENT_SAMPLE)
+    results = [r for _, r in parsed(rows, segment[1]) if in_segment(r, segment)]
+    themes = stored_themes(session, lambda: contributing_batches(session, date_from, date_to))
+    return build_heatmap(results, themes, dimension, CONFIG), Sampled(len(rows), len(results), SEGMENT_SAMPLE)
 
 
 @dataclass(frozen=True)
@@ -61,6 +131,7 @@ class Verbatim:
     """One mention behind a heatmap cell: the opinion unit as the customer said it, and its source."""
 
     item_id: str
+    item_pk: int
     kind: str
     text: str
     term: str
@@ -74,6 +145,7 @@ class Verbatim:
     def to_dict(self) -> dict[str, Any]:
         return {
             "item_id": self.item_id,
+            "item_pk": self.item_pk,
             "kind": self.kind,
             "text": self.text,
             "term": self.term,
@@ -87,8 +159,8 @@ class Verbatim:
         }
 
 
-def verbatims_of(result: Result, theme: str) -> list[Verbatim]:
-    """The mentions of `theme` that `result` counts in the heatmap, as verbatims (most negative first)."""
+def verbatims_of(result: Result, theme: str, pk: int = 0) -> list[Verbatim]:
+    """The mentions of `theme` that `result` counts in the heatmap, as verbatims."""
     spoken = customer_aspects(result)
     themed = any(a.theme for a in spoken)
     out = []
@@ -100,6 +172,7 @@ def verbatims_of(result: Result, theme: str) -> list[Verbatim]:
         out.append(
             Verbatim(
                 item_id=result.id,
+                item_pk=pk,
                 kind=result.kind,
                 text=mention.text,
                 term=aspect.term if aspect else "",
@@ -115,20 +188,20 @@ def verbatims_of(result: Result, theme: str) -> list[Verbatim]:
 
 
 def cell_verbatims(
-    results: Iterable[Result],
+    results: Iterable[tuple[int, Result]],
     dimension: str,
     column: str,
     theme: str,
-    segment: tuple[str, str] | None = None,
+    segment: Segment | None = None,
     limit: int = 200,
 ) -> tuple[int, list[Verbatim]]:
-    """The verbatims of the cell (theme, column) of the heatmap over `dimension`: how many, and the
-    `limit` most negative."""
+    """The verbatims of the cell (theme, column) of the heatmap over `dimension` among `results`: how
+    many, and the `limit` most negative."""
     found: list[Verbatim] = []
-    for result in results:
-        if _in_segment(result, segment) and column_of(result, dimension, CONFIG.unknown_column) == column:
-            found.extend(verbatims_of(result, theme))
-    found.sort(key=lambda v: (-v.negative_probability, v.item_id))
+    for pk, result in results:
+        if in_segment(result, segment) and column_of(result, dimension, CONFIG.unknown_column) == column:
+            found.extend(verbatims_of(result, theme, pk))
+    found.sort(key=lambda v: (-v.negative_probability, v.item_id, v.item_pk))
     return len(found), found[:limit]
 
 
@@ -139,97 +212,63 @@ def stored_cell_verbatims(
     theme: str,
     date_from: str | None = None,
     date_to: str | None = None,
-    segment: tuple[str, str] | None = None,
+    segment: Segment | None = None,
     limit: int = 200,
-) -> tuple[int, list[Verbatim]]:
-    """cell_verbatims over the stored results of the date range."""
-    results, _ = stored_results(session, date_from, date_to)
-    return cell_verbatims(results, dimension, column, theme, segment, limit)
+) -> tuple[int, list[Verbatim], Sampled]:
+    """cell_verbatims over the newest VERBATIM_SAMPLE stored items of the range (of the cell's week, for
+    the week heatmap): how many mentions they hold, the `limit` most negative, and what was read."""
+    start, end = date_from, date_to
+    if dimension == WEEK and (week := week_range(column)) is not None:
+        start = max(start or week[0], week[0])
+        end = min(end or week[1], week[1])
+    rows = recent_rows(session, start, end, VERBATIM_SAMPLE)
+    wanted = [
+        None if theme == UNASSIGNED.id else theme,
+        None if dimension == WEEK or column == CONFIG.unknown_column else column,
+        segment[1] if segment else None,
+    ]
+    total, found = cell_verbatims(parsed(rows, *wanted), dimension, column, theme, segment, limit)
+    return total, found, Sampled(len(rows), total, VERBATIM_SAMPLE)
 
 
 @dataclass(frozen=True)
-class Period:
-    """One week's figures for the overview."""
+class Period(Figures):
+    """The figures of [start, end] (the overview's period), from the maintained tallies."""
 
-    start: str
-    end: str
-    items: int
-    negatives: int
-    promoters: int
-    passives: int
-    detractors: int
-    csat_sum: float
-    csat_count: int
+    start: str = ""
+    end: str = ""
+
+    @classmethod
+    def of(cls, session: Session, start: date, end: date, segment: Segment | None) -> Period:
+        found = tallies.figures(session, start.isoformat(), end.isoformat(), segment)
+        return cls(**asdict(found), start=start.isoformat(), end=end.isoformat())
 
     @property
-    def negative_share(self) -> float | None:
-        return self.negatives / self.items if self.items else None
-
-    @property
-    def nps_answers(self) -> int:
-        return self.promoters + self.passives + self.detractors
-
-    @property
-    def nps(self) -> float | None:
-        """Net promoter score, −100 … 100."""
-        n = self.nps_answers
-        return 100.0 * (self.promoters - self.detractors) / n if n else None
-
-    @property
-    def csat(self) -> float | None:
-        return self.csat_sum / self.csat_count if self.csat_count else None
-
-
-def _number(raw: object) -> float | None:
-    try:
-        return float(raw) if raw is not None and raw != "" else None  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-
-
-def period_of(results: Sequence[Result], start: date, end: date) -> Period:
-    """Volume, item-level negative share, NPS split and mean CSAT of the results dated in [start, end]."""
-    items = negatives = promoters = passives = detractors = csat_count = 0
-    csat_sum = 0.0
-    for result in results:
-        day = str(result.meta.get("date") or "")[:10]
-        if not start.isoformat() <= day <= end.isoformat():
-            continue
-        items += 1
-        negatives += result.sentiment.label == "negative"
-        nps = _number(result.meta.get("nps"))
-        if nps is not None:
-            promoters += nps >= PROMOTER_MIN
-            passives += PASSIVE_MIN <= nps < PROMOTER_MIN
-            detractors += nps < PASSIVE_MIN
-        csat = _number(result.meta.get("csat"))
-        if csat is not None:
-            csat_sum += csat
-            csat_count += 1
-    return Period(
-        start.isoformat(), end.isoformat(), items, negatives, promoters, passives, detractors, csat_sum, csat_count
-    )
+    def days(self) -> int:
+        return (date.fromisoformat(self.end) - date.fromisoformat(self.start)).days + 1
 
 
 def latest_day(session: Session) -> date | None:
     """The newest item date of the completed batches (the overview's "this week" ends there)."""
-    newest = session.scalar(
-        select(func.max(Item.date)).join(Batch, Batch.id == Item.batch_id).where(Batch.status == "done")
-    )
-    return date.fromisoformat(newest) if newest else None
+    return tallies.newest_day(session)
 
 
-def two_weeks(session: Session, until: date | None = None) -> tuple[Period, Period] | None:
-    """The week (Monday–Sunday) holding `until` (default: the newest item date) and the week before."""
-    last = until or latest_day(session)
-    if last is None:
-        return None
-    monday = last - timedelta(days=last.weekday())
-    previous = monday - timedelta(days=7)
-    results, _ = stored_results(session, previous.isoformat(), (monday + timedelta(days=6)).isoformat())
-    return (
-        period_of(results, monday, monday + timedelta(days=6)),
-        period_of(results, previous, monday - timedelta(days=1)),
+def periods(
+    session: Session, start: date | None = None, end: date | None = None, segment: Segment | None = None
+) -> tuple[Period, Period] | None:
+    """The period [start, end] and the one of the same length just before it; without dates, the
+    week (Monday–Sunday) holding the newest item date and the week before."""
+    if end is None:
+        end = (start + timedelta(days=6)) if start else latest_day(session)
+        if end is None:
+            return None
+    if start is None:
+        start = end - timedelta(days=end.weekday())
+        end = start + timedelta(days=6)
+    length = (end - start).days + 1
+    before = start - timedelta(days=1)
+    return Period.of(session, start, end, segment), Period.of(
+        session, before - timedelta(days=length - 1), before, segment
     )
 
 
@@ -257,69 +296,3 @@ def rising_themes(trend: dict[str, Any], min_mentions: int, limit: int = 5) -> l
 
 def themes_by_id(themes: Sequence[Theme]) -> dict[str, Theme]:
     return {t.id: t for t in themes}
-
-
-# The NPS heatmap reads stored results: without a chosen range, the weeks up to the newest item.
-NPS_HEATMAP_WEEKS = 8
-UNKNOWN_SEGMENT = "未知"
-
-
-@dataclass(frozen=True)
-class NpsCell:
-    """One segment value (a product line …) in one ISO week: its answers with an NPS, split."""
-
-    row: str
-    week: str
-    promoters: int
-    passives: int
-    detractors: int
-
-    @property
-    def answers(self) -> int:
-        return self.promoters + self.passives + self.detractors
-
-    @property
-    def nps(self) -> float:
-        """Net promoter score, −100 … 100 (every cell has at least one answer)."""
-        return 100.0 * (self.promoters - self.detractors) / self.answers
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "week": self.week, "answers": self.answers, "promoters": self.promoters,
-                "passives": self.passives, "detractors": self.detractors, "nps": round(self.nps, 1)}  # fmt: skip
-
-
-def nps_heatmap(results: Iterable[Result], dimension: str = "product") -> dict[str, Any]:
-    """NPS per value of `dimension` × ISO week, from the dated answers with an NPS: rows by answers
-    (most first), weeks in order, one cell per (row, week) that has answers."""
-    split: dict[tuple[str, str], list[int]] = {}
-    for result in results:
-        score, week = nps_score(result), iso_week(result.meta.get("date"))
-        if score is None or week is None:
-            continue
-        counts = split.setdefault((column_of(result, dimension, UNKNOWN_SEGMENT), week), [0, 0, 0])
-        counts[0 if score >= PROMOTER_MIN else 1 if score >= PASSIVE_MIN else 2] += 1
-    cells = [NpsCell(row, week, *counts) for (row, week), counts in split.items()]
-    volume: dict[str, int] = {}
-    for cell in cells:
-        volume[cell.row] = volume.get(cell.row, 0) + cell.answers
-    return {
-        "dimension": dimension,
-        "rows": sorted(volume, key=lambda row: (-volume[row], row)),
-        "weeks": sorted({cell.week for cell in cells}),
-        "cells": [c.to_dict() for c in sorted(cells, key=lambda c: (c.row, c.week))],
-    }
-
-
-def stored_nps_heatmap(
-    session: Session, date_from: str | None, date_to: str | None, dimension: str = "product"
-) -> dict[str, Any]:
-    """`nps_heatmap` over the stored results of [date_from, date_to]; without a start, the
-    NPS_HEATMAP_WEEKS weeks up to the end (or the newest item)."""
-    if date_from is None:
-        last = date.fromisoformat(date_to) if date_to else latest_day(session)
-        if last is None:
-            return nps_heatmap([], dimension)
-        monday = last - timedelta(days=last.weekday())
-        date_from = (monday - timedelta(weeks=NPS_HEATMAP_WEEKS - 1)).isoformat()
-    results, _ = stored_results(session, date_from, date_to)
-    return {**nps_heatmap(results, dimension), "from": date_from, "to": date_to}

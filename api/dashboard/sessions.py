@@ -1,8 +1,9 @@
 """Dashboard sign-ins: an API key opens a server-side session; the browser holds only a random token.
 
 The token goes in an HttpOnly, SameSite=Strict cookie; the database keeps its sha256, the key it was
-opened with and its expiry. Every request reads the key's role and revocation through that row, so
-revoking the key (API or CLI) ends its sessions at once, and signing out deletes the row. The CSRF
+opened with and its expiry. Every request reads the key's role, revocation and expiry through that
+row, so revoking the key (API or CLI) ends its sessions at once, as does the key's expiry, and signing
+out deletes the row. The CSRF
 token of a session's forms is an HMAC of the session token: the server recomputes it, nothing more is
 stored, and a page from another site cannot know it.
 """
@@ -72,7 +73,9 @@ def principal_of(session: Session, token: str, now: datetime) -> Principal | Non
     ).scalar_one_or_none()
     if row is None or row.revoked_at is not None or row.role not in ("analyst", "admin"):
         return None
-    return Principal(row.id, row.name, row.role)  # type: ignore[arg-type]
+    if row.expires_at is not None and row.expires_at <= now:
+        return None  # the key expired while signed in: its sessions end with it
+    return Principal(row.id, row.name, row.role, row.expires_at)  # type: ignore[arg-type]
 
 
 def sign_out(session: Session, token: str) -> None:

@@ -12,14 +12,34 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from api.dashboard.sessions import csrf_matches, csrf_token, principal_of
+from api.dashboard.wording import row_problem
 from api.deps import ServicesDep
 from api.keys import Principal
 from nlp.schema import DIMENSION_NAMES as NAMES
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
+
+
+def when(value: datetime | str | None, width: int = 16) -> Markup:
+    """A moment as the page shows it: `<time>` with the instant, its UTC minute as text; the page's
+    script rewrites it in the browser's own time zone (a manager in 北京 reads 北京 time)."""
+    if value is None or value == "":
+        return Markup("—")
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    text = moment.astimezone(UTC).isoformat(sep=" ")[:width]
+    return Markup('<time class="local" datetime="{}" data-width="{}">{} UTC</time>').format(
+        moment.isoformat(), width, text
+    )
+
+
+TEMPLATES.env.filters["when"] = when
+TEMPLATES.env.filters["row_problem"] = row_problem
 SESSION_COOKIE = "kesheng_session"
 LOGIN_CSRF_COOKIE = "kesheng_login_csrf"
 # Everything from this service only: a page can neither load nor send anything elsewhere. Styles may be

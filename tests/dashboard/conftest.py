@@ -1,11 +1,13 @@
 """A real service on a free port (uvicorn in a thread, the lexicon scorer) fed with two weeks of survey
-answers in which 华南's logistics complaints cross the alert threshold, and a headless Chromium.
+answers in which 华南's logistics complaints cross the alert threshold and two follow-up calls (one
+abnormal), and a headless Chromium.
 
 The browser is Debian's chromium driven by its chromium-driver (scripts/browser.sh installs them, as
 root, when missing); without them the browser tests are skipped, never failed."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -29,6 +31,7 @@ from api.services import Services
 from api.settings import Settings
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "browser.sh"
+CHINESE_UI = Path("/usr/lib/chromium/locales/zh-CN.pak")
 HEADER = "编号,回答,客户等级,渠道,区域,产品线,日期,NPS评分"
 # 华南: logistics complaints, every day of the second week; elsewhere, praise and a few complaints.
 SOUTH_COMPLAINTS = (
@@ -54,7 +57,7 @@ def survey_rows(first_monday: date) -> list[str]:
         south = 3 if day < 7 else 5  # the second week: more, and all of them complaints
         for i in range(south):
             text = SOUTH_COMPLAINTS[(day + i) % len(SOUTH_COMPLAINTS)] if day >= 7 or i == 0 else "物流很快，包装完好"
-            nps = "2" if "慢" in text or "差" in text or "没" in text else "9"
+            nps = "2" if any(word in text for word in ("慢", "差", "没", "恶劣")) else "9"
             rows.append(f"S{day:02d}{i},{text},{TIERS[(day + i) % 4]},APP,华南,净水器,{when},{nps}")
         for i, (region, text, nps) in enumerate(ELSEWHERE):
             rows.append(f"E{day:02d}{i},{text},{TIERS[(day + i + 1) % 4]},微信,{region},扫地机器人,{when},{nps}")
@@ -63,6 +66,63 @@ def survey_rows(first_monday: date) -> list[str]:
 
 def survey_csv(first_monday: date) -> bytes:
     return ("\n".join([HEADER, *survey_rows(first_monday)]) + "\n").encode("gbk")
+
+
+# Follow-up calls of the second week (华东): one the customer ends angry (an abnormal call, on the
+# follow-up list), one that goes well. Start and end seconds per turn.
+CALLS = (
+    ("C-0001", "钻石", (
+        ("agent", "您好，这里是客服中心回访，请问您对上次的配送满意吗？"),
+        ("customer", "快递太慢了，等了一个星期才到"),
+        ("agent", "非常抱歉，我们会反馈给物流部门"),
+        ("customer", "每次都这样说，根本没人管，太气人了，我要投诉！"),
+    )),
+    ("C-0002", "黄金", (
+        ("agent", "您好，回访一下您的安装体验"),
+        ("customer", "安装师傅很专业，非常满意"),
+        ("agent", "感谢您的认可"),
+        ("customer", "好的，谢谢"),
+    )),
+)  # fmt: skip
+
+
+def calls_jsonl(first_monday: date) -> bytes:
+    lines = []
+    for n, (call_id, tier, turns) in enumerate(CALLS):
+        clock, timed = 0.0, []
+        for speaker, text in turns:
+            timed.append({"speaker": speaker, "text": text, "start": clock, "end": clock + 6.0})
+            clock += 8.0
+        meta = {"tier": tier, "channel": "电话回访", "region": "华东", "product": "净水器",
+                "date": (first_monday + timedelta(days=8 + n)).isoformat()}  # fmt: skip
+        lines.append(json.dumps({"id": call_id, "turns": timed, "meta": meta}, ensure_ascii=False))
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+# An after-sales survey of 西北, exported from a Chinese Excel (GBK), months before the two weeks above
+# and without NPS, so that it changes none of their figures. Rows 3, 5 and 7 of the file are bad: an
+# empty answer, an impossible date, a date that is not one.
+NORTHWEST = (
+    "安装师傅准时上门，很专业",
+    "维修拖了一个星期，太慢了",
+    "退款一直不到账，客服也不回复",
+    "质量不错，用着放心",
+)
+
+
+def gbk_survey(rows: int = 1500) -> bytes:
+    day = (date.today() - timedelta(weeks=30)).isoformat()
+    lines = ["编号,回答,客户等级,渠道,区域,产品线,日期"]
+    for i in range(rows):
+        text, when = NORTHWEST[i % len(NORTHWEST)], day
+        if i == 1:
+            text = ""
+        elif i == 3:
+            when = "2026-13-45"
+        elif i == 5:
+            when = "昨天"
+        lines.append(f"G{i:04d},{text},{TIERS[i % 4]},短信,西北,热水器,{when}")
+    return ("\n".join(lines) + "\n").encode("gbk")
 
 
 def free_port() -> int:
@@ -102,22 +162,26 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             _, keys[role] = create_key(session, role, name=f"测试{role}")
     live = Live(base, services, keys)
     monday = date.today() - timedelta(days=date.today().weekday() + 14)
+    uploads = (("回访问卷.csv", survey_csv(monday), "text/csv"), ("回访通话.jsonl", calls_jsonl(monday), "text/plain"))
     with live.api() as client:
-        created = client.post("/v1/batches", files={"file": ("回访问卷.csv", survey_csv(monday), "text/csv")})
-        assert created.status_code == 202, created.text
-        batch = created.json()["id"]
-        while client.get(f"/v1/batches/{batch}").json()["status"] not in ("done", "failed"):
-            assert time.monotonic() < deadline + 120, "the batch was not analysed in time"
-            time.sleep(0.1)
+        for upload in uploads:
+            created = client.post("/v1/batches", files={"file": upload})
+            assert created.status_code == 202, created.text
+            batch = created.json()["id"]
+            while (status := client.get(f"/v1/batches/{batch}").json()["status"]) not in ("done", "failed"):
+                assert time.monotonic() < deadline + 120, "the batch was not analysed in time"
+                time.sleep(0.1)
+            assert status == "done", upload[0]
     yield live
     server.should_exit = True
     thread.join(timeout=10)
 
 
 def _browser_available() -> bool:
-    if shutil.which("chromium") and shutil.which("chromedriver"):
+    if shutil.which("chromium") and shutil.which("chromedriver") and CHINESE_UI.exists():
         return True
-    # The project installs what its tests need (as root, from apt); elsewhere the tests cannot run.
+    # The project installs what its tests need (as root, from apt); elsewhere the tests cannot run (or,
+    # without chromium-l10n, run with the browser's own widgets in English).
     if SCRIPT.exists() and shutil.which("apt-get") and os.geteuid() == 0:
         subprocess.run(["bash", str(SCRIPT), "install"], check=False, capture_output=True)
     return bool(shutil.which("chromium") and shutil.which("chromedriver"))
@@ -138,7 +202,12 @@ def chromium() -> Iterator[Any]:
         options.add_argument(argument)
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    # A Chinese manager's browser: its own widgets (date fields, file pickers) in Chinese too.
+    options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})
+    # LANG stays a UTF-8 locale that exists here (file names are Chinese); LANGUAGE picks the UI words
+    # (chromium-l10n's zh-CN.pak, which scripts/browser.sh installs).
+    chinese = {**os.environ, "LANGUAGE": "zh-CN", "LANG": "C.UTF-8", "TZ": "Asia/Shanghai"}
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver"), env=chinese), options=options)
     yield driver
     driver.quit()
 

@@ -51,11 +51,15 @@ def test_trend_shows_nps_per_product_line_and_week(live: Live) -> None:
         cell = cells[key]
         assert (cell["promoters"], cell["passives"], cell["detractors"]) == (promoters, passives, detractors)
         assert cell["nps"] == round(100 * (promoters - detractors) / (promoters + passives + detractors), 1)
-    # 华南's water purifiers fall from 42.9 to -60.0 (15 promoters and 6 detractors of 21, then 7 and 28 of
-    # 35); the robot vacuums hold at 50.0. Below 30 answers in the first week: no NPS drop alert.
-    assert [cells["净水器", w]["nps"] for w in (first, second)] == [42.9, -60.0]
+    # 华南's water purifiers fall from 33.3 to -100.0 (14 promoters and 7 detractors of 21, then 35
+    # detractors of 35); the robot vacuums hold at 50.0. Below 30 answers in the first week: no NPS drop
+    # alert, and none the programme's rule would raise either (the calls carry no NPS).
+    assert [cells["净水器", w]["nps"] for w in (first, second)] == [33.3, -100.0]
     assert [cells["扫地机器人", w]["nps"] for w in (first, second)] == [50.0, 50.0]
-    assert data["alerts"] == [] and "▼</span>" not in page.text
+    assert (
+        data["alerts"] == [] and data["preview"] == [] and "▼</span>" not in page.text and "▽</span>" not in page.text
+    )
+    assert "NPS 周环比下降规则（未启用）" in page.text and "按此规则，所选时间内没有会告警的周" in page.text
     # The table says the same as the chart's data.
     shown = {
         (html.unescape(row), week): float(value)

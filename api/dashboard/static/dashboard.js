@@ -20,6 +20,17 @@
     });
   });
 
+  /* Moments in the browser's own time zone (the server writes them in UTC). */
+  function two(n) { return (n < 10 ? "0" : "") + n; }
+  document.querySelectorAll("time.local[datetime]").forEach(function (node) {
+    var at = new Date(node.getAttribute("datetime"));
+    if (isNaN(at.getTime())) { return; }
+    var text = at.getFullYear() + "-" + two(at.getMonth() + 1) + "-" + two(at.getDate());
+    if (node.dataset.width !== "10") { text += " " + two(at.getHours()) + ":" + two(at.getMinutes()); }
+    node.textContent = text;
+    node.title = at.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+  });
+
   /* Deadline countdowns. */
   function countdown() {
     var now = Date.now();
@@ -92,10 +103,12 @@
     var rows = data.themes.map(function (t) { return t.id; }).filter(function (id) {
       return data.cells.some(function (c) { return c.theme === id; });
     });
-    var points = data.cells.map(function (c) {
-      return {value: [data.columns.indexOf(c.column), rows.indexOf(c.theme), c.negative_share], cell: c,
-        itemStyle: c.sparse ? {opacity: 0.35} : {}};
-    });
+    function cellPoint(c) {
+      return {value: [data.columns.indexOf(c.column), rows.indexOf(c.theme), c.negative_share], cell: c};
+    }
+    // Cells with few mentions are drawn apart: grey and hatched, not coloured by a share of a handful.
+    var points = data.cells.filter(function (c) { return !c.sparse; }).map(cellPoint);
+    var sparse = data.cells.filter(function (c) { return c.sparse; }).map(cellPoint);
     heatNode.style.height = Math.max(320, 34 * rows.length + 120) + "px";
     var chart = echarts.init(heatNode, null, {renderer: "canvas"});
     chart.setOption({
@@ -109,11 +122,16 @@
       }},
       xAxis: {type: "category", data: data.columns, position: "top", axisLabel: {interval: 0, rotate: data.columns.length > 10 ? 40 : 0}},
       yAxis: {type: "category", data: rows.map(function (id) { return labels[id] || id; }), inverse: true},
-      visualMap: {min: 0, max: 1, calculable: false, orient: "vertical", right: 10, top: "middle",
+      visualMap: {min: 0, max: 1, calculable: false, orient: "vertical", right: 10, top: "middle", seriesIndex: 0,
         text: ["负面 100%", "0%"], inRange: {color: ["#f1f8f4", "#fde3c8", "#f59a6b", "#d7301f", "#8c1111"]}},
       series: [{type: "heatmap", data: points, label: {show: true, fontSize: 11, formatter: function (p) {
         return pct(p.data.cell.negative_share) + "\n" + p.data.cell.mentions;
-      }}, emphasis: {itemStyle: {borderColor: "#222", borderWidth: 1}}}]
+      }}, emphasis: {itemStyle: {borderColor: "#222", borderWidth: 1}}},
+      {type: "heatmap", name: "提及较少", data: sparse, itemStyle: {color: "#f1f3f6",
+        decal: {symbol: "none", dashArrayX: [1, 0], dashArrayY: [2, 6], rotation: -Math.PI / 4, color: "rgba(60,70,80,0.18)"}},
+        label: {show: true, fontSize: 11, color: "#6b7785", formatter: function (p) {
+          return pct(p.data.cell.negative_share) + "\n" + p.data.cell.mentions + " 次";
+        }}, emphasis: {itemStyle: {borderColor: "#222", borderWidth: 1}}}]
     });
     chart.on("click", function (p) { openCell(p.data.cell.theme, p.data.cell.column); });
     window.addEventListener("resize", function () { chart.resize(); });
@@ -187,6 +205,74 @@
       }}}]
     });
     window.addEventListener("resize", function () { npsChart.resize(); });
+  }
+
+  /* 根因路径: demands → negative aspects → scores (node ids are unique; their names are shown). */
+  var paths = readJson("paths-data"), pathsNode = document.getElementById("paths-chart");
+  if (paths && pathsNode && window.echarts && paths.links.length) {
+    var names = {}, colours = {"s:detractor": "#c0392b", "s:passive": "#e0a030", "s:promoter": "#1e8449", "s:none": "#9aa5b1"};
+    var layerColours = ["#1d5fbf", "#7a5cc2"];
+    paths.nodes.forEach(function (n) { names[n.id] = n.name; });
+    var middle = paths.nodes.filter(function (n) { return n.layer === 1; }).length;
+    var left = paths.nodes.filter(function (n) { return n.layer === 0; }).length;
+    pathsNode.style.height = Math.max(420, 30 * Math.max(middle, left) + 60) + "px";
+    var pathsChart = echarts.init(pathsNode, null, {renderer: "canvas"});
+    pathsChart.setOption({
+      animation: false,
+      tooltip: {trigger: "item", formatter: function (p) {
+        if (p.dataType === "edge") {
+          return names[p.data.source] + " → " + names[p.data.target] + "<br>" + p.data.value + " 位顾客";
+        }
+        return names[p.name] + "<br>" + p.value + " 位顾客";
+      }},
+      series: [{
+        type: "sankey", left: 20, right: 130, top: 10, bottom: 10, nodeWidth: 14, nodeGap: 10,
+        layoutIterations: 64, emphasis: {focus: "adjacency"},
+        label: {fontSize: 13, color: "#1f2933", formatter: function (p) { return names[p.name]; }},
+        lineStyle: {color: "gradient", opacity: 0.35, curveness: 0.5},
+        data: paths.nodes.map(function (n) {
+          return {name: n.id, depth: n.layer, itemStyle: {color: colours[n.id] || layerColours[n.layer] || "#555"}};
+        }),
+        links: paths.links
+      }]
+    });
+    window.addEventListener("resize", function () { pathsChart.resize(); });
+  }
+
+  /* 通话: each turn's score along the call, customer and agent apart, the emotion beside each point. */
+  var call = readJson("call-data"), callNode = document.getElementById("call-chart");
+  if (call && callNode && window.echarts && call.points.length) {
+    var labelColours = {negative: "#c0392b", neutral: "#9aa5b1", positive: "#1e8449"};
+    var turnSeries = [["customer", "客户", "solid"], ["agent", "客服", "dashed"]].map(function (who) {
+      return {
+        name: who[1], type: "line", symbolSize: 9, connectNulls: true,
+        lineStyle: {type: who[2], width: who[0] === "customer" ? 2 : 1},
+        itemStyle: {color: who[0] === "customer" ? "#1d5fbf" : "#9aa5b1"},
+        label: {show: who[0] === "customer", position: "top", fontSize: 12, formatter: function (p) {
+          return p.data && p.data.point.emotion_name && p.data.point.emotion !== "neutral" ? p.data.point.emotion_name : "";
+        }},
+        data: call.points.map(function (p) {
+          return p.speaker === who[0] ? {value: [p.at, p.score], point: p,
+            itemStyle: {color: labelColours[p.label] || "#555"}} : null;
+        }).filter(Boolean)
+      };
+    });
+    var callChart = echarts.init(callNode, null, {renderer: "canvas"});
+    callChart.setOption({
+      animation: false,
+      legend: {top: 0},
+      grid: {left: 50, right: 30, top: 40, bottom: 40},
+      tooltip: {trigger: "item", formatter: function (p) {
+        var t = p.data.point;
+        return (t.speaker === "customer" ? "客户" : "客服") + "（" + (call.timed ? t.at + " 秒" : "第 " + t.at + " 句") + "）<br>" +
+          t.text.slice(0, 60) + "<br>得分 " + t.score.toFixed(2) + (t.emotion_name ? " · " + t.emotion_name : "");
+      }},
+      xAxis: {type: "value", name: call.timed ? "秒" : "发言顺序", nameLocation: "middle", nameGap: 26,
+        minInterval: 1, min: "dataMin", max: "dataMax"},
+      yAxis: {type: "value", min: -1, max: 1, name: "情感得分"},
+      series: turnSeries
+    });
+    window.addEventListener("resize", function () { callChart.resize(); });
   }
 
   /* 批次: follow the batches still being analysed. */
