@@ -98,7 +98,33 @@ def may_hold(text: str, *values: str | None) -> bool:
 
 def parsed(rows: Iterable[tuple[int, str]], *values: str | None) -> list[tuple[int, Result]]:
     """The rows that may hold `values`, parsed."""
-    return [(pk, result_from_dict(json.loads(text))) for pk, text in rows if may_hold(text, *values)]
+    wanted = [needles(v) for v in values if v is not None]
+    return [
+        (pk, result_from_dict(json.loads(text)))
+        for pk, text in rows
+        if all(any(n in text for n in options) for options in wanted)
+    ]
+
+
+_DECODER = json.JSONDecoder()
+
+
+def stored_parts(text: str, keys: Sequence[str]) -> dict[str, Any]:
+    """The top-level `keys` of a stored result's JSON text, each parsed alone (a page that reads
+    thousands parses a fraction of each). Result.to_dict writes scalars and strings before them, and a
+    string's quotes are escaped, so the first ``"key": `` is the key's; a text not written so (another
+    serializer) is parsed whole."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        at = text.find(f'"{key}": ')
+        if at < 0:
+            continue
+        try:
+            out[key], _ = _DECODER.raw_decode(text, at + len(key) + 4)
+        except json.JSONDecodeError:
+            whole: dict[str, Any] = json.loads(text)
+            return {k: whole[k] for k in keys if k in whole}
+    return out
 
 
 @dataclass(frozen=True)

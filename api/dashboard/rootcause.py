@@ -4,8 +4,6 @@ filters); the page says how many it read of how many there are."""
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -18,6 +16,8 @@ router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 # Items read for the paths (the newest first): parsing each stored result is the cost of this view.
 ROOT_CAUSE_SAMPLE = 4000
+# How a negative unit's label is stored (json.dumps): a text without it has no negative aspect.
+NEGATIVE = '"label": "negative"'
 
 
 @router.get("/paths", response_class=HTMLResponse)
@@ -34,11 +34,21 @@ def paths(
     date_from, date_to = filters.iso(start), filters.iso(end)
     error = "开始日期不能晚于结束日期" if date_from and date_to and date_from > date_to else ""
     rows = [] if error else queries.recent_rows(session, date_from, date_to, ROOT_CAUSE_SAMPLE)
-    # Parsed as stored (not into Result values: the page reads thousands), the segment checked on them.
-    stored = [json.loads(text) for _, text in rows if queries.may_hold(text, chosen[1] if chosen else None)]
-    if chosen is not None:
-        stored = [r for r in stored if str((r.get("meta") or {}).get(chosen[0], "")).strip() == chosen[1]]
-    data = root_cause_paths(stored, queries.theme_labels(session))
+    # Read as stored, only the parts the paths need (not into Result values: the page reads thousands);
+    # an item not of the segment, or that says nothing negative, is left at a text check.
+    spellings = queries.needles(chosen[1]) if chosen else ()
+    stored, used = [], 0
+    for _, text in rows:
+        if chosen is not None:
+            if not any(n in text for n in spellings):
+                continue
+            meta = queries.stored_parts(text, ("meta",)).get("meta") or {}
+            if str(meta.get(chosen[0], "")).strip() != chosen[1]:
+                continue
+        used += 1
+        if NEGATIVE in text:
+            stored.append(queries.stored_parts(text, ("turns", "aspects", "meta")))
+    data = {**root_cause_paths(stored, queries.theme_labels(session)), "items": used}
     in_range = tallies.figures(session, date_from, date_to, chosen).items
     return render(
         request, "paths.html", user, page="paths", data=data, buckets=BUCKETS, sample_size=ROOT_CAUSE_SAMPLE,

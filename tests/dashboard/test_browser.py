@@ -5,6 +5,7 @@ Screenshots of every view are kept in the session's dashboard-screenshots folder
 from __future__ import annotations
 
 import time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -97,6 +98,21 @@ def test_heatmap_and_a_cells_verbatims(chromium: Any, live: Live, shots: Path) -
     assert "负面" in first and "华南" in first and "问卷 S" in first, first
     chromium.execute_script("arguments[0].scrollIntoView()", panel)
     shoot(chromium, shots / "3-verbatims.png")
+    assert severe(chromium) == []
+
+
+def test_a_months_heatmap_draws_within_a_second(chromium: Any, live: Live) -> None:
+    sign_in(chromium, live, "analyst")
+    today = date.today()
+    month = f"from={(today - timedelta(days=30)).isoformat()}&to={today.isoformat()}"
+    for dimension in ("region", "week", "tier"):
+        chromium.get(f"{live.base}/dashboard/heatmap?dimension={dimension}&{month}")
+        node = wait_for(lambda: chromium.find_elements(By.CSS_SELECTOR, "#heatmap-chart[data-drawn-at]"))[0]
+        # In the browser: from the page's last byte to the chart drawn (parsing, ECharts, layout, paint).
+        arrived = chromium.execute_script("return performance.getEntriesByType('navigation')[0].responseEnd")
+        drawing = float(node.get_attribute("data-drawn-at")) - float(arrived)
+        assert 0 < drawing < 1000, f"{dimension}: {drawing:.0f} ms to draw"
+        assert "物流配送" in body(chromium)
     assert severe(chromium) == []
 
 

@@ -133,6 +133,7 @@
           return pct(p.data.cell.negative_share) + "\n" + p.data.cell.mentions + " 次";
         }}, emphasis: {itemStyle: {borderColor: "#222", borderWidth: 1}}}]
     });
+    heatNode.dataset.drawnAt = performance.now().toFixed(0);  // when the chart was drawn (tests read it)
     chart.on("click", function (p) { openCell(p.data.cell.theme, p.data.cell.column); });
     window.addEventListener("resize", function () { chart.resize(); });
   }
@@ -276,6 +277,7 @@
   }
 
   /* 批次: follow the batches still being analysed. */
+  var PHASES = {queued: "等待分析", scoring: "逐条打分", themes: "归纳需求主题、汇总"};
   var watched = document.querySelectorAll(".batch[data-status=queued], .batch[data-status=running]");
   if (watched.length) {
     var poll = setInterval(function () {
@@ -287,9 +289,12 @@
           .then(function (r) { return r.json(); }).then(function (b) {
             node.querySelector("progress").value = b.progress;
             node.querySelector(".progress-text").textContent = b.processed + " / " + b.total + "（" + pct(b.progress) + "）";
+            var phase = node.querySelector(".phase");
+            if (phase) { phase.textContent = PHASES[b.phase] || ""; }
             if (b.status !== node.dataset.status) {
               node.dataset.status = b.status;
-              if (b.status === "done" || b.status === "failed") { window.location.reload(); }
+              // Reloaded without the upload's message, which is out of date once the batch is done.
+              if (b.status === "done" || b.status === "failed") { window.location.replace(window.location.pathname); }
             }
           }).catch(function () { /* the next tick tries again */ });
       });
