@@ -43,6 +43,7 @@ class Broker:
 
         app = Celery("kesheng", broker=settings.broker_url, set_as_current=False)
         app.conf.update(
+            broker_transport="api.distributed.redis_transport:RedisTransport",
             task_acks_late=True,
             task_reject_on_worker_lost=True,
             worker_prefetch_multiplier=1,
@@ -52,7 +53,16 @@ class Broker:
             accept_content=["json"],
             task_default_queue=BATCHES,
             task_routes={name: {"queue": queue} for name, queue in ROUTES.items()},
-            broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout},
+            broker_transport_options={
+                "visibility_timeout": settings.broker_visibility_timeout,
+                # Look for lost workers' messages every tenth of the timeout (at most every 10 s), and
+                # really scan each time: kombu scans on every tenth look by default.
+                "unacked_restore_interval": max(1, min(10, int(settings.broker_visibility_timeout / 10))),
+                "unacked_restore_throttle": 1,
+                # A broker gone without closing the connection must not hang a send for ever.
+                "socket_timeout": 30,
+                "socket_keepalive": True,
+            },
             # A broker that restarts must not end the workers nor fail the API's sends for good.
             broker_connection_retry_on_startup=True,
             broker_connection_max_retries=None,
