@@ -58,8 +58,10 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation, batching, checkpoints and reporting."""
+class LoopSettings:
+    """What the fine-tuning loop (training.loop) reads: optimisation, batching, checkpoints and
+    reporting. The binary recipe's [train] (``TrainConfig``) and the three-way one's
+    (training.recipe.UserTrain) add what their own loss and optimiser need."""
 
     batch_size: int = setting(low=1)
     lr: float = setting(low=0.0, open_low=True)
@@ -78,14 +80,20 @@ class TrainConfig:
     threads: int = setting(low=1)
     # 0 = no wall-time budget.
     stop_after_minutes: float = setting(low=0.0)
-    # Knowledge distillation (Hinton et al. 2015): the loss is (1 - w) × cross-entropy on the labels
-    # + w × T² × KL(teacher ‖ student) on logits softened by T. Used only with data.teacher_logits.
-    distill_weight: float = setting(0.0, low=0.0, high=1.0)
-    distill_temperature: float = setting(2.0, low=0.0, open_low=True)
 
     def __post_init__(self) -> None:
         if self.max_steps == 0 and self.epochs < 1:
             raise Invalid("epochs", "must be >= 1 when max_steps = 0 (the steps are epochs × batches)")
+
+
+@dataclass(frozen=True)
+class TrainConfig(LoopSettings):
+    """The binary recipe's [train]: the loop's settings and the distillation from a teacher."""
+
+    # Knowledge distillation (Hinton et al. 2015): the loss is (1 - w) × cross-entropy on the labels
+    # + w × T² × KL(teacher ‖ student) on logits softened by T. Used only with data.teacher_logits.
+    distill_weight: float = setting(0.0, low=0.0, high=1.0)
+    distill_temperature: float = setting(2.0, low=0.0, open_low=True)
 
 
 @dataclass(frozen=True)

@@ -21,20 +21,19 @@ three-way label), the negative-vs-positive accuracy (rows of a two-way file) and
 macro-F1 (rows with an emotion) that the dev share has, evaluated before the first step too, so a
 run that only makes things worse exports the starting weights (a tie goes to the later step).
 
-The loop is training.train's: batches from ``training.schedule.epoch_batches``, the learning rate
-from ``BudgetSchedule`` (warm-up, linear decay to the last step or the wall-time budget), progress
-lines and ``history.jsonl``, ``<out>/last/`` every ``checkpoint_every`` steps (weights, optimiser,
-scheduler, RNG, data position) to resume from exactly, ``<out>/best/`` at the best dev score. The
-recipe (``training.recipe.ThreeWayRecipe``, the packaged ``training/configs/three_way.toml``) holds every
-hyper-parameter and the seed.
+The loop is training.loop's, which training.train runs too: batches from
+``training.schedule.epoch_batches``, the learning rate from ``BudgetSchedule`` (warm-up, linear decay
+to the last step or the wall-time budget), progress lines and ``history.jsonl``, ``<out>/last/``
+every ``checkpoint_every`` steps (weights, optimiser, scheduler, RNG, data position) to resume from
+exactly, ``<out>/best/`` at the best dev score. The recipe (``training.recipe.ThreeWayRecipe``, the
+packaged ``training/configs/three_way.toml``) holds every hyper-parameter and the seed.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,13 +42,13 @@ import numpy as np
 import numpy.typing as npt
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from sklearn.metrics import f1_score
 from tokenizers import Tokenizer
 
 from nlp.errors import ConfigError, ModelError
 from nlp.schema import EMOTIONS, LABELS
-from training.classifier import encode
+from training.classifier import STATE_FILE, encode
+from training.loop import FineTuneLoop, require_same_sections
 from training.multitask import (
     IGNORE,
     NEGATIVE,
@@ -64,15 +63,11 @@ from training.multitask import (
     start_model,
 )
 from training.recipe import ThreeWayRecipe, UserTrain
-from training.schedule import BudgetSchedule, epoch_batches
-from training.train import replace_dir
 from training.validate import TrainingExample
 
 HEADS_FILE = "heads.json"  # marks a multi-head checkpoint folder (and names its classes)
 RECIPE_FILE = "recipe.json"
 TEACHER_FILE = "teacher.npz"
-STATE_FILE = "state.json"
-TRAINER_FILE = "trainer.pt"
 PAIR = [NEGATIVE, POSITIVE]
 FIGURE_NAMES = {
     "three_way_macro_f1": "three-way macro-F1",
@@ -229,10 +224,15 @@ def _targets(
 
 
 # ---- the loop ---------------------------------------------------------------------------------------
-class UserTrainer:
-    """One run in `out` on your rows from `start`: build or resume, loop, checkpoint, keep the best.
+class UserTrainer(FineTuneLoop):
+    """One run in `out` on your rows from `start` (training.loop): build or resume, loop, checkpoint,
+    keep the best dev score (the start's included).
 
     `data_sha256` identifies the validated training file: a resumed run must train on the same rows."""
+
+    best_key, best_name = "best_score", "score"
+    evaluates_start = True
+    model: MultiHeadClassifier
 
     def __init__(
         self,
@@ -248,7 +248,7 @@ class UserTrainer:
                 f"model.head_tokens = {recipe.model.head_tokens}: must be below the starting version's "
                 f"max_length ({start.max_length}); set it with --set model.head_tokens=N"
             )
-        self.recipe, self.start, self.out, self.data_sha256 = recipe, start, out, data_sha256
+        self.recipe, self.start, self.data_sha256 = recipe, start, data_sha256
         tc = recipe.train
         torch.set_num_threads(tc.threads)
         torch.manual_seed(recipe.seed)
@@ -257,27 +257,13 @@ class UserTrainer:
         self.train_ids = self._encode(self.train_rows)
         self.dev_ids = self._encode(self.dev_rows)
         self.polarity, self.two_way, self.emotion = _targets(self.train_rows)
-        self.lengths = [len(ids) for ids in self.train_ids]
-        self.per_epoch = len(epoch_batches(self.lengths, tc.batch_size, tc.mega_batches, recipe.seed, 0))
-        self.total = tc.max_steps or tc.epochs * self.per_epoch
+        super().__init__(tc, recipe.seed, out, [len(ids) for ids in self.train_ids], data_sha256=data_sha256)
         head = [p for n, p in self.model.named_parameters() if not n.startswith("encoder.") and p.requires_grad]
         encoder = [p for n, p in self.model.named_parameters() if n.startswith("encoder.") and p.requires_grad]
         self.optimizer = torch.optim.AdamW(
             [{"params": encoder, "lr": tc.lr}, {"params": head, "lr": tc.head_lr}], weight_decay=tc.weight_decay
         )
-        self.scheduler = BudgetSchedule(round(tc.warmup_fraction * self.total), self.total, 60 * tc.stop_after_minutes)
         self.teacher_polarity, self.teacher_emotion = self._teacher()
-        self.state: dict[str, Any] = {
-            "step": 0,
-            "epoch": 0,
-            "batch_in_epoch": 0,
-            "best_score": -1.0,
-            "best_step": 0,
-            "wall_seconds": 0.0,
-            "total_steps": self.total,
-            "steps_per_epoch": self.per_epoch,
-            "data_sha256": data_sha256,
-        }
 
     def _encode(self, rows: Sequence[TrainingExample]) -> list[list[int]]:
         texts = [r.text for r in rows]
@@ -297,49 +283,18 @@ class UserTrainer:
         return torch.from_numpy(polarity), torch.from_numpy(emotion)
 
     # ---- checkpoints --------------------------------------------------------------------------------
-    def save_last(self) -> None:
-        """Write ``<out>/last/`` atomically: weights, optimiser, scheduler, RNG, data position."""
-        tmp = self.out / "last.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        save_checkpoint(self.model, tmp, self.state)
-        (tmp / RECIPE_FILE).write_text(json.dumps(self.recipe.to_dict(), indent=2) + "\n", encoding="utf-8")
-        trainer = {
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "rng": torch.get_rng_state(),
-        }
-        torch.save(trainer, tmp / TRAINER_FILE)
-        replace_dir(tmp, self.out / "last")
+    def write_checkpoint(self, folder: Path) -> None:
+        save_checkpoint(self.model, folder, self.state)
+        (folder / RECIPE_FILE).write_text(json.dumps(self.recipe.to_dict(), indent=2) + "\n", encoding="utf-8")
 
-    def resume(self) -> None:
-        """Continue from ``<out>/last/``; the seed, data and model settings and the rows must be unchanged."""
-        folder = self.out / "last"
-        if not (folder / STATE_FILE).is_file():
-            raise ModelError(f"{folder / STATE_FILE}: missing; nothing to resume (run without --resume)")
+    def check_resumable(self, folder: Path, state: Mapping[str, Any]) -> None:
+        """The seed, data and model settings and the rows must be unchanged."""
         saved = json.loads((folder / RECIPE_FILE).read_text(encoding="utf-8"))
-        current = self.recipe.to_dict()
-        for section in ("seed", "data", "model"):
-            if saved.get(section) != current[section]:
-                raise ModelError(f"{folder / RECIPE_FILE}: [{section}] differs from the current recipe")
-        state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+        require_same_sections(folder / RECIPE_FILE, saved, self.recipe.to_dict(), "recipe")
         if state.get("data_sha256") != self.data_sha256:
             raise ModelError(f"{folder / STATE_FILE}: the run trained on other rows; resume it with the same --data")
-        self.model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
-        trainer = torch.load(folder / TRAINER_FILE, weights_only=True)
-        self.optimizer.load_state_dict(trainer["optimizer"])
-        self.scheduler.load_state_dict(trainer["scheduler"])
-        torch.set_rng_state(trainer["rng"])
-        self.state.update(state)
-        self.state["total_steps"] = self.total
-        self.log(f"resumed at step {self.state['step']} (epoch {self.state['epoch']})")
 
-    # ---- reporting ----------------------------------------------------------------------------------
-    def log(self, line: str, record: dict[str, Any] | None = None) -> None:
-        print(line, flush=True)
-        if record is not None:
-            with (self.out / "history.jsonl").open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-
+    # ---- the dev set and one step -------------------------------------------------------------------
     def evaluate_dev(self) -> dict[str, float]:
         """Dev figures; saves ``<out>/best/`` when the score is at least the best so far."""
         started = time.monotonic()
@@ -349,10 +304,9 @@ class UserTrainer:
         best = figures["score"] >= self.state["best_score"]
         if best:
             self.state["best_score"], self.state["best_step"] = figures["score"], step
-            tmp = self.out / "best.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            save_checkpoint(self.model, tmp, {"step": step, "dev": figures})
-            replace_dir(tmp, self.out / "best")
+            self.replace_folder(
+                "best", lambda folder: save_checkpoint(self.model, folder, {"step": step, "dev": figures})
+            )
         shown = ", ".join(f"{FIGURE_NAMES[k]} {v:.4f}" for k, v in figures.items())
         self.log(
             f"eval step {step}: dev {shown} ({time.monotonic() - started:.0f} s){' *best*' if best else ''}",
@@ -360,61 +314,8 @@ class UserTrainer:
         )
         return figures
 
-    def run(self, stop_at_step: int | None = None) -> None:
-        """Train to `total_steps` (or the wall-time budget, or `stop_at_step` as if interrupted there),
-        checkpointing and evaluating on the way; the start is evaluated first."""
-        tc = self.recipe.train
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.log(
-            f"training {len(self.train_ids)} texts, {self.per_epoch} batches/epoch, {self.total} steps, "
-            f"{sum(p.numel() for p in self.model.parameters() if p.requires_grad)} trainable parameters"
-        )
-        if self.state["step"] == 0 and self.state["best_score"] < 0:
-            self.evaluate_dev()
-        self.model.train()
-        started, wall_before = time.monotonic(), float(self.state["wall_seconds"])
-        window: list[tuple[float, float]] = []
-        last_eval = self.state["step"]
-        end = min(self.total, stop_at_step or self.total)
-        while self.state["step"] < end:
-            batches = epoch_batches(self.lengths, tc.batch_size, tc.mega_batches, self.recipe.seed, self.state["epoch"])
-            while self.state["batch_in_epoch"] < len(batches) and self.state["step"] < end:
-                tick = time.monotonic()
-                loss = self._step(batches[self.state["batch_in_epoch"]])
-                self.state["step"] += 1
-                self.state["batch_in_epoch"] += 1
-                window = [*window[-(10 * tc.log_every) + 1 :], (loss, time.monotonic() - tick)]
-                self.state["wall_seconds"] = wall_before + time.monotonic() - started
-                step = self.state["step"]
-                if step % tc.log_every == 0 or step == self.total:
-                    recent = window[-tc.log_every :]
-                    per_step = sum(s for _, s in window) / len(window)
-                    loss_avg = sum(v for v, _ in recent) / len(recent)
-                    self.log(
-                        f"step {step}/{self.total} epoch {step / self.per_epoch:.2f} loss {loss_avg:.4f} "
-                        f"{per_step:.2f} s/step ETA {per_step * (self.total - step) / 60:.1f} min",
-                        {"step": step, "loss": loss_avg, "s_per_step": per_step},
-                    )
-                if step % tc.eval_every == 0:
-                    self.evaluate_dev()
-                    last_eval = step
-                if step % tc.checkpoint_every == 0:
-                    self.save_last()
-                if tc.stop_after_minutes and self.state["wall_seconds"] > 60 * tc.stop_after_minutes:
-                    self.log(f"stopping at step {step}: stop_after_minutes={tc.stop_after_minutes} reached")
-                    end = step
-            if self.state["batch_in_epoch"] >= len(batches):
-                self.state["epoch"] += 1
-                self.state["batch_in_epoch"] = 0
-        if last_eval != self.state["step"]:
-            self.evaluate_dev()
-        self.save_last()
-        self.log(
-            f"done: {self.state['step']} steps in {self.state['wall_seconds'] / 60:.1f} min; "
-            f"best dev score {self.state['best_score']:.4f} at step {self.state['best_step']}"
-        )
-
-    def _step(self, indices: Sequence[int]) -> float:
+    def train_step(self, indices: Sequence[int]) -> float:
+        """``user_loss`` on one batch, then one update (the encoder at ``lr``, the heads at ``head_lr``)."""
         tc = self.recipe.train
         polarity, emotion = forward_by_length(self.model, [self.train_ids[i] for i in indices], tc.batch_size)
         chosen = torch.tensor(list(indices), dtype=torch.long)
@@ -433,14 +334,7 @@ class UserTrainer:
             teacher_three_way=self.start.three_way,
             teacher_emotions=self.start.emotions,
         )
-        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
-        factor = self.scheduler.factor(self.state["step"], self.state["wall_seconds"])
-        for group, peak in zip(self.optimizer.param_groups, (tc.lr, tc.head_lr), strict=True):
-            group["lr"] = peak * factor
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), tc.grad_clip)
-        self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        return float(loss.item())
+        return self.update(loss, (tc.lr, tc.head_lr))
 
 
 __all__ = [

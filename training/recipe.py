@@ -43,8 +43,8 @@ from typing import Any, Literal
 from models.home import BASE_ENCODER_DIR
 from nlp import settings
 from nlp.errors import ConfigError
-from nlp.settings import Invalid, read_toml, setting
-from training.config import Config, apply_override, config_from_dict
+from nlp.settings import read_toml, setting
+from training.config import Config, LoopSettings, apply_override, config_from_dict
 from training.pool import Example, stratified_split
 from training.validate import TrainingExample
 
@@ -71,7 +71,6 @@ class Recipe:
 
 
 # ---- the three-way recipe ---------------------------------------------------------------------
-# ---- the recipe --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class UserData:
     """Your texts' dev share and further evaluation sets (kesheng train adds the golden sets)."""
@@ -89,31 +88,14 @@ class UserModel:
 
 
 @dataclass(frozen=True)
-class UserTrain:
-    """Optimisation, batching, checkpoints, reporting and what is distilled from the start."""
+class UserTrain(LoopSettings):
+    """The loop's settings (``lr`` is the encoder's), the heads' learning rate and what is distilled
+    from the start."""
 
-    batch_size: int = setting(low=1)
-    lr: float = setting(low=0.0, open_low=True)
     head_lr: float = setting(low=0.0, open_low=True)
-    warmup_fraction: float = setting(low=0.0, high=1.0)
-    weight_decay: float = setting(low=0.0)
-    grad_clip: float = setting(low=0.0, open_low=True)
-    epochs: int = setting(low=0)
-    max_steps: int = setting(low=0)
-    mega_batches: int = setting(low=1)
-    checkpoint_every: int = setting(low=1)
-    eval_every: int = setting(low=1)
-    log_every: int = setting(low=1)
-    eval_batch_size: int = setting(low=1)
-    threads: int = setting(low=1)
-    stop_after_minutes: float = setting(low=0.0)
     distill_weight: float = setting(low=0.0)
     distill_temperature: float = setting(low=0.0, open_low=True)
     emotion_weight: float = setting(low=0.0)
-
-    def __post_init__(self) -> None:
-        if self.max_steps == 0 and self.epochs < 1:
-            raise Invalid("epochs", "must be >= 1 when max_steps = 0 (the steps are epochs × batches)")
 
 
 @dataclass(frozen=True)
