@@ -1,7 +1,11 @@
-"""MODEL_CARD.md of a three-way + emotion model folder (training.export_multihead), from its manifest."""
+"""MODEL_CARD.md of a three-way + emotion model folder, from its manifest: one that
+training.export_multihead exported (``render_multihead_card``), or one that ``kesheng train`` fine-tuned
+on your labels (training.retrain_multihead, ``render_user_card``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from nlp.schema import EMOTION_NAMES
@@ -20,7 +24,7 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f} %"
 
 
-def _confusion(entry: dict[str, Any], chinese: bool) -> list[str]:
+def _confusion(entry: Mapping[str, Any], chinese: bool) -> list[str]:
     classes = entry["confusion"]["classes"]
     names = [f"{c} {EMOTION_NAMES[c]}" if chinese else c for c in classes]
     lines = ["| true \\ predicted | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
@@ -183,4 +187,86 @@ Created {manifest["created"]} with torch {manifest["libraries"]["torch"]}, trans
 """
 
 
-__all__ = ["render_multihead_card"]
+# ---- a version fine-tuned on your labels (training.retrain_multihead) ------------------------------
+def _auc(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
+
+
+def render_user_card(manifest: Mapping[str, Any]) -> str:
+    """MODEL_CARD.md of a three-way version fine-tuned by ``kesheng train``, from its manifest."""
+    metrics, training = manifest["metrics"], manifest["training"]
+    data = manifest.get("training_data", {})
+    recipe, train = manifest["config"], manifest["config"]["train"]
+    binary_rows, multi_rows, matrices = [], [], []
+    for name, entry in metrics.items():
+        if not isinstance(entry, dict) or "kind" not in entry:
+            continue
+        shipped = entry["shipped"]
+        if entry["kind"] == "binary":
+            binary_rows.append(
+                f"| {name} | {shipped['n']} | {_pct(shipped['accuracy'])} | {_pct(shipped['macro_f1'])} | "
+                f"{_auc(shipped['roc_auc'])} | {_pct(entry['transformer_int8']['accuracy'])} | "
+                f"{_pct(entry['transformer_fp32']['accuracy'])} |"
+            )
+            continue
+        per_class = " · ".join(f"{c} {v['f1']:.3f}" for c, v in shipped["per_class"].items())
+        multi_rows.append(
+            f"| {name} ({entry['kind'].replace('_', '-')}) | {shipped['n']} | **{shipped['macro_f1']:.4f}** | "
+            f"{_pct(shipped['accuracy'])} | {per_class} | {entry['transformer_fp32']['macro_f1']:.4f} |"
+        )
+        matrices += [f"**{name}** (rows true):", "", *_confusion(shipped, entry["kind"] == "emotion"), ""]
+    heads = manifest.get("ngram_heads") or {}
+    dropped = manifest.get("ngram_heads_dropped") or []
+    calibration = manifest["calibration"]
+    best = training["best"]
+    files = ", ".join(f"`{Path(f['file']).name}` (sha256 `{f['sha256'][:12]}…`)" for f in data.get("files", []))
+    ngram = "none"
+    if manifest.get("ngram_weight"):
+        ngram = f"the character n-gram model of {manifest['parent_version']} (weight {manifest['ngram_weight']})"
+    return f"""# {manifest["name"]} {manifest["version"]}
+
+Three-way polarity (negative / neutral / positive) and six emotions (angry 愤怒, sad 失望, fear 焦虑,
+surprise 惊讶, happy 满意, neutral 中性), fine-tuned by `kesheng train` from {manifest["parent_version"]}
+({manifest["started_from"]}, read from its `{manifest["start"]["read_from"]}`) on your labelled texts.
+
+- **Training data**: {data.get("texts", "?")} texts from {files or "?"}, of which {data.get("held_out_dev", "?")}
+  held out as the dev set; {data.get("labels", "")}.
+- **What was learnt**: a three-way label trains the polarity head over its three classes; a label of a
+  file with only negative/positive labels trains the negative-vs-positive split alone; an emotion
+  trains the emotion head. What a text's labels do not say is distilled towards
+  {manifest["parent_version"]}'s reading of it (weight {train["distill_weight"]}, T = {train["distill_temperature"]}).
+- **Model**: {manifest["parent_version"]}'s encoder and tokenizer, mean pooling and two linear heads
+  (`logits` [batch, 3], `emotion_logits` [batch, 6]); ONNX, fused, int8 weights with
+  `{metrics["quantisation"]["shipped"]}` MatMuls kept fp32. Input: the text prefixed with
+  `{manifest["text_prefix"]}`, at most {manifest["max_length"]} tokens per window (stride {manifest["window_stride"]}).
+- **N-gram parts**: {ngram};
+  n-gram heads kept: {", ".join(f"{k} ({v})" for k, v in heads.items()) or "none"}; dropped (your labels
+  teach that task): {", ".join(dropped) or "none"}.
+- **Calibration**: T = {manifest["temperature"]} for polarity ({calibration["temperature"]}), T =
+  {manifest["emotion_temperature"]} for emotions ({calibration["emotion_temperature"]}); refitted on the
+  dev share only with at least {calibration["refit_min_rows"]} labelled texts for it.
+
+## Evaluation
+Texts never trained on: the promotion gate's golden sets, the recipe's other sets and the dev share.
+
+| set | n | accuracy | macro-F1 | ROC-AUC | int8 alone | fp32 |
+|---|---:|---:|---:|---:|---:|---:|
+{chr(10).join(binary_rows) or "| – | | | | | | |"}
+
+| set | n | macro-F1 | accuracy | per-class F1 | fp32 macro-F1 |
+|---|---:|---:|---:|---|---:|
+{chr(10).join(multi_rows) or "| – | | | | | |"}
+
+{chr(10).join(matrices)}
+## Training
+{train["epochs"]} epochs of batches of {train["batch_size"]} (max_steps {train["max_steps"]}; 0 = epochs), encoder
+learning rate {train["lr"]}, heads {train["head_lr"]}, seed {recipe["seed"]}. Best dev score
+{best.get("score", 0.0):.4f} at step {best["step"]} (step 0 is {manifest["parent_version"]} itself).
+
+## Reproduce
+`kesheng train --config manifest.json --data FILE` with the same file (its sha256 above) trains again
+with this recipe from the active version: the same model when that is {manifest["parent_version"]}.
+"""
+
+
+__all__ = ["render_multihead_card", "render_user_card"]

@@ -198,7 +198,8 @@ def retrain(request: RetrainRequest, registry: Registry, log: Log = print) -> Re
         raise ConfigError(f"{out / 'last'} exists: pass --resume to continue that run, or choose another --out")
     golden = dict(registry.gate.golden)
     if three_way_run(request, registry):
-        from training.retrain_multihead import render_card, train_three_way
+        from training.model_card_multihead import render_user_card
+        from training.retrain_multihead import train_three_way
 
         run = train_three_way(
             config=request.config,
@@ -213,7 +214,7 @@ def retrain(request: RetrainRequest, registry: Registry, log: Log = print) -> Re
             log=log,
         )
         trained = _Trained(run.model_dir, run.manifest, run.validation, run.held_out, run.parent, run.started_from)
-        threads, card = int(run.manifest["config"]["train"]["threads"]), render_card
+        threads, card = int(run.manifest["config"]["train"]["threads"]), render_user_card
     else:
         trained = _train_binary(request, registry, golden, log)
         threads, card = int(trained.manifest["config"]["train"]["threads"]), _binary_card
