@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import BertConfig, BertModel
 
 from nlp.errors import ConfigError
+from tests.training.tiny_encoder import nudged_multihead, tiny_bert_config
 from training.from_onnx import read_export
-from training.multitask import IGNORE, MultiHeadClassifier
+from training.multitask import IGNORE
 from training.multitask_user import Targets, dev_figures, user_loss
 from training.onnx_graph import export_onnx, fuse
 from training.recipe import PACKAGED_THREE_WAY_RECIPE, UserTrain, hold_out_rows, resolve_three_way_recipe
@@ -45,20 +45,7 @@ def recipe_train(distill_weight: float = 0.5) -> UserTrain:
 
 # ---- from_onnx ----------------------------------------------------------------------------------------
 def test_a_fused_multi_head_export_gives_back_the_weights(tmp_path: Path) -> None:
-    torch.manual_seed(3)
-    config = BertConfig(
-        vocab_size=80,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=96,
-        pad_token_id=1,
-    )
-    model = MultiHeadClassifier(BertModel(config, add_pooling_layer=False), 0.1)
-    with torch.no_grad():
-        for parameter in model.parameters():  # distinct tensors, as a trained model has
-            parameter.add_(0.05 * torch.randn_like(parameter))
+    model = nudged_multihead(tiny_bert_config(80, heads=4, max_positions=96), seed=3)
     model.eval()
     export_onnx(model, tmp_path / "raw.onnx", 17, ("logits", "emotion_logits"))
     fuse(tmp_path / "raw.onnx", tmp_path / "fused.onnx", 4, 32)

@@ -126,6 +126,16 @@ def write_tsv(path: Path, rows: list[tuple[int, str]]) -> Path:
     return path
 
 
+def write_gate(root: Path) -> None:
+    """The golden set (golden/golden.tsv) and a registry config whose gate and validation use it."""
+    write_tsv(root / "golden" / "golden.tsv", GOLDEN)
+    (root / "registry.toml").write_text(
+        '[gate]\nmargin_points = 1.0\nmetrics = ["accuracy"]\n[gate.golden]\nclear = "golden/golden.tsv"\n'
+        '[validation]\nmin_rows = 10\nmin_label_share = 0.2\nduplicates = "error"\n',
+        encoding="utf-8",
+    )
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A repo-like root: a tiny random 2-layer BERT as runs/base-encoder (the real e5 tokenizer pruned
@@ -135,13 +145,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_tiny_encoder(root / "runs" / "base-encoder", pruned_tokenizer_json(texts))
     write_tsv(root / "runs" / "pool" / "dev.tsv", HELD_OUT)
     write_tsv(root / "runs" / "pool" / "test.tsv", HELD_OUT[1::2])
-    write_tsv(root / "golden" / "golden.tsv", GOLDEN)
     (root / "recipe.toml").write_text(RECIPE, encoding="utf-8")
-    (root / "registry.toml").write_text(
-        '[gate]\nmargin_points = 1.0\nmetrics = ["accuracy"]\n[gate.golden]\nclear = "golden/golden.tsv"\n'
-        '[validation]\nmin_rows = 10\nmin_label_share = 0.2\nduplicates = "error"\n',
-        encoding="utf-8",
-    )
+    write_gate(root)
     return root
 
 

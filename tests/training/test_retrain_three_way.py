@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from kesheng.cli import app
 from models.registry import Registry
 from nlp.files import sha256_file
-from tests.training.test_retrain import GOLDEN, NEGATIVE, POSITIVE, write_tsv
+from tests.training.test_retrain import GOLDEN, NEGATIVE, POSITIVE, write_gate, write_tsv
 from tests.training.tiny_encoder import pruned_tokenizer_json, write_tiny_three_way_model
 from training.recipe import PACKAGED_RECIPE
 
@@ -76,12 +76,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     texts = [t for *_, t in THREE_WAY] + POSITIVE + NEGATIVE + [t for _, t in GOLDEN] + SCORED
     labelled = [(t, POLARITY.get(p, 1), EMOTION.index(e or "neutral")) for p, e, t in THREE_WAY]
     write_tiny_three_way_model(root / "tiny", pruned_tokenizer_json(texts), labelled, START)
-    write_tsv(root / "golden" / "golden.tsv", GOLDEN)
-    (root / "registry.toml").write_text(
-        '[gate]\nmargin_points = 1.0\nmetrics = ["accuracy"]\n[gate.golden]\nclear = "golden/golden.tsv"\n'
-        '[validation]\nmin_rows = 10\nmin_label_share = 0.2\nduplicates = "error"\n',
-        encoding="utf-8",
-    )
+    write_gate(root)
     return root
 
 

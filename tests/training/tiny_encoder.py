@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -15,6 +15,9 @@ from transformers import BertConfig, BertModel
 
 from training.build_encoder import prune_tokenizer_json
 from training.encoder import QUERY_PREFIX, source_files
+
+if TYPE_CHECKING:
+    from training.multitask import MultiHeadClassifier
 
 
 def pruned_tokenizer_json(texts: Sequence[str]) -> dict[str, Any]:
@@ -26,23 +29,41 @@ def pruned_tokenizer_json(texts: Sequence[str]) -> dict[str, Any]:
     return prune_tokenizer_json(full, sorted(keep))
 
 
+def tiny_bert_config(vocab_size: int, heads: int = 2, max_positions: int = 64) -> BertConfig:
+    """A 2-layer BERT of hidden size 32 with the e5 tokenizer's special ids (pad 1, bos 0, eos 2)."""
+    return BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=heads,
+        intermediate_size=64,
+        max_position_embeddings=max_positions,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+    )
+
+
+def nudged_multihead(config: BertConfig, seed: int) -> MultiHeadClassifier:
+    """A random multi-head model on a BERT of `config` (seeded), every parameter nudged: a fresh BERT's
+    layer norms are all ones and its biases all zeros, and the export shares equal tensors between
+    layers; a trained model's never are."""
+    from training.multitask import MultiHeadClassifier
+
+    torch.manual_seed(seed)
+    model = MultiHeadClassifier(BertModel(config, add_pooling_layer=False), 0.1)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    return model
+
+
 def write_tiny_encoder(folder: Path, tokenizer_json: dict[str, Any]) -> None:
     """A random 2-layer BERT (hidden 32) with `tokenizer_json` and a build manifest, into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     vocab = len(tokenizer_json["model"]["vocab"])
     torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=vocab,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-    )
-    BertModel(config, add_pooling_layer=False).save_pretrained(str(folder))
+    BertModel(tiny_bert_config(vocab), add_pooling_layer=False).save_pretrained(str(folder))
     (folder / "tokenizer.json").write_text(json.dumps(tokenizer_json, ensure_ascii=False), "utf-8")
     (folder / "build_manifest.json").write_text(
         json.dumps({"base_model": "tiny random BERT", "packages": {}, "vocab": {"after": vocab}}), "utf-8"
@@ -61,31 +82,15 @@ def write_tiny_three_way_model(
     from nlp.schema import EMOTIONS, LABELS
     from nlp.sentiment.ngram import NgramHead, NgramParams, save_heads
     from training.export_multihead import OUTPUTS
-    from training.multitask import MultiHeadClassifier
     from training.ngram import fit_ngram
     from training.onnx_graph import export_onnx, fuse, quantize
 
     folder.mkdir(parents=True, exist_ok=True)
     work = folder.parent / f".{folder.name}-work"
     work.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(1)
-    config = BertConfig(
-        vocab_size=len(tokenizer_json["model"]["vocab"]),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        pad_token_id=1,
-        bos_token_id=0,
-        eos_token_id=2,
-    )
-    model = MultiHeadClassifier(BertModel(config, add_pooling_layer=False), 0.1)
+    config = tiny_bert_config(len(tokenizer_json["model"]["vocab"]))
+    model = nudged_multihead(config, seed=1)
     with torch.no_grad():
-        # A fresh BERT's layer norms are all ones and its biases all zeros, and the export shares
-        # equal tensors between layers; a trained model's never are.
-        for parameter in model.parameters():
-            parameter.add_(0.05 * torch.randn_like(parameter))
         torch.nn.init.normal_(model.polarity.weight, std=1.0)
         torch.nn.init.normal_(model.emotion.weight, std=1.0)
     model.eval()
