@@ -258,6 +258,9 @@ class ThemeConfig:
     # A discovered demand needs at least this many mentions in the sample, and there are at most
     # max_discovered of them (the most mentioned).
     min_theme_items: int = 10
+    # ... and this share of its mentions judged with a specific opinion: a term customers only name
+    # (订单号, 下单时间, a [链接] of the export) is a topic of the conversation, not a demand.
+    min_judged_share: float = 0.3
     max_discovered: int = 20
     # Terms listed per discovered demand (and seed words per taxonomy theme) as its keywords.
     keywords_per_theme: int = 8

@@ -23,13 +23,13 @@ import jieba.posseg
 from nlp.config import CorpusKeywordConfig
 from nlp.errors import NotFittedError
 from nlp.normalize import normalize
+from nlp.redact import ANY_PLACEHOLDER
 from nlp.schema import Result
 from nlp.tokenize import Tokenizer, is_word
 
 _LATIN = re.compile(r"^[0-9A-Za-z]+$")
 _DIGITS = re.compile(r"^[0-9.]+$")
 # Redaction placeholders ([手机号], [金额]) and the chat system's markers ([订单信息], [链接]).
-_PLACEHOLDER = re.compile(r"\[[^\[\]\s]{1,8}\]")
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class KeywordExtractor:
     def candidates(self, text: str) -> list[tuple[str, bool]]:
         """Candidate keywords of one text in order, each with True when it is a multi-token phrase."""
         config = self.config
-        clean = _PLACEHOLDER.sub("，", normalize(text))
+        clean = ANY_PLACEHOLDER.sub("，", normalize(text))
         tokens = [(pair.word, pair.flag) for pair in self._pos.cut(clean, HMM=config.hmm)]
         out: list[tuple[str, bool]] = []
         predicate_at = -1

@@ -36,12 +36,14 @@ PLACEHOLDERS: dict[str, str] = {
     "customer_id": "[客户编号]",
 }
 PLACEHOLDER_PATTERN = re.compile("|".join(map(re.escape, PLACEHOLDERS.values())))
+# Ours and those of exports anonymised before they reach us ([数字], [订单号], [链接], [姓名]).
+ANY_PLACEHOLDER = re.compile(r"\[[^\[\]\s]{1,8}\]")
 
 
 def blank_placeholders(text: str) -> str:
-    """`text` with each placeholder replaced by as many spaces (offsets hold): a placeholder is not a
-    word of what the customer said, so it is neither a keyword nor an aspect."""
-    return PLACEHOLDER_PATTERN.sub(lambda m: " " * len(m.group()), text) if "[" in text else text
+    """`text` with each placeholder (ours or an export's own) replaced by as many spaces, so offsets
+    hold: a placeholder is not a word of what the customer said, so it is neither a keyword nor an aspect."""
+    return ANY_PLACEHOLDER.sub(lambda m: " " * len(m.group()), text) if "[" in text else text
 
 
 _DEFAULT_CONFIG = RedactionConfig()

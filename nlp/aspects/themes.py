@@ -204,7 +204,12 @@ class DemandModel:
         demands: list[Theme] = []
         for terms in groups:
             mentions = sum(usage[t].mentions for t in terms)
-            if mentions < config.min_theme_items or len(demands) >= config.max_discovered:
+            judged = sum(usage[t].opinions.total() for t in terms)
+            if (
+                mentions < config.min_theme_items
+                or judged < config.min_judged_share * mentions
+                or len(demands) >= config.max_discovered
+            ):
                 for t in terms:
                     self.term_theme_.setdefault(t, None)
                 continue

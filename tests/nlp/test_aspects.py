@@ -162,6 +162,22 @@ def test_demands_by_seed_by_meaning_and_discovered(embedder: E5Embedder) -> None
     assert themed[0].themes == ("logistics", str(first["味道"])) and themed[0].theme_weights["logistics"] == 0.5
 
 
+def test_a_term_customers_only_name_is_no_demand(embedder: E5Embedder) -> None:
+    # 订单号 is named in 20 answers but judged in 2: a topic of the conversation, not a demand.
+    named = [_answer(600 + i, ("订单号是多少", "订单号", "", "neutral")) for i in range(18)]
+    named += [_answer(620 + i, ("订单号很乱", "订单号", "乱", "negative")) for i in range(2)]
+    model = DemandModel(load_taxonomy(), ThemeConfig(min_df=2, min_theme_items=5), embedder).fit(CORPUS + named)
+    assert model.term_theme_.get("订单号") is None
+    assert "电池·不耐用" in {t.label for t in model.themes_ if t.discovered}
+
+
+def test_an_exports_own_placeholders_are_no_aspect_term(pipeline: Pipeline) -> None:
+    [result] = list(pipeline.pipe([Item("p1", "survey", "[数字]元是返到哪里呢，[链接]打不开，物流太慢了")]))
+    terms = {a.term for a in result.aspects}
+    assert "数字" not in terms and "链接" not in terms and "物流" in terms
+    assert "数字" not in result.keywords and "链接" not in result.keywords
+
+
 def test_discovered_ids_stay_stable_across_batches(embedder: E5Embedder) -> None:
     config = ThemeConfig(min_df=2, min_theme_items=5)
     first = DemandModel(load_taxonomy(), config, embedder).fit(CORPUS)
