@@ -6,7 +6,7 @@ page can show which weeks would breach before anyone turns it on."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -76,18 +76,36 @@ def nps_range(session: Session, date_from: str | None, date_to: str | None) -> t
     return date_from, date_to
 
 
-def nps_cells(session: Session, dimension: str, date_from: str | None, date_to: str | None) -> list[NpsCell]:
-    """The NPS cells of `dimension` × week from the maintained tallies; items without a value: 未知."""
+def nps_cells(
+    session: Session,
+    dimension: str,
+    date_from: str | None,
+    date_to: str | None,
+    labels: Mapping[str, str] | None = None,
+) -> list[NpsCell]:
+    """The NPS cells of `dimension` × week from the maintained tallies; items without a value: 未知.
+    `labels` names the rows (a demand's id → its Chinese label)."""
     weeks = tallies.nps_weeks(session, dimension, date_from, date_to)
-    return [NpsCell(w.value or UNKNOWN_SEGMENT, w.week, w.promoters, w.passives, w.detractors) for w in weeks]
+    named = labels or {}
+    return [
+        NpsCell(
+            named.get(w.value, w.value) if w.value else UNKNOWN_SEGMENT, w.week, w.promoters, w.passives, w.detractors
+        )
+        for w in weeks
+    ]
 
 
 def stored_nps_heatmap(
-    session: Session, date_from: str | None, date_to: str | None, dimension: str = "product"
+    session: Session,
+    date_from: str | None,
+    date_to: str | None,
+    dimension: str = "product",
+    labels: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """NPS per value of `dimension` × ISO week of [date_from, date_to] (see nps_range)."""
+    """NPS per value of `dimension` × ISO week of [date_from, date_to] (see nps_range); for the
+    demands (tallies.THEME), of the answers that mention each, rows named by `labels`."""
     date_from, date_to = nps_range(session, date_from, date_to)
-    cells = nps_cells(session, dimension, date_from, date_to)
+    cells = nps_cells(session, dimension, date_from, date_to, labels)
     return {**nps_layout(cells, dimension), "from": date_from, "to": date_to}
 
 

@@ -23,6 +23,7 @@ from api.dashboard import nps as nps_views
 from api.dashboard import queries
 from api.dashboard.filters import DayQ, DimensionQ, SegmentQ, UntilQ, day, iso, segment_choices
 from api.dashboard.filters import segment as segment_of
+from api.dashboard.tallies import THEME
 from api.dashboard.web import DIMENSION_NAMES, UserDep, render, secure
 from api.deps import ServicesDep, SessionDep
 from api.errors import ApiError
@@ -226,6 +227,7 @@ def trend(
     alerts = alert_routes.alerts(session, services, user.principal, None)["items"]
     marks = [{"theme": a["theme"], "start": a["window"]["start"], "rule": a["rule"]} for a in alerts if a["theme"]]
     nps = nps_views.stored_nps_heatmap(session, iso(start), iso(end))
+    by_demand = nps_views.stored_nps_heatmap(session, iso(start), iso(end), THEME, queries.theme_labels(session))
     drops = [
         {"row": a["segment"]["product"], "week": iso_week(a["window"]["start"]), "rule": a["rule"], "id": a["id"]}
         for a in alerts
@@ -238,7 +240,8 @@ def trend(
     )  # fmt: skip
     return render(
         request, "trend.html", user, page="trend", chart={**data, "alerts": marks},
-        nps={**nps, "alerts": drops, "preview": preview}, start=iso(start) or "", end=iso(end) or "",
+        nps={**nps, "alerts": drops, "preview": preview}, demand_nps={**by_demand, "alerts": [], "preview": []},
+        start=iso(start) or "", end=iso(end) or "",
         nps_cells={f"{c['row']}|{c['week']}": c for c in nps["cells"]},
         nps_marked={f"{d['row']}|{d['week']}" for d in drops},
         nps_preview={f"{d['row']}|{d['week']}": d for d in preview},

@@ -38,8 +38,8 @@ __all__ = ["SEGMENTS"]
 
 # How many of the newest items a sampled view reads (each page names its sample): reading and
 # checking one costs about 15 µs, parsing one that matches about 70 µs.
-VERBATIM_SAMPLE = 5000
-SEGMENT_SAMPLE = 5000
+VERBATIM_SAMPLE = 3000
+SEGMENT_SAMPLE = 4000
 Segment = tuple[str, str]
 
 

@@ -15,7 +15,7 @@ from api.deps import SessionDep
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
 # Items read for the paths (the newest first): parsing each stored result is the cost of this view.
-ROOT_CAUSE_SAMPLE = 4000
+ROOT_CAUSE_SAMPLE = 3000
 # How a negative unit's label is stored (json.dumps): a text without it has no negative aspect.
 NEGATIVE = '"label": "negative"'
 

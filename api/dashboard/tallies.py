@@ -7,8 +7,10 @@ A batch's rows are written once, in the transaction that adds it to the heatmap 
 exactly the batches the heatmap holds. A row is one (batch, day, dimension, value): dimension TOTAL
 with value NULL counts every item of the day once; each segment dimension (SEGMENTS) counts the items
 that have a value of it, under that value. An item is in at most one value of a dimension, so the
-items without one are TOTAL minus the values' sum. NPS is counted as the NPS drop alert rule counts it
-(nlp.alerts.tally.nps_score: 0–10, 9–10 promoters, 7–8 passives, 0–6 detractors).
+items without one are TOTAL minus the values' sum. Dimension THEME counts each item once under each
+demand the heatmap counts it in (nlp.heatmap.mentions_by_theme): the NPS of a demand's answers. NPS
+is counted as the NPS drop alert rule counts it (nlp.alerts.tally.nps_score: 0–10, 9–10 promoters,
+7–8 passives, 0–6 detractors).
 
 A segment dimension the heatmap aggregates stop tallying because it grew too wide (api.aggregates
 WIDE_VALUES: an order number, free text) is not a segment here either: its rows are dropped.
@@ -28,7 +30,7 @@ from sqlalchemy.orm import Session
 from api.store import item_day
 from api.tables import DashboardDay, HeatmapBatchDay, HeatmapDimension, Item
 from nlp.alerts.tally import nps_score
-from nlp.heatmap import column_of, iso_week
+from nlp.heatmap import column_of, iso_week, mentions_by_theme
 from nlp.schema import Result, result_from_dict
 
 Bind = Session | Connection
@@ -37,6 +39,9 @@ DAYS = cast(Table, DashboardDay.__table__)
 TOTAL = "*"
 # The segment dimensions the dashboard filters and splits by (the alert rules' segments).
 SEGMENTS = ("tier", "channel", "region", "product")
+# The demands an item mentions, as the heatmap's rows (an item is in each of its themes once): the NPS
+# of each demand's answers. Not a segment: an item is in several, so they do not add up to TOTAL.
+THEME = "theme"
 # NPS: 9-10 promoters, 7-8 passives, 0-6 detractors (the standard split, as nlp.alerts counts it).
 PROMOTER_MIN, PASSIVE_MIN = 9.0, 7.0
 # Stored results read back at a time when the rows of batches stored before them are added.
@@ -73,6 +78,7 @@ class DayTally:
             value = column_of(result, dimension, "").replace("\x00", "")
             if value:
                 keys.append((day, dimension, value))
+        keys += [(day, THEME, theme) for theme in mentions_by_theme(result)]
         for key in keys:
             row = self.rows.get(key)
             if row is None:
@@ -247,9 +253,10 @@ class NpsWeek:
 
 def nps_weeks(session: Session, dimension: str, date_from: str | None, date_to: str | None) -> list[NpsWeek]:
     """The NPS split of each value of `dimension` per ISO week of [date_from, date_to], with the items
-    that have no value of it (TOTAL minus the values) as value None; only cells with answers."""
+    that have no value of a segment dimension (TOTAL minus the values) as value None; only cells with
+    answers. THEME: each demand's answers (no value None: an answer may have several demands)."""
     counts: dict[tuple[str | None, str], list[int]] = {}
-    for name in (TOTAL, dimension):
+    for name in (dimension,) if dimension == THEME else (TOTAL, dimension):
         query = (
             select(
                 DashboardDay.value,
@@ -267,11 +274,12 @@ def nps_weeks(session: Session, dimension: str, date_from: str | None, date_to: 
             query = query.where(DashboardDay.day <= date_to)
         for value, week, promoters, passives, detractors in session.execute(query):
             split = (int(promoters), int(passives), int(detractors))
-            rest = counts.setdefault((None, str(week)), [0, 0, 0])
-            # TOTAL adds every answer to the week's rest; each value takes its own answers out of it.
-            sign = 1 if name == TOTAL else -1
-            for i, n in enumerate(split):
-                rest[i] += sign * n
+            if dimension != THEME:
+                rest = counts.setdefault((None, str(week)), [0, 0, 0])
+                # TOTAL adds every answer to the week's rest; each value takes its own answers out of it.
+                sign = 1 if name == TOTAL else -1
+                for i, n in enumerate(split):
+                    rest[i] += sign * n
             if name != TOTAL:
                 counts[(value, str(week))] = list(split)
     return [NpsWeek(value, week, *split) for (value, week), split in counts.items() if sum(split) > 0]

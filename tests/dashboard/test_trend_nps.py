@@ -78,3 +78,26 @@ def test_the_date_range_narrows_the_nps_heatmap(live: Live) -> None:
     empty = client.get(f"/dashboard/trend?from={before}&to={(_first_monday() - timedelta(days=1)).isoformat()}")
     assert empty.status_code == 200 and _nps_data(empty.text)["cells"] == []
     assert "没有填写推荐度" in empty.text
+
+
+def test_trend_shows_each_demands_nps_per_week(live: Live) -> None:
+    client, _ = signed_in(live)
+    page = client.get("/dashboard/trend").text
+    assert "各需求每周 NPS（提及该需求的回答）" in page
+    found = re.search(r'<script type="application/json" id="demand-nps-data">(.*?)</script>', page, re.S)
+    assert found is not None
+    data = json.loads(found.group(1))
+    cells = {(c["row"], c["week"]): c for c in data["cells"]}
+    first, second = (str(iso_week((_first_monday() + timedelta(days=d)).isoformat())) for d in (0, 7))
+    # Every 华南 answer is about logistics (the complaints and "物流很快，包装完好"); nobody else's is.
+    south = [r.split(",") for r in survey_rows(_first_monday()) if ",华南," in r]
+    for week, offset in ((first, 0), (second, 7)):
+        days = {(_first_monday() + timedelta(days=offset + d)).isoformat() for d in range(7)}
+        scores = [int(r[7]) for r in south if r[6] in days]
+        promoters, detractors = sum(s >= 9 for s in scores), sum(s <= 6 for s in scores)
+        cell = cells["物流配送", week]
+        assert (cell["answers"], cell["promoters"], cell["detractors"]) == (len(scores), promoters, detractors)
+    assert [cells["物流配送", w]["nps"] for w in (first, second)] == [33.3, -100.0]
+    # 华北's refund complaints (NPS 2), once a day: 售后退换 at -100 both weeks.
+    assert [cells["售后退换", w]["nps"] for w in (first, second)] == [-100.0, -100.0]
+    assert "未知" not in data["rows"], "an answer with several demands is in each; there is no rest"

@@ -178,35 +178,43 @@
   var trend = readJson("trend-data"), trendNode = document.getElementById("trend-chart");
   if (trend && trendNode && window.echarts) { weeklyLines(trendNode, trend, trend.alerts); }
 
-  /* 趋势: NPS per product line × week, the weeks of an NPS drop alert marked ▼. */
-  var nps = readJson("nps-data"), npsNode = document.getElementById("nps-chart");
-  if (nps && npsNode && window.echarts && nps.cells.length) {
-    var flagged = {};
+  /* 趋势: NPS per product line (and per demand) × week, the weeks of an NPS drop alert marked ▼, those
+     the rule would flag (it is off) ▽. */
+  function npsHeatmap(node, nps) {
+    var flagged = {}, would = {};
     nps.alerts.forEach(function (a) { flagged[a.row + "|" + a.week] = true; });
+    (nps.preview || []).forEach(function (a) { would[a.row + "|" + a.week] = true; });
+    function mark(c) { var k = c.row + "|" + c.week; return flagged[k] ? " ▼" : (would[k] ? " ▽" : ""); }
     var npsPoints = nps.cells.map(function (c) {
+      var k = c.row + "|" + c.week;
       return {value: [nps.weeks.indexOf(c.week), nps.rows.indexOf(c.row), c.nps], cell: c,
-        itemStyle: flagged[c.row + "|" + c.week] ? {borderColor: "#8c1111", borderWidth: 2} : {}};
+        itemStyle: flagged[k] || would[k] ? {borderColor: "#8c1111", borderWidth: 2} : {}};
     });
-    npsNode.style.height = Math.max(240, 34 * nps.rows.length + 110) + "px";
-    var npsChart = echarts.init(npsNode, null, {renderer: "canvas"});
+    node.style.height = Math.max(240, 34 * nps.rows.length + 110) + "px";
+    var npsChart = echarts.init(node, null, {renderer: "canvas"});
     npsChart.setOption({
       animation: false,
       grid: {left: 110, right: 90, top: 30, bottom: 30},
       tooltip: {formatter: function (p) {
-        var c = p.data.cell;
+        var c = p.data.cell, k = c.row + "|" + c.week;
         return c.row + " · " + c.week + "<br>NPS " + c.nps.toFixed(1) + "（" + c.answers + " 份）<br>推荐者 " + c.promoters +
-          " · 被动者 " + c.passives + " · 贬损者 " + c.detractors + (flagged[c.row + "|" + c.week] ? "<br>NPS 周环比下降告警" : "");
+          " · 中立者 " + c.passives + " · 贬损者 " + c.detractors +
+          (flagged[k] ? "<br>NPS 周环比下降告警" : (would[k] ? "<br>按 NPS 周环比下降规则会告警（未启用）" : ""));
       }},
       xAxis: {type: "category", data: nps.weeks, position: "top"},
       yAxis: {type: "category", data: nps.rows, inverse: true},
       visualMap: {min: -100, max: 100, calculable: false, orient: "vertical", right: 10, top: "middle",
         text: ["NPS 100", "-100"], inRange: {color: ["#8c1111", "#f59a6b", "#f7f7f7", "#9fd3b0", "#1b7a3d"]}},
       series: [{type: "heatmap", data: npsPoints, label: {show: true, fontSize: 11, formatter: function (p) {
-        return p.data.cell.nps.toFixed(0) + (flagged[p.data.cell.row + "|" + p.data.cell.week] ? " ▼" : "");
+        return p.data.cell.nps.toFixed(0) + mark(p.data.cell);
       }}}]
     });
     window.addEventListener("resize", function () { npsChart.resize(); });
   }
+  [["nps-data", "nps-chart"], ["demand-nps-data", "demand-nps-chart"]].forEach(function (ids) {
+    var nps = readJson(ids[0]), npsNode = document.getElementById(ids[1]);
+    if (nps && npsNode && window.echarts && nps.cells.length) { npsHeatmap(npsNode, nps); }
+  });
 
   /* 根因路径: demands → negative aspects → scores (node ids are unique; their names are shown). */
   var paths = readJson("paths-data"), pathsNode = document.getElementById("paths-chart");
