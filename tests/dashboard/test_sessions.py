@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -98,3 +98,18 @@ def test_the_heatmap_csv_and_a_cells_verbatims_csv(live: Live) -> None:
     lines = quotes.content.decode("utf-8-sig").splitlines()
     assert len(lines) - 1 == cell["mentions"], "one line per mention of the cell"
     assert all(",物流配送,华南," in line for line in lines[1:])
+
+
+def test_a_keys_expiry_ends_its_dashboard_sessions(live: Live) -> None:
+    client, _ = signed_in(live)
+    assert client.get("/dashboard").status_code == 200
+    with live.services.factory() as session, session.begin():
+        key = session.query(ApiKey).filter(ApiKey.name == "测试analyst").one()
+        before, key.expires_at = key.expires_at, datetime.now(UTC) - timedelta(minutes=1)
+    try:
+        answer = client.get("/dashboard")
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/?err=")
+    finally:
+        with live.services.factory() as session, session.begin():
+            session.query(ApiKey).filter(ApiKey.name == "测试analyst").one().expires_at = before
+    assert client.get("/dashboard").status_code == 200, "the same session again once the key is valid"
