@@ -15,8 +15,9 @@ upload is) and handed to the broker as the service's dispatcher does. Printed fo
 - the ratio of items/s of the largest count to 1 worker (target ≥ 1.6 with 2 workers on 2 cores).
 
 Then the write path alone: the stored results committed again as chunks (api.distributed.chunks.commit:
-the batch's row lock, the items inserted if absent, the chunk marked done), by 1 and 4 threads: the
-items/s PostgreSQL takes, which bounds how many workers one database serves. The load average is printed
+the batch's row lock, the items inserted if absent, the chunk marked done) by 1 and 4 threads into one
+batch (its commits take turns on its row lock) and by 4 threads into 4 batches: the items/s PostgreSQL
+takes, which bounds how many workers one database serves. The load average is printed
 before and after: the machine's cores may be shared.
 
 The helpers (servers, workers) serve bench/replay_kill.py too.
@@ -230,9 +231,10 @@ def run_batch(env: dict[str, str], content: bytes, name: str) -> dict[str, float
     return {"seconds": total, "scored_seconds": scored or total, "chunks": float(chunks or 0), "items": batch.total}
 
 
-def write_path(env: dict[str, str], threads: int, chunk: int) -> float:
-    """Items/s of the chunk commit path alone: the batch's stored items committed again as a new batch's
-    chunks (api.distributed.chunks.commit) by `threads` threads."""
+def write_path(env: dict[str, str], threads: int, chunk: int, batches: int) -> float:
+    """Items/s of the chunk commit path alone: the stored items of the done batch committed again as the
+    chunks of `batches` new batches (api.distributed.chunks.commit: the batch's row lock, the items
+    inserted if absent, the chunk marked done) by `threads` threads."""
     from api.distributed import chunks
     from api.tables import Batch, BatchChunk, Item
 
@@ -247,24 +249,32 @@ def write_path(env: dict[str, str], threads: int, chunk: int) -> float:
             | {"result": item.result, "top_theme": item.top_theme}
             for item in session.scalars(select(Item).where(Item.batch_id == source.id).order_by(Item.row_index))
         ]
-    now = source.created_at
-    with factory() as session, session.begin():
-        copy = Batch(
-            sha256=f"write-path-{threads}-{time.time()}",
-            filename="write-path.csv",
-            status="running",
-            phase="scoring",
-            total=len(rows),
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(copy)
-        session.flush()
-        batch_id = copy.id
-        todo = chunks.plan(session, copy, chunk)
-    with factory() as session:
-        planned = {c.chunk: c for c in session.scalars(select(BatchChunk).where(BatchChunk.batch_id == batch_id))}
-    work = [chunks.Taken(batch_id, c, planned[c].first, planned[c].count, 1, None) for c in todo]
+    work: list[tuple[chunks.Taken, list[dict[str, Any]]]] = []
+    share = len(rows) // batches
+    for b in range(batches):
+        part = rows[b * share : (b + 1) * share]
+        with factory() as session, session.begin():
+            copy = Batch(
+                sha256=f"write-path-{threads}-{batches}-{b}-{time.time()}",
+                filename="write-path.csv",
+                status="running",
+                phase="scoring",
+                total=len(part),
+                created_at=source.created_at,
+                updated_at=source.created_at,
+            )
+            session.add(copy)
+            session.flush()
+            batch_id = copy.id
+            chunks.plan(session, copy, chunk)
+        with factory() as session:
+            for c in session.scalars(select(BatchChunk).where(BatchChunk.batch_id == batch_id)):
+                stored = [{**r, "batch_id": batch_id, "row_index": i} for i, r in enumerate(part)][
+                    c.first : c.first + c.count
+                ]
+                work.append((chunks.Taken(batch_id, c.chunk, c.first, c.count, 1, None), stored))
+    work.sort(key=lambda w: (w[0].chunk, w[0].batch_id))  # the batches' chunks interleaved, as workers take them
+    items = sum(len(stored) for _, stored in work)
     lock = threading.Lock()
 
     def commit_all() -> None:
@@ -272,8 +282,7 @@ def write_path(env: dict[str, str], threads: int, chunk: int) -> float:
             with lock:
                 if not work:
                     return
-                taken = work.pop()
-            stored = [{**r, "batch_id": batch_id} for r in rows[taken.first : taken.first + taken.count]]
+                taken, stored = work.pop(0)
             chunks.commit(factory, taken, stored, "bench")
 
     start = time.monotonic()
@@ -284,7 +293,7 @@ def write_path(env: dict[str, str], threads: int, chunk: int) -> float:
         thread.join()
     seconds = time.monotonic() - start
     engine.dispose()
-    return len(rows) / seconds
+    return items / seconds
 
 
 def main() -> None:
@@ -334,10 +343,11 @@ def main() -> None:
             scored = runs[counts[-1]]["scored_items_per_s"] / runs[counts[0]]["scored_items_per_s"]
             report["ratio"], report["scored_ratio"] = ratio, scored
             print(f"ratio {counts[-1]} : {counts[0]} workers: {ratio:.2f} over the batch, {scored:.2f} over the chunks")
-        report["write_path"] = {t: write_path(last_env, t, args.chunk) for t in (1, 4)}
+        shapes = {"1 thread, 1 batch": (1, 1), "4 threads, 1 batch": (4, 1), "4 threads, 4 batches": (4, 4)}
+        report["write_path"] = {name: write_path(last_env, t, args.chunk, b) for name, (t, b) in shapes.items()}
         print(
             "write path alone (chunk commits of stored results): "
-            + ", ".join(f"{t} thread(s) {v:.0f} items/s" for t, v in report["write_path"].items()),
+            + ", ".join(f"{name} {v:.0f} items/s" for name, v in report["write_path"].items()),
             flush=True,
         )
     finally:

@@ -57,7 +57,7 @@ def plan(session: Session, batch: Batch, size: int) -> list[int]:
     """
     now = _now()
     query = select(BatchChunk.chunk, BatchChunk.status).where(BatchChunk.batch_id == batch.id)
-    existing = dict(session.execute(query).tuples().all())
+    existing = {chunk: status for chunk, status in session.execute(query)}
     if not existing:
         starts = list(range(0, batch.total, size))
         rows = [

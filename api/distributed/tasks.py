@@ -29,7 +29,7 @@ from functools import cached_property
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.analysis import Analyzer
@@ -71,22 +71,17 @@ class Runtime:
 
     def __init__(self, settings: Settings, config: AnalysisConfig | None, broker: Broker) -> None:
         self.settings, self.config, self.broker = settings, config, broker
-        self._engine: Engine | None = None
+        self._factory: sessionmaker[Session] | None = None
         self._pid = 0
         self._cursor: _Cursor | None = None
 
     @property
     def factory(self) -> sessionmaker[Session]:
-        if self._engine is None or self._pid != os.getpid():
-            self._engine = make_engine(self.settings.database_url())
+        """Sessions on this process's own engine (made again in a process forked after it was made)."""
+        if self._factory is None or self._pid != os.getpid():
+            self._factory = session_factory(make_engine(self.settings.database_url()))
             self._pid = os.getpid()
-            self.__dict__.pop("_factory", None)
         return self._factory
-
-    @cached_property
-    def _factory(self) -> sessionmaker[Session]:
-        assert self._engine is not None
-        return session_factory(self._engine)
 
     @cached_property
     def analyzer(self) -> Analyzer:
@@ -120,18 +115,24 @@ class Runtime:
         """The rows of a taken chunk, read from the batch's upload (forward from the last chunk read)."""
         with self.factory() as session:
             batch = session.get_one(Batch, taken.batch_id)
-            source, key = BatchInput.of(batch), (batch.id, batch.sha256)
+            source, key, total = BatchInput.of(batch), (batch.id, batch.sha256), batch.total
         cursor, self._cursor = self._cursor, None  # a reading that fails is started again next time
         if cursor is None or cursor.key != key or cursor.position > taken.first:
             cursor = _Cursor(key, batch_rows(load_upload(self.settings, taken.batch_id), source))
         rows = list(islice(islice(cursor.rows, taken.first - cursor.position, None), taken.count))
         cursor.position = taken.first + len(rows)
-        self._cursor = cursor
+        if cursor.position < total:
+            self._cursor = cursor  # kept for the next chunk; the raw upload is not kept past its last rows
         if len(rows) != taken.count:
             raise KeshengError(
                 f"batch {taken.batch_id}: its upload ends before chunk {taken.chunk}'s rows; upload it again"
             )
         return rows
+
+    def forget_rows(self, batch_id: int) -> None:
+        """Drop the reading of a batch that needs no more rows (it holds the raw upload)."""
+        if self._cursor is not None and self._cursor.key[0] == batch_id:
+            self._cursor = None
 
 
 _RUNTIME: Runtime | None = None
@@ -190,6 +191,7 @@ def chunk_task(task: Any, batch_id: int, chunk: int) -> None:
     node = str(task.request.hostname or "")
     taken = chunks.take(rt.factory, batch_id, chunk, node)
     if taken is None:
+        rt.forget_rows(batch_id)
         _finish_if_complete(rt, batch_id)  # a redelivered last chunk whose worker died before sending it
         return
     limit = rt.settings.task_max_attempts
