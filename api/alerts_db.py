@@ -4,7 +4,7 @@ pass lists the batch's answers to call back (the follow-up list, api.followups_d
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -30,6 +30,8 @@ from nlp.schema import Result, result_from_dict
 # Rise rules compare a week with the week before; evaluating two weeks either side of a batch's dates
 # gives every rule the windows it needs.
 CONTEXT_DAYS = 14
+# Stored results are read for the rules this many at a time.
+CONTEXT_PAGE = 1000
 # Alert evaluation and the lifecycle steps read the stored alerts, then write: they hold this lock
 # (PostgreSQL; SQLite writes one at a time anyway) so that two workers finishing batches at once do not
 # raise one condition twice, and an acknowledgement is not overwritten by a refresh read before it.
@@ -71,24 +73,30 @@ def save_alert(session: Session, alert: Alert) -> None:
     )
 
 
-def _context_results(session: Session, batch_id: int) -> list[tuple[bool, Result]]:
-    """Stored results in the batch's date range widened by CONTEXT_DAYS, plus the batch's undated items,
-    each with whether it is of the batch itself."""
-    low, high = session.execute(
-        select(func.min(Item.date), func.max(Item.date)).where(Item.batch_id == batch_id, Item.date.is_not(None))
-    ).one()
+def _context_results(session: Session, batch_id: int, own_only: bool = False) -> Iterator[Result]:
+    """Stored results in the batch's date range widened by CONTEXT_DAYS, plus the batch's undated items
+    (`own_only`: the batch's items alone), streamed a page at a time: memory does not grow with the
+    results already stored in those weeks."""
     conditions = [Item.batch_id == batch_id]
-    if low is not None and high is not None:
-        start = (date.fromisoformat(low) - timedelta(days=CONTEXT_DAYS)).isoformat()
-        end = (date.fromisoformat(high) + timedelta(days=CONTEXT_DAYS)).isoformat()
-        conditions.append(Item.date.between(start, end))
+    if not own_only:
+        low, high = session.execute(
+            select(func.min(Item.date), func.max(Item.date)).where(Item.batch_id == batch_id, Item.date.is_not(None))
+        ).one()
+        if low is not None and high is not None:
+            start = (date.fromisoformat(low) - timedelta(days=CONTEXT_DAYS)).isoformat()
+            end = (date.fromisoformat(high) + timedelta(days=CONTEXT_DAYS)).isoformat()
+            conditions.append(Item.date.between(start, end))
     query = (
-        select(Item.batch_id, Item.result)
+        select(Item.id, Item.result)
         .join(Batch, Batch.id == Item.batch_id)
         .where(or_(*conditions), or_(Batch.status == "done", Batch.id == batch_id))
         .order_by(Item.id)
+        .limit(CONTEXT_PAGE)
     )
-    return [(owner == batch_id, result_from_dict(data)) for owner, data in session.execute(query)]
+    after = 0
+    while rows := session.execute(query.where(Item.id > after)).all():
+        after = rows[-1].id
+        yield from (result_from_dict(data) for _, data in rows)
 
 
 def evaluate_after_batch(
@@ -106,13 +114,12 @@ def evaluate_after_batch(
     """
     serialize(session, ALERTS_LOCK)
     state = load_state(session)
-    context = _context_results(session, batch_id)
-    raised, new_state = evaluate((result for _, result in context), rules, state, now)
+    raised, new_state = evaluate(_context_results(session, batch_id), rules, state, now)
     before = {a.id: a for a in state.alerts}
     for alert in new_state.alerts:
         if before.get(alert.id) != alert:
             save_alert(session, alert)
-    own = (result for in_batch, result in context if in_batch)
+    own = _context_results(session, batch_id, own_only=True)
     save_followups(session, list_followups(own, rules, now, theme_labels))
     return raised
 

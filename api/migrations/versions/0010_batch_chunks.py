@@ -1,8 +1,7 @@
 """batch_chunks: the chunks of batches run by Celery workers
 
 Revision ID: 0010
-Revises: 0011 (0011_dashboard_days.py, the newest present when this was written; 0011 itself chains to
-0009, so 0009 → 0011 → 0010 until the lead mends the order)
+Revises: 0009 (0009_personal_data.py)
 Create Date: 2026-12-04
 
 One row per chunk of a batch that `kesheng worker` processes analyse (api.distributed): which rows of
@@ -16,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0011"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,7 @@
 """dashboard figures: per batch, day and segment, the items, negatives, NPS split and CSAT; items by item id
 
 Revision ID: 0011
-Revises: 0009 (0009_personal_data.py; 0010 was not there when this was written: the chain is the
-lead's to mend)
+Revises: 0010 (0010_batch_chunks.py)
 Create Date: 2026-12-04
 
 `dashboard_days` holds what the dashboard's 总览 and 趋势's NPS heatmap sum (api.dashboard.tallies),
@@ -17,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
