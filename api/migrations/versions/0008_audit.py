@@ -70,5 +70,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_audit_log_action"))
         batch_op.drop_index(batch_op.f("ix_audit_log_at"))
     op.drop_table("audit_log")
-    with op.batch_alter_table("api_keys", schema=None) as batch_op:
-        batch_op.drop_column("expires_at")
+    # A plain DROP COLUMN (SQLite 3.35+): batch mode would copy api_keys and drop the old table, and
+    # the foreign keys' ON DELETE actions would reach the sessions and labels of every key.
+    op.drop_column("api_keys", "expires_at")

@@ -46,5 +46,6 @@ def downgrade() -> None:
         sa.ForeignKeyConstraint(["batch_id"], ["batches.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("batch_id"),
     )
-    with op.batch_alter_table("items", schema=None) as batch_op:
-        batch_op.drop_column("protected")
+    # A plain DROP COLUMN (SQLite 3.35+): batch mode would copy items and drop the old table, and the
+    # foreign keys' ON DELETE CASCADE would take the labels with it.
+    op.drop_column("items", "protected")
