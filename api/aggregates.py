@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any, cast
 
@@ -35,8 +35,8 @@ from sqlalchemy.sql.expression import bindparam
 
 from api.dashboard.tallies import DayTally
 from api.db import serialize
-from api.store import column_text, item_day
-from api.tables import Batch, HeatmapBatchDay, HeatmapCell, HeatmapDimension, HeatmapExample, Item
+from api.store import batch_results, column_text, item_day
+from api.tables import Batch, HeatmapBatchDay, HeatmapCell, HeatmapDimension, HeatmapExample
 from nlp.config import HeatmapConfig
 from nlp.heatmap import (
     UNASSIGNED,
@@ -50,7 +50,7 @@ from nlp.heatmap import (
     mentions_by_theme,
     offer_quote,
 )
-from nlp.schema import Result, result_from_dict
+from nlp.schema import Result
 
 Bind = Session | Connection
 
@@ -203,27 +203,11 @@ class _BatchTally:
         return {**self.rows, **wider}
 
 
-def _stored(bind: Bind, batch_id: int) -> Iterator[tuple[int, Result]]:
-    after = -1
-    while True:
-        rows = bind.execute(
-            select(Item.id, Item.result)
-            .where(Item.batch_id == batch_id, Item.id > after)
-            .order_by(Item.id)
-            .limit(READ_CHUNK)
-        ).all()
-        if not rows:
-            return
-        after = rows[-1][0]
-        for pk, data in rows:
-            yield pk, result_from_dict(data)
-
-
 def add_batch(bind: Bind, batch_id: int, figures: bool = True) -> int:
     """Add the items of a completed batch to the aggregates, in the caller's transaction; the number of
     items added, 0 when the batch was added before (so a retried finish does not count it twice).
     `figures`: also the dashboard's day figures (api.dashboard.tallies)."""
-    return add_results(bind, batch_id, _stored(bind, batch_id), figures)
+    return add_results(bind, batch_id, batch_results(bind, batch_id, READ_CHUNK), figures)
 
 
 def add_results(bind: Bind, batch_id: int, stored: Iterable[tuple[int, Result]], figures: bool = True) -> int:

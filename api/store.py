@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -224,6 +224,17 @@ def result_rows(session: Session, batch_id: int, offset: int = 0, limit: int | N
         query = query.limit(limit)
     for (result,) in session.execute(query):
         yield result
+
+
+def batch_results(bind: Session | Connection, batch_id: int, chunk: int = 1000) -> Iterator[tuple[int, Result]]:
+    """The stored (items.id, result) of a batch in items.id order, read `chunk` rows at a time."""
+    after = -1
+    while rows := bind.execute(
+        select(Item.id, Item.result).where(Item.batch_id == batch_id, Item.id > after).order_by(Item.id).limit(chunk)
+    ).all():
+        after = rows[-1][0]
+        for pk, data in rows:
+            yield pk, result_from_dict(data)
 
 
 def count_items(session: Session, batch_id: int) -> int:

@@ -19,6 +19,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -158,7 +159,7 @@ def main() -> int:
         if api is not None and api.poll() is None:
             api.terminate()
             api.wait(30)
-        keep = Path("/tmp/replay_kill_logs")
+        keep = Path(tempfile.gettempdir()) / "replay_kill_logs"
         keep.mkdir(exist_ok=True)
         for log in folder.glob("*.log"):
             (keep / log.name).write_bytes(log.read_bytes())

@@ -19,7 +19,7 @@ WIDE_VALUES: an order number, free text) is not a segment here either: its rows 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import cast
@@ -27,11 +27,11 @@ from typing import cast
 from sqlalchemy import ColumnElement, Connection, Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from api.store import item_day
-from api.tables import DashboardDay, HeatmapBatchDay, HeatmapDimension, Item
+from api.store import batch_results, item_day
+from api.tables import DashboardDay, HeatmapBatchDay, HeatmapDimension
 from nlp.alerts.tally import nps_score
 from nlp.heatmap import column_of, iso_week, mentions_by_theme
-from nlp.schema import Result, result_from_dict
+from nlp.schema import Result
 
 Bind = Session | Connection
 DAYS = cast(Table, DashboardDay.__table__)
@@ -125,29 +125,13 @@ class DayTally:
         return len(rows)
 
 
-def _stored(bind: Bind, batch_id: int) -> Iterator[Result]:
-    after = -1
-    while True:
-        rows = bind.execute(
-            select(Item.id, Item.result)
-            .where(Item.batch_id == batch_id, Item.id > after)
-            .order_by(Item.id)
-            .limit(READ_CHUNK)
-        ).all()
-        if not rows:
-            return
-        after = rows[-1][0]
-        for _, data in rows:
-            yield result_from_dict(data)
-
-
 def backfill(bind: Bind) -> int:
     """Add the rows of every batch the heatmap aggregates hold and these do not (a database from before
     this table); the batches added."""
     held = set(bind.execute(select(DashboardDay.batch_id).distinct()).scalars())
     aggregated = sorted(set(bind.execute(select(HeatmapBatchDay.batch_id).distinct()).scalars()) - held)
     for batch_id in aggregated:
-        DayTally().update(_stored(bind, batch_id)).write(bind, batch_id)
+        DayTally().update(r for _, r in batch_results(bind, batch_id, READ_CHUNK)).write(bind, batch_id)
     return len(aggregated)
 
 
