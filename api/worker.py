@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from api import heap
 from api.aggregates import add_batch
 from api.alerts_db import evaluate_after_batch
 from api.analysis import Analyzer
@@ -172,6 +173,7 @@ def finish_batch(
         raised = evaluate_after_batch(session, batch_id, analyzer.rules, now, names)
     log.info("batch %s done: %s items, %s new alert(s)", batch_id, sample.seen, len(raised))
     drop_upload(settings, factory, batch_id)
+    heap.trim()
     return raised
 
 
@@ -186,6 +188,7 @@ def fail_batch(factory: sessionmaker[Session], settings: Settings, batch_id: int
             batch.worker = batch.lease_until = None
             batch.updated_at = _now()
     drop_upload(settings, factory, batch_id)
+    heap.trim()
 
 
 def recover(factory: sessionmaker[Session]) -> int:

@@ -3,8 +3,9 @@ p50/p99 latency per kind of request, and the server's memory at the start and th
 
 It starts its own service: a fresh temporary data directory, an admin key made with `kesheng keys
 create`, the default model, person-name redaction on and the in-process batch worker. After a warm-up
-(100 real-time requests, a batch of --warmup-rows answers (default 2,000, dated the quarter before)
-analysed, heatmap and trend reads: every path has run once at full size and allocated what it keeps)
+(100 real-time requests, then a batch of --warmup-rows answers (default 2,000, dated the quarter
+before) analysed under the real-time load of the soak, heatmap and trend reads: every path has run at
+full size, alone and side by side, and allocated what it keeps)
 it notes the server's resident memory (RSS, /proc), then for --minutes runs at once:
 
 - real-time scoring: --concurrency client tasks (default 8) sending POST /v1/sentiment back to back,
@@ -240,8 +241,18 @@ class Soak:
         if response is None or response.status_code != 202:
             raise SystemExit(f"warm-up upload refused: {response and response.text}")
         batch_id = response.json()["id"]
-        while (await client.get(f"/v1/batches/{batch_id}")).json()["status"] not in ("done", "failed"):
-            await asyncio.sleep(0.5)
+        done = asyncio.Event()
+
+        async def follow() -> None:
+            while (await client.get(f"/v1/batches/{batch_id}")).json()["status"] not in ("done", "failed"):
+                await asyncio.sleep(0.5)
+            done.set()
+
+        async def realtime() -> None:  # the soak's mix: the model serves both paths at once
+            while not done.is_set():
+                await warm.send("sentiment", client, "POST", "/v1/sentiment", json=self._sentiment_body())
+
+        await asyncio.gather(follow(), *(realtime() for _ in range(self.args.concurrency)))
         for dimension in DIMENSIONS:
             await warm.send("heatmap", client, "GET", "/v1/heatmap", params={"dimension": dimension})
         await warm.send("trend", client, "GET", "/v1/trend")

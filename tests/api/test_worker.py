@@ -101,3 +101,48 @@ def test_a_failed_batch_is_retried_by_uploading_it_again(tmp_path: Path, analyze
     assert again.duplicate and again.batch.id == batch_id and again.batch.status == "queued"
     assert worker.run_once()
     assert _state(factory, batch_id) == ("done", 20, 20, 20)
+
+
+def test_the_heap_is_trimmed_when_a_batch_ends_done_or_failed(
+    tmp_path: Path, analyzer: Analyzer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a batch freed goes back to the system at its end, so a long-running service does not creep."""
+    import api.heap
+
+    trims: list[str] = []
+    def trim() -> bool:
+        trims.append("trim")
+        return True
+
+    monkeypatch.setattr(api.heap, "trim", trim)
+    settings, factory, batch_id = _setup(tmp_path, analyzer)
+    worker = Worker(factory, analyzer, settings)
+    worker.on_items = lambda _count: trims.append("chunk")
+    assert worker.run_once()
+    assert _state(factory, batch_id)[0] == "done"
+    assert trims[-1] == "trim" and trims.count("trim") == 1, "once, after the last chunk"
+
+    import api.worker
+    from nlp.errors import ModelError
+
+    def broken(*_args: object) -> None:
+        raise ModelError("the model file is unreadable")
+
+    monkeypatch.setattr(api.worker, "analyse_rows", broken)
+    other = [(f"E{i:03d}", "客服态度很好", "白银", "电话", "华南", "空调", "2026-11-04", "9") for i in range(5)]
+    accepted = accept_upload(factory, settings, survey_csv(other), "e.csv", kind=None, columns=None)
+    assert worker.run_once()
+    with factory() as session:
+        assert session.get_one(Batch, accepted.batch.id).status == "failed"
+    assert trims.count("trim") == 2
+
+
+def test_trim_returns_the_c_heap_on_glibc() -> None:
+    import platform
+
+    from api.heap import trim
+
+    freed = [bytearray(200_000) for _ in range(50)]  # above glibc's mmap threshold and below it
+    freed += [bytearray(1000) for _ in range(20_000)]
+    del freed
+    assert trim() is (platform.libc_ver()[0] == "glibc")
