@@ -110,6 +110,7 @@ def test_the_heap_is_trimmed_when_a_batch_ends_done_or_failed(
     import api.heap
 
     trims: list[str] = []
+
     def trim() -> bool:
         trims.append("trim")
         return True
