@@ -1,8 +1,8 @@
 """Handing freed memory back to the system after a batch.
 
-A batch allocates and frees hundreds of megabytes of small objects (rows, results, theme fits); glibc
-keeps the freed pages in its heap, so a long-running service's resident memory creeps up batch after
-batch although nothing is alive. `trim` asks glibc to return them (``malloc_trim``); on another C
+A batch allocates and frees a great many objects (rows, results, theme fits); glibc keeps the freed
+pages in its heap, so a long-running service's resident memory crept up batch after batch although
+what was alive stayed flat (bench/README.md, soak.py). `trim` asks glibc to return them (``malloc_trim``); on another C
 library it does nothing.
 """
 
