@@ -39,20 +39,20 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: the project's packages are beside bench/
     sys.path.insert(0, str(ROOT))
 
-from api.aggregates import add_results  # noqa: E402
+from synthetic import CHANNELS, DAYS, FIRST_DAY, PRODUCTS, REGIONS, TIER_NAMES, TIER_WEIGHTS, store_batch  # noqa: E402
+
 from api.alerts_db import load_state, save_alert  # noqa: E402
 from api.analysis import Analyzer  # noqa: E402
 from api.app import create_app  # noqa: E402
@@ -60,7 +60,6 @@ from api.db import make_engine, migrate, session_factory  # noqa: E402
 from api.followups_db import save_followups  # noqa: E402
 from api.keys import create_key  # noqa: E402
 from api.settings import Settings  # noqa: E402
-from api.store import item_row  # noqa: E402
 from api.tables import Batch, Item  # noqa: E402
 from nlp.alerts import evaluate, list_followups, load_rules  # noqa: E402
 from nlp.schema import Aspect, CallReading, Cue, Emotion, Result, Sentiment, TurnResult  # noqa: E402
@@ -68,14 +67,7 @@ from nlp.taxonomy import load_taxonomy  # noqa: E402
 from nlp.themes import Theme  # noqa: E402
 
 SEED = 20261204
-ITEMS = cast(Table, Item.__table__)
 TARGET_MS = 300.0
-FIRST_DAY = date(2026, 9, 28)  # a Monday: eight whole ISO weeks
-DAYS = 56
-TIERS = (("钻石", 0.10), ("黄金", 0.25), ("白银", 0.30), ("基础", 0.35))
-REGIONS = ("华东", "华南", "华北", "华中", "西南", "西北")
-CHANNELS = ("电话回访", "App问卷", "短信问卷", "微信")
-PRODUCTS = ("净水器", "扫地机器人", "空气净化器", "洗碗机", "热水器")
 CALL_SHARE = 0.15
 # Per taxonomy theme: (share of items, chance of a negative unit, units as (term, opinion, text, negative)).
 UNITS: dict[str, tuple[float, float, tuple[tuple[str, str, str, bool], ...]]] = {
@@ -146,8 +138,6 @@ def _nps(rng: random.Random, complaints: int) -> int:
 
 THEMES = list(UNITS)
 THEME_WEIGHTS = list(itertools.accumulate(UNITS[t][0] for t in THEMES))
-TIER_NAMES = [t for t, _ in TIERS]
-TIER_WEIGHTS = list(itertools.accumulate(w for _, w in TIERS))
 
 
 def _units(rng: random.Random, tier: str) -> list[tuple[str, str, str, str, bool]]:
@@ -256,40 +246,23 @@ def fill(factory: sessionmaker[Session], items: int, batch_size: int, seed: int)
     insert_s = aggregate_s = 0.0
     recent: list[Result] = []
     a_call = ""
-    with factory() as session:
-        last_pk = session.scalar(select(func.max(Item.id))) or 0
     for batch_number, start in enumerate(range(0, items, batch_size), start=1):
+
+        def make(i: int, batch_number: int = batch_number) -> Result:
+            item_id = f"B{batch_number:02d}-{i:06d}"
+            return _call(rng, item_id) if rng.random() < CALL_SHARE else _survey(rng, item_id)
+
         count = min(batch_size, items - start)
-        now = datetime.now(UTC)
-        began = time.perf_counter()
-        stored: list[tuple[int, Result]] = []
-        with factory() as session, session.begin():
-            batch = Batch(sha256=f"{seed:016x}{batch_number:048x}", filename=f"回访-{batch_number:02d}.csv",
-                          status="running", phase="scoring", total=count, processed=count, report={},
-                          themes=themes, created_at=now, updated_at=now)  # fmt: skip
-            session.add(batch)
-            session.flush()
-            for chunk in range(0, count, 10_000):
-                rows = []
-                for i in range(chunk, min(count, chunk + 10_000)):
-                    item_id = f"B{batch_number:02d}-{i:06d}"
-                    result = _call(rng, item_id) if rng.random() < CALL_SHARE else _survey(rng, item_id)
-                    if result.kind == "transcript":
-                        a_call = item_id
-                    last_pk += 1
-                    stored.append((last_pk, result))
-                    rows.append({"id": last_pk, **item_row(i, batch.id, result)})
-                session.execute(insert(ITEMS), rows)  # Core: no ORM bookkeeping per row
-        insert_s += time.perf_counter() - began
-        began = time.perf_counter()
-        with factory() as session, session.begin():  # as Worker.finish: done and aggregated together
-            done = session.get_one(Batch, batch.id)
-            done.status = done.phase = "done"
-            done.finished_at = done.updated_at = datetime.now(UTC)
-            done.labels = dict(Counter(r.sentiment.label for _, r in stored))
-            session.flush()
-            add_results(session, batch.id, stored)
-        aggregate_s += time.perf_counter() - began
+        stored, inserted, aggregated = store_batch(
+            factory,
+            sha256=f"{seed:016x}{batch_number:048x}",
+            number=batch_number,
+            themes=themes,
+            count=count,
+            make=make,
+        )
+        insert_s, aggregate_s = insert_s + inserted, aggregate_s + aggregated
+        a_call = next((r.id for _, r in reversed(stored) if r.kind == "transcript"), a_call)
         recent = (recent + [r for _, r in stored])[-2 * batch_size :]
         print(f"  batch {batch_number}: {start + count:,} items", file=sys.stderr)
     began = time.perf_counter()

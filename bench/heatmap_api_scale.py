@@ -36,40 +36,34 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: the project's packages are beside bench/
     sys.path.insert(0, str(ROOT))
 
-from api.aggregates import add_batch, add_results  # noqa: E402
+from synthetic import CHANNELS, DAYS, FIRST_DAY, PRODUCTS, REGIONS, TIER_NAMES, TIER_WEIGHTS, store_batch  # noqa: E402
+
 from api.analysis import Analyzer  # noqa: E402
 from api.app import create_app  # noqa: E402
 from api.db import make_engine, migrate, session_factory  # noqa: E402
 from api.keys import create_key  # noqa: E402
 from api.settings import Settings  # noqa: E402
-from api.store import item_row, stored_results  # noqa: E402
-from api.tables import Batch, Item  # noqa: E402
+from api.store import stored_results  # noqa: E402
+from api.tables import Item  # noqa: E402
 from nlp.heatmap import build_heatmap  # noqa: E402
 from nlp.schema import Aspect, Cue, Emotion, Label, Result, Sentiment  # noqa: E402
 from nlp.taxonomy import load_taxonomy  # noqa: E402
 from nlp.themes import Theme  # noqa: E402
 
 SEED = 20261201
-ITEMS = cast(Table, Item.__table__)
 TARGET_MS = 200.0
-FIRST_DAY = date(2026, 9, 28)  # a Monday: eight whole ISO weeks
-DAYS = 56
-TIERS = (("钻石", 0.10), ("黄金", 0.25), ("白银", 0.30), ("基础", 0.35))
-REGIONS = ("华东", "华南", "华北", "华中", "西南", "西北")
-CHANNELS = ("电话回访", "App问卷", "短信问卷", "微信")
-PRODUCTS = ("净水器", "扫地机器人", "空气净化器", "洗碗机", "热水器")
 # Per taxonomy theme: (share of items, chance of a negative answer, answers).
 ANSWERS: dict[str, tuple[float, float, tuple[str, ...]]] = {
     "logistics": (0.20, 0.65, ("快递三天还没到，物流太慢了", "包装破了，快递员态度也不好", "物流很快，第二天就到了")),
@@ -101,10 +95,6 @@ def _cumulative(weights: Iterable[float]) -> list[float]:
     return list(itertools.accumulate(weights))
 
 
-TIER_NAMES = [t for t, _ in TIERS]
-TIER_CUMULATIVE = _cumulative(w for _, w in TIERS)
-
-
 def _polarity(rng: random.Random, negative_chance: float) -> Sentiment:
     negative = rng.random() < negative_chance
     probability = round(rng.uniform(0.6, 0.99) if negative else rng.uniform(0.01, 0.45), 4)
@@ -116,7 +106,7 @@ def _result(
     rng: random.Random, batch_number: int, index: int, profiles: list[Profile], cumulative: list[float]
 ) -> Result:
     """An answer of one or two opinion units (aspects), each about its theme with its own polarity."""
-    tier = rng.choices(TIER_NAMES, cum_weights=TIER_CUMULATIVE)[0]
+    tier = rng.choices(TIER_NAMES, cum_weights=TIER_WEIGHTS)[0]
     chosen = [rng.choices(profiles, cum_weights=cumulative)[0]]
     second = rng.choice(profiles)
     if second[0].id != chosen[0][0].id and rng.random() < 0.3:
@@ -164,51 +154,29 @@ def fill(factory: sessionmaker[Session], items: int, batch_size: int, seed: int,
     rng = random.Random(seed)
     taxonomy = [Theme(t.id, t.label, t.seeds[:5], t.department) for t in load_taxonomy().themes]
     insert_s = aggregate_s = 0.0
-    with factory() as session:
-        last_pk = session.scalar(select(func.max(Item.id))) or 0
     for batch_number, start in enumerate(range(0, items, batch_size), start=1):
         count = min(batch_size, items - start)
         profiles = _profiles(batch_number, taxonomy)
         cumulative = _cumulative(p[1] for p in profiles)
-        now = datetime.now(UTC)
-        began = time.perf_counter()
-        stored: list[tuple[int, Result]] = []
-        with factory() as session, session.begin():
-            batch = Batch(
-                sha256=f"{seed:016x}{batch_number:048x}",
-                filename=f"回访-{batch_number:02d}.csv",
-                status="running",
-                phase="scoring",
-                total=count,
-                processed=count,
-                report={},
-                themes=[p[0].to_dict() for p in profiles],
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(batch)
-            session.flush()
-            for chunk in range(0, count, 10_000):
-                rows = []
-                for i in range(chunk, min(count, chunk + 10_000)):
-                    result = _result(rng, batch_number, i, profiles, cumulative)
-                    last_pk += 1
-                    stored.append((last_pk, result))
-                    rows.append({"id": last_pk, **item_row(i, batch.id, result)})
-                session.execute(insert(ITEMS), rows)  # Core: no ORM bookkeeping per row
-        insert_s += time.perf_counter() - began
-        began = time.perf_counter()
-        with factory() as session, session.begin():  # as Worker.finish: done and aggregated together
-            done = session.get_one(Batch, batch.id)
-            done.status = done.phase = "done"
-            done.finished_at = done.updated_at = datetime.now(UTC)
-            done.labels = {}
-            session.flush()
-            if read_back:
-                add_batch(session, batch.id)
-            else:  # the same tallies, fed the results just stored (equal to their stored form: rounded)
-                add_results(session, batch.id, stored)
-        aggregate_s += time.perf_counter() - began
+
+        def make(
+            i: int,
+            batch_number: int = batch_number,
+            profiles: list[Profile] = profiles,
+            cumulative: list[float] = cumulative,
+        ) -> Result:
+            return _result(rng, batch_number, i, profiles, cumulative)
+
+        _stored, inserted, aggregated = store_batch(
+            factory,
+            sha256=f"{seed:016x}{batch_number:048x}",
+            number=batch_number,
+            themes=[p[0].to_dict() for p in profiles],
+            count=count,
+            make=make,
+            read_back=read_back,
+        )
+        insert_s, aggregate_s = insert_s + inserted, aggregate_s + aggregated
         print(f"  batch {batch_number}: {start + count:,} items", file=sys.stderr)
     return {"insert_s": round(insert_s, 1), "aggregate_s": round(aggregate_s, 1)}
 
