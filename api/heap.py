@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
 from functools import lru_cache
 from typing import Any
-
-log = logging.getLogger("kesheng.api")
 
 
 @lru_cache(maxsize=1)
