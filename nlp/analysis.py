@@ -204,6 +204,7 @@ class Analysis:
             explainer=base.explainer,
             config=base.config,
             aspects=base.aspects,
+            unit_polarity=base.unit_polarity,
         )
 
     def score(

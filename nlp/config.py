@@ -166,11 +166,16 @@ class AspectConfig:
     is own_weight × its own reading + the rest × its answer's (or turn's); units without an opinion
     word take unjudged_weight. Measured on the restaurant sentences of ../shared/data/absa (dev):
     aspect polarity macro-F1 0.469 alone, 0.477 with the sentence's copied, 0.497 with 0.8 / 0.4.
+
+    With fitted_polarity, the readings of the scorer that data/aspects/polarity.json was fitted on take
+    their polarity from it instead (the unit's reading, its sentence's and its opinion word's lexicon
+    weight, nlp.aspects.polarity); the mix above still gives their emotion, and every other scorer's.
     """
 
     enabled: bool = True
     own_weight: float = 0.8
     unjudged_weight: float = 0.4
+    fitted_polarity: bool = True
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from itertools import islice
 from typing import Any, NamedTuple
 
 from nlp.aspects.extract import AspectExtractor
+from nlp.aspects.polarity import UnitPolarity, unit_features
 from nlp.config import CallConfig, PipelineConfig, SentimentConfig
 from nlp.normalize import normalize
 from nlp.personal import protected_fields, redact_meta
@@ -162,6 +163,7 @@ class Pipeline:
         explainer: Explainer,
         config: PipelineConfig | None = None,
         aspects: AspectExtractor | None = None,
+        unit_polarity: UnitPolarity | None = None,
         memo_size: int = 100_000,
     ) -> None:
         self.redactor = redactor
@@ -170,6 +172,7 @@ class Pipeline:
         self.explainer = explainer
         self.config = config or PipelineConfig()
         self.aspects = aspects
+        self.unit_polarity = unit_polarity
         self.memo_size = memo_size
         self._memo: dict[str, Sentiment] = {}
         self._explained: dict[str, tuple[Explanation, tuple[str, ...]]] = {}
@@ -236,11 +239,22 @@ class Pipeline:
         """Each unit's reading in the light of its answer's or turn's (AspectConfig)."""
         config = self.config.aspects
         out = []
+        fitted = self.unit_polarity
         for u in p.units:
+            own = next(sentiments)
             weight = config.own_weight if u.opinion else config.unjudged_weight
             around = context[u.turn] if u.turn is not None else context[0]
-            sentiment = blend(next(sentiments), around, weight, self.config.sentiment)
-            emotion = emotion_for(sentiment, normalize(u.text), self.explainer)
+            text = normalize(u.text)
+            sentiment = blend(own, around, weight, self.config.sentiment)
+            if fitted is not None and self.aspects is not None and fitted.fits(own) and fitted.fits(around):
+                # The polarity from the fitted reader (nlp.aspects.polarity); the feelings stay the mix's.
+                polarity = self.aspects.lexicon.polarity
+                features = unit_features(own, around, text, u.term, u.opinion, polarity)
+                probabilities = fitted.probabilities(features)
+                sentiment = sentiment_from_probabilities(
+                    probabilities, own.model_version, self.config.sentiment, sentiment.emotion
+                )
+            emotion = emotion_for(sentiment, text, self.explainer)
             out.append(Aspect(u.text, u.start, u.end, u.term, u.opinion, sentiment, emotion, None, u.turn))
         return tuple(out)
 
@@ -333,4 +347,5 @@ def build_pipeline(
         explainer=lexicon,
         config=config,
         aspects=AspectExtractor(tokenizer, lexicon.lexicon, seeds),
+        unit_polarity=UnitPolarity.load() if config.aspects.fitted_polarity else None,
     )

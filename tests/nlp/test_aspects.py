@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from nlp.sentiment.lexicon import Lexicon
 from nlp.taxonomy import Taxonomy, TaxonomyTheme, load_taxonomy
 from nlp.themes import ThemeCatalog
 from nlp.tokenize import Tokenizer
+from training.absa import read_restaurant
 
 
 @pytest.fixture(scope="module")
@@ -35,22 +35,6 @@ def extractor(tokenizer: Tokenizer) -> AspectExtractor:
 @pytest.fixture(scope="module")
 def pipeline() -> Pipeline:
     return build_pipeline(PipelineConfig(redaction=RedactionConfig(person_names=False)))
-
-
-@pytest.fixture(scope="module")
-def model_pipeline() -> Pipeline:
-    """The pipeline on the default model (three-way and emotions), as users run it."""
-    from models import DEFAULT_MODEL_DIR
-    from nlp.sentiment.transformer import TransformerScorer
-
-    return build_pipeline(
-        PipelineConfig(redaction=RedactionConfig(person_names=False)), scorer=TransformerScorer.load(DEFAULT_MODEL_DIR)
-    )
-
-
-@pytest.fixture(scope="module")
-def embedder() -> E5Embedder:
-    return E5Embedder()
 
 
 def test_units_cut_at_punctuation_and_contrast_with_their_spans() -> None:
@@ -214,10 +198,7 @@ ABSA = Path(__file__).resolve().parents[3] / "shared" / "data" / "absa"
 def test_labelled_aspect_terms_are_found(pipeline: Pipeline) -> None:
     """On the labelled restaurant sentences (bench/absa.py has the full figures), the units hold
     nearly every annotated aspect term and the extracted terms find most of them."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-    from absa import read_restaurant
-
-    data = read_restaurant(["dev"], limit=300)
+    data = read_restaurant(ABSA, ["dev"], limit=300)
     results = list(pipeline.pipe(Item(f"s{i}", "survey", text) for i, (text, _) in enumerate(data)))
     gold = found_unit = found_term = 0
     for (_, triplets), result in zip(data, results, strict=True):
