@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from nlp.aspects.extract import AspectExtractor
 from nlp.aspects.polarity import UnitPolarity, unit_features
+from nlp.aspects.units import is_whole, sentence_of
 from nlp.config import CallConfig, PipelineConfig, SentimentConfig
 from nlp.normalize import normalize
 from nlp.personal import protected_fields, redact_meta
@@ -46,9 +47,6 @@ from nlp.sentiment import (
     sentiment_from_probability,
 )
 from nlp.tokenize import Tokenizer
-
-# What is left around a one-clause answer's only unit: punctuation and spaces (好评！ is the unit 好评).
-_TRIM = " \t\n\r,.!?;:~，。！？；：～…、"
 
 
 def _call_weights(turns: Sequence[Sentiment], config: SentimentConfig) -> list[float]:
@@ -137,6 +135,9 @@ class _Unit(NamedTuple):
     term: str
     opinion: str
     scored: str
+    # The unit's sentence when the unit is only part of it and the sentence only part of the answer:
+    # what the fitted reader reads the unit against in a long review (else the answer, or nothing).
+    sentence: str = ""
 
 
 @dataclass
@@ -192,7 +193,7 @@ class Pipeline:
         texts: list[str] = []
         for p in prepared:
             texts.extend(p.turn_texts if p.item.kind == "transcript" else [p.text])
-            texts.extend(u.scored for u in p.units)
+            texts.extend(t for u in p.units for t in ((u.scored, u.sentence) if u.sentence else (u.scored,)))
         sentiments = iter(self._score([normalize(t) for t in texts]))
         return [self._result(p, sentiments) for p in prepared]
 
@@ -224,11 +225,14 @@ class Pipeline:
             sources = [(None, p.text)]
         for turn, text in sources:
             units = self.aspects.units(text)
-            whole = len(units) == 1 and units[0][0].text == text.strip(_TRIM)
+            whole = len(units) == 1 and is_whole(units[0][0].text, text)
             for unit, reading in units:
                 scored = text if whole else unit.text
+                sentence = sentence_of(text, unit.start) if self.unit_polarity is not None else ""
+                if is_whole(sentence, text):
+                    sentence = ""
                 p.units.extend(
-                    _Unit(turn, unit.text, unit.start, unit.end, term, reading.opinion, scored)
+                    _Unit(turn, unit.text, unit.start, unit.end, term, reading.opinion, scored, sentence)
                     for term in reading.terms
                 )
         return p
@@ -242,14 +246,24 @@ class Pipeline:
         fitted = self.unit_polarity
         for u in p.units:
             own = next(sentiments)
+            sentence = next(sentiments) if u.sentence else None
             weight = config.own_weight if u.opinion else config.unjudged_weight
             around = context[u.turn] if u.turn is not None else context[0]
             text = normalize(u.text)
             sentiment = blend(own, around, weight, self.config.sentiment)
-            if fitted is not None and self.aspects is not None and fitted.fits(own) and fitted.fits(around):
-                # The polarity from the fitted reader (nlp.aspects.polarity); the feelings stay the mix's.
+            # The polarity from the fitted reader (nlp.aspects.polarity), the feelings from the mix. A unit
+            # that is all of its answer keeps the answer's reading (``own is around``): the reader was
+            # fitted on clauses of longer sentences, and on whole customer turns it loses neutral.
+            if (
+                fitted is not None
+                and self.aspects is not None
+                and own is not around
+                and fitted.fits(own)
+                and fitted.fits(around)
+            ):
+                # Read against its sentence when the answer is longer (the reader learnt on sentences).
                 polarity = self.aspects.lexicon.polarity
-                features = unit_features(own, around, text, u.term, u.opinion, polarity)
+                features = unit_features(own, sentence or around, text, u.term, u.opinion, polarity)
                 probabilities = fitted.probabilities(features)
                 sentiment = sentiment_from_probabilities(
                     probabilities, own.model_version, self.config.sentiment, sentiment.emotion

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import jieba.posseg
 
-from nlp.aspects.units import Unit, split_units
+from nlp.aspects.units import Unit, ends_sentence, split_units
 from nlp.errors import ConfigError
 from nlp.normalize import normalize
 from nlp.redact import blank_placeholders
@@ -213,7 +213,8 @@ class AspectExtractor:
             if pending is not None:
                 first, named = pending
                 pending = None
-                if reading.opinion and not reading.term:
+                # Not across a sentence end: 叫了半天没人理。总体还不错 are two things said.
+                if reading.opinion and not reading.term and not ends_sentence(text[first.end : unit.start]):
                     merged = Unit(text[first.start : unit.end], first.start, unit.end)
                     out.append((merged, Reading(named.term, reading.opinion, named.nouns)))
                     continue

@@ -1,13 +1,20 @@
 """An opinion unit's polarity from three readings: the model's of the unit alone, the model's of its
-answer (or turn), and the lexicon's of its opinion word with its negator (不贵, 不慢).
+sentence (of its answer or turn), and the lexicon's of its opinion word with its negator (不贵, 不慢).
 
 Each reading fails on its own. Read alone, the model calls 价格不贵 and 上菜速度不慢 negative and
-价格有点贵 positive; the answer's reading is the same for every unit of a mixed review; the lexicon
+价格有点贵 positive; the sentence's reading is the same for every unit of a mixed one; the lexicon
 knows 贵 and 慢 but not 量很多. A multinomial logistic regression over the three (``FEATURES``) is
-fitted by ``training/aspect_polarity.py`` on the aspect–polarity sets of ../shared/data/absa and
+fitted by ``training/aspect_polarity.py`` on the restaurant aspect sets of ../shared/data/absa and
 shipped as data/aspects/polarity.json, with the scorer version it was fitted on. Readings of another
 scorer (a retrained model, the lexicon) get the plain mix of ``AspectConfig`` instead: coefficients
 fitted on one model's probabilities mean nothing on another's.
+
+In an answer of several sentences a unit is read against its own sentence, not the whole answer:
+the regression learnt on single sentences, and against a whole review of praise a complaint clause
+reads as praise (bench/absa.py ``--reviews``). Without any such context reading the regression reads
+review clauses about as well, but it learns the restaurant sets' distrust of the model's negative
+readings and carries it into customer turns (on JDDC it ranked dissatisfied dialogues below the
+plain mix; bench/README.md).
 """
 
 from __future__ import annotations
@@ -58,11 +65,12 @@ def opinion_polarity(opinion: str, polarity: Mapping[str, float]) -> float:
 def unit_features(
     own: Sentiment, context: Sentiment, text: str, term: str, opinion: str, polarity: Mapping[str, float]
 ) -> list[float]:
-    """The ``FEATURES`` of one unit (three-way readings: both sentiments carry probabilities)."""
+    """The ``FEATURES`` of one unit from its three-way reading ``own`` and its answer's, ``context``."""
     if not own.probabilities or not context.probabilities:
-        raise ValueError("unit features need three-way readings (probabilities for each label)")
+        raise ValueError("unit features need three-way readings (a probability for each label)")
     value = opinion_polarity(opinion, polarity)
-    negated = opinion.startswith("不")
+    # 不贵 is a negation the model misreads; 不错, 不理 are words of their own, in the lexicon as such.
+    negated = opinion.startswith("不") and len(opinion) > 1 and opinion not in polarity
     return [
         *(math.log(own.probabilities[k] + _FLOOR) for k in LABELS),
         *(math.log(context.probabilities[k] + _FLOOR) for k in LABELS),

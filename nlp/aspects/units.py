@@ -21,6 +21,8 @@ _CONTRAST = re.compile("|".join(CONTRAST))
 _WORDLIKE = re.compile(r"[0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff]")
 # A contrast word is only a cut after this many characters of the clause (但 in 但愿 is not one).
 _MIN_BEFORE = 2
+# What is left around a one-clause answer's only unit: punctuation and spaces (好评！ is the unit 好评).
+TRIM = " \t\n\r,.!?;:~，。！？；：～…、"
 
 
 @dataclass(frozen=True)
@@ -60,4 +62,27 @@ def split_units(text: str) -> list[Unit]:
     return units
 
 
-__all__ = ["CONTRAST", "Unit", "split_units"]
+_SENTENCE_END = re.compile(r"[。！？!?；;\n]+")
+
+
+def sentence_of(text: str, start: int) -> str:
+    """The sentence of ``text`` (up to 。！？；, a line break or the end) that holds position ``start``."""
+    begin = 0
+    for end in _SENTENCE_END.finditer(text):
+        if end.start() >= start:
+            return text[begin : end.start()]
+        begin = end.end()
+    return text[begin:]
+
+
+def ends_sentence(between: str) -> bool:
+    """Whether the text between two units ends a sentence (。！？；, a line break)."""
+    return bool(_SENTENCE_END.search(between))
+
+
+def is_whole(unit_text: str, text: str) -> bool:
+    """Whether a unit is all of its answer or turn, but for the punctuation around it."""
+    return unit_text == text.strip(TRIM)
+
+
+__all__ = ["CONTRAST", "TRIM", "Unit", "ends_sentence", "is_whole", "sentence_of", "split_units"]

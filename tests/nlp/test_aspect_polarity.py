@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from nlp.aspects.extract import AspectExtractor
 from nlp.aspects.polarity import FEATURES, UnitPolarity, opinion_polarity, unit_features
 from nlp.aspects.themes import DemandModel
+from nlp.aspects.units import ends_sentence, sentence_of
 from nlp.config import AspectConfig, ThemeConfig
 from nlp.embed import E5Embedder
 from nlp.errors import ConfigError
@@ -25,6 +27,13 @@ RESTAURANT = Path(__file__).resolve().parents[2] / "data" / "examples" / "restau
 @pytest.fixture(scope="module")
 def lexicon() -> Lexicon:
     return Lexicon.load()
+
+
+@pytest.fixture(scope="module")
+def extractor(lexicon: Lexicon) -> AspectExtractor:
+    from nlp.tokenize import Tokenizer
+
+    return AspectExtractor(Tokenizer(), lexicon)
 
 
 @pytest.mark.parametrize(
@@ -102,6 +111,37 @@ def test_without_the_reader_units_take_the_plain_mix(model_pipeline: Pipeline) -
     # The emotion of a unit is the mix's in both; the polarity of 价格有点贵 is not.
     assert fitted.aspects[1].sentiment.emotion == mixed.aspects[1].sentiment.emotion
     assert fitted.aspects[1].sentiment.probabilities != mixed.aspects[1].sentiment.probabilities
+
+
+def test_a_one_clause_answer_keeps_its_own_reading(model_pipeline: Pipeline) -> None:
+    # The reader is fitted on clauses of longer sentences; a unit that is all of its answer (or of a
+    # customer turn) has nothing to be read against, and the answer's three-way reading stands.
+    [result] = list(model_pipeline.pipe([Item("u", "survey", "我的快递到哪里了？")]))
+    [aspect] = result.aspects
+    assert aspect.sentiment.probabilities == result.sentiment.probabilities
+
+
+def test_a_unit_is_read_against_its_own_sentence_in_a_long_review(model_pipeline: Pipeline) -> None:
+    # The reader learnt on single sentences: in a review of praise, the queue's sentence is a complaint.
+    text = "这家店的烤鱼非常入味，分量也足，价格实惠。排队排了一个小时，太久了。服务员很热情。"
+    [result] = list(model_pipeline.pipe([Item("r", "survey", text)]))
+    by_term = {a.term: a for a in result.aspects}
+    assert by_term["排队"].label == "negative", result.aspects
+    assert by_term["烤鱼"].label == by_term["服务员"].label == "positive"
+
+
+def test_sentences_and_where_they_end() -> None:
+    text = "菜很好吃，环境也很好。就是服务员态度很差！总体还不错"
+    assert sentence_of(text, 0) == sentence_of(text, 5) == "菜很好吃，环境也很好"
+    assert sentence_of(text, text.index("服务员")) == "就是服务员态度很差"
+    assert sentence_of(text, len(text) - 1) == "总体还不错"
+    assert ends_sentence("。") and ends_sentence("！\n") and not ends_sentence("，")
+
+
+def test_a_named_thing_is_not_merged_with_a_judgement_across_a_sentence_end(extractor: AspectExtractor) -> None:
+    [(merged, reading)] = extractor.units("这家店的服务，真的很差")
+    assert merged.text == "这家店的服务，真的很差" and reading.term == "服务"
+    assert [u.text for u, _ in extractor.units("这家店的服务。真的很差")] == ["这家店的服务", "真的很差"]
 
 
 def test_readings_of_another_scorer_are_not_read_by_the_coefficients() -> None:
