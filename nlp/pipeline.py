@@ -135,8 +135,8 @@ class _Unit(NamedTuple):
     term: str
     opinion: str
     scored: str
-    # The unit's sentence when the unit is only part of it and the sentence only part of the answer:
-    # what the fitted reader reads the unit against in a long review (else the answer, or nothing).
+    # The unit's sentence when that sentence is only part of the answer: what the fitted reader reads
+    # the unit against in a long review ("" when the answer is one sentence: then it is the answer).
     sentence: str = ""
 
 

@@ -65,7 +65,7 @@ def opinion_polarity(opinion: str, polarity: Mapping[str, float]) -> float:
 def unit_features(
     own: Sentiment, context: Sentiment, text: str, term: str, opinion: str, polarity: Mapping[str, float]
 ) -> list[float]:
-    """The ``FEATURES`` of one unit from its three-way reading ``own`` and its answer's, ``context``."""
+    """The ``FEATURES`` of one unit from its three-way reading ``own`` and its sentence's, ``context``."""
     if not own.probabilities or not context.probabilities:
         raise ValueError("unit features need three-way readings (a probability for each label)")
     value = opinion_polarity(opinion, polarity)
