@@ -62,9 +62,8 @@ from nlp.normalize import normalize  # noqa: E402
 from nlp.pipeline import Pipeline, build_pipeline  # noqa: E402
 from nlp.schema import Item  # noqa: E402
 from nlp.taxonomy import Taxonomy, load_taxonomy, seed_pattern  # noqa: E402
-from training.absa import Triplet, read_products, read_restaurant, term_aspect, unit_aspect  # noqa: E402
+from training.absa import ABSA, Triplet, read_products, read_restaurant, term_aspect, unit_aspect  # noqa: E402
 
-ABSA = ROOT.parent / "shared" / "data" / "absa"
 TAXONOMY = ROOT / "data" / "examples" / "restaurant_aspects.toml"
 POLARITIES = ("negative", "neutral", "positive")
 NOT_MENTIONED = "none"
@@ -131,17 +130,17 @@ def restaurant(
     for (_text, segments), result in zip(documents, themed, strict=True):
         for start, end, triplets in segments:
             inside = [a for a in result.aspects if start <= a.start < end]
-            for aspect, _opinion, polarity in triplets:
-                if aspect in ("NULL", "") or polarity not in POLARITIES:
+            for triplet in triplets:
+                if not triplet.names_a_term:
                     continue
                 gold_terms += 1
-                match = term_aspect(inside, aspect)
-                if any(aspect in normalize(a.text) for a in inside):
+                match = term_aspect(inside, triplet.aspect)
+                if any(triplet.aspect in normalize(a.text) for a in inside):
                     found_unit += 1
                 if match is None:
                     continue
                 found_term += 1
-                truth.append(polarity)
+                truth.append(triplet.polarity)
                 ours.append(match.label)
                 document.append(result.sentiment.label)
 

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from nlp.aspects.extract import AspectExtractor
 from nlp.aspects.polarity import UnitPolarity, unit_features
-from nlp.aspects.units import is_whole, sentence_of
+from nlp.aspects.units import is_whole, sentence_span
 from nlp.config import CallConfig, PipelineConfig, SentimentConfig
 from nlp.normalize import normalize
 from nlp.personal import protected_fields, redact_meta
@@ -174,6 +174,8 @@ class Pipeline:
         self.config = config or PipelineConfig()
         self.aspects = aspects
         self.unit_polarity = unit_polarity
+        # Sentences are scored for the reader only when it reads this scorer's readings.
+        self._reads_sentences = unit_polarity is not None and unit_polarity.model_version == scorer.version
         self.memo_size = memo_size
         self._memo: dict[str, Sentiment] = {}
         self._explained: dict[str, tuple[Explanation, tuple[str, ...]]] = {}
@@ -228,9 +230,10 @@ class Pipeline:
             whole = len(units) == 1 and is_whole(units[0][0].text, text)
             for unit, reading in units:
                 scored = text if whole else unit.text
-                sentence = sentence_of(text, unit.start) if self.unit_polarity is not None else ""
-                if is_whole(sentence, text):
-                    sentence = ""
+                sentence = ""
+                if self._reads_sentences:
+                    begin, end = sentence_span(text, unit.start)
+                    sentence = "" if is_whole(text[begin:end], text) else text[begin:end]
                 p.units.extend(
                     _Unit(turn, unit.text, unit.start, unit.end, term, reading.opinion, scored, sentence)
                     for term in reading.terms

@@ -3,8 +3,8 @@ benchmarks.
 
 - **Restaurant sentences** (``chinese_zhang_{dev,test}.csv``): ``sent_id,text,aspect,opinion,polarity``,
   one row per aspect–opinion–polarity triplet, partly in Traditional Chinese (normalised here like any
-  input); the aspect is ``NULL`` when the sentence judges without naming. Traps: a BOM inside some
-  texts, and rows of one sentence are not always adjacent.
+  input); the aspect is ``NULL`` when the sentence judges without naming. Trap: a BOM inside some
+  texts (in the aspect and opinion columns too).
 - **Product aspect terms** (``{phone,camera,car,notebook}_{train,test}.csv``): the sentence with its
   aspect term in brackets, and Positive / Negative.
 """
@@ -19,6 +19,8 @@ from typing import NamedTuple
 from nlp.normalize import normalize
 from nlp.schema import Aspect
 
+# The folder beside the checkout, as ../shared/data/README.md places it.
+ABSA = Path(__file__).resolve().parents[2] / "shared" / "data" / "absa"
 PRODUCT_DOMAINS = ("phone", "camera", "car", "notebook")
 
 
@@ -26,6 +28,11 @@ class Triplet(NamedTuple):
     aspect: str  # "NULL" when the sentence judges without naming
     opinion: str
     polarity: str  # negative / neutral / positive
+
+    @property
+    def names_a_term(self) -> bool:
+        """Whether an annotated aspect term is judged with one of the three polarities."""
+        return self.aspect not in ("NULL", "") and self.polarity in ("negative", "neutral", "positive")
 
 
 class ProductTerm(NamedTuple):

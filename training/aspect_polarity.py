@@ -37,10 +37,9 @@ from nlp.normalize import normalize
 from nlp.pipeline import Pipeline, build_pipeline
 from nlp.resources import data_path
 from nlp.schema import LABELS, Item
-from training.absa import read_restaurant, term_aspect
+from training.absa import ABSA, read_restaurant, term_aspect
 
 ROOT = Path(__file__).resolve().parents[1]
-ABSA = ROOT.parent / "shared" / "data" / "absa"
 C = 1.0  # inverse L2 strength
 BALANCES = (0.0, 0.5, 1.0)  # how far the classes are balanced (see choose_balance)
 FOLDS = 5
@@ -71,7 +70,7 @@ def restaurant_rows(pipeline: Pipeline, split: str) -> Rows:
     matched = []
     for (text, triplets), result in zip(data, results, strict=True):
         for t in triplets:
-            if t.aspect in ("NULL", "") or t.polarity not in LABELS:
+            if not t.names_a_term:
                 continue
             aspect = term_aspect(result.aspects, t.aspect)
             if aspect is not None and not is_whole(aspect.text, text):

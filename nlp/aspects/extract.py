@@ -25,7 +25,7 @@ from pathlib import Path
 
 import jieba.posseg
 
-from nlp.aspects.units import Unit, ends_sentence, split_units
+from nlp.aspects.units import Unit, sentence_span, split_units
 from nlp.errors import ConfigError
 from nlp.normalize import normalize
 from nlp.redact import blank_placeholders
@@ -214,7 +214,8 @@ class AspectExtractor:
                 first, named = pending
                 pending = None
                 # Not across a sentence end: 叫了半天没人理。总体还不错 are two things said.
-                if reading.opinion and not reading.term and not ends_sentence(text[first.end : unit.start]):
+                same_sentence = sentence_span(text, first.start) == sentence_span(text, unit.start)
+                if reading.opinion and not reading.term and same_sentence:
                     merged = Unit(text[first.start : unit.end], first.start, unit.end)
                     out.append((merged, Reading(named.term, reading.opinion, named.nouns)))
                     continue

@@ -13,6 +13,8 @@ import itertools
 import re
 from dataclasses import dataclass
 
+from nlp.sentiment.windows import SENTENCE_MARKS, sentence_ends
+
 # Clause-ending punctuation, full- and half-width, and whitespace runs.
 _BOUNDARY = re.compile(r"[,.!?;:~，。！？；：～…\n\r\t ]+")
 # Contrast words that open a new opinion inside a clause (longest first so 但是 wins over 但).
@@ -22,7 +24,7 @@ _WORDLIKE = re.compile(r"[0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff]")
 # A contrast word is only a cut after this many characters of the clause (但 in 但愿 is not one).
 _MIN_BEFORE = 2
 # What is left around a one-clause answer's only unit: punctuation and spaces (好评！ is the unit 好评).
-TRIM = " \t\n\r,.!?;:~，。！？；：～…、"
+_TRIM = " \t\n\r,.!?;:~，。！？；：～…、"
 
 
 @dataclass(frozen=True)
@@ -62,27 +64,20 @@ def split_units(text: str) -> list[Unit]:
     return units
 
 
-_SENTENCE_END = re.compile(r"[。！？!?；;\n]+")
-
-
-def sentence_of(text: str, start: int) -> str:
-    """The sentence of ``text`` (up to 。！？；, a line break or the end) that holds position ``start``."""
+def sentence_span(text: str, position: int) -> tuple[int, int]:
+    """Where the sentence of ``text`` that holds ``position`` starts and ends, its closing marks
+    (。！？；, a line break) left out; sentences as the model's windows cut them (nlp.sentiment.windows)."""
     begin = 0
-    for end in _SENTENCE_END.finditer(text):
-        if end.start() >= start:
-            return text[begin : end.start()]
-        begin = end.end()
-    return text[begin:]
-
-
-def ends_sentence(between: str) -> bool:
-    """Whether the text between two units ends a sentence (。！？；, a line break)."""
-    return bool(_SENTENCE_END.search(between))
+    for end in sentence_ends(text):
+        if position < end:
+            return begin, begin + len(text[begin:end].rstrip(SENTENCE_MARKS))
+        begin = end
+    return begin, len(text)
 
 
 def is_whole(unit_text: str, text: str) -> bool:
     """Whether a unit is all of its answer or turn, but for the punctuation around it."""
-    return unit_text == text.strip(TRIM)
+    return unit_text == text.strip(_TRIM)
 
 
-__all__ = ["CONTRAST", "TRIM", "Unit", "ends_sentence", "is_whole", "sentence_of", "split_units"]
+__all__ = ["CONTRAST", "Unit", "is_whole", "sentence_span", "split_units"]

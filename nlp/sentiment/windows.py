@@ -13,9 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+# The marks that close a sentence. Normalised text has half-width ! ? ; but 。 stays full-width.
+SENTENCE_MARKS = "。！？!?；;\n"
 # A sentence is a run of text up to and including its closing marks; text after the last mark
-# (no closing mark) is a sentence too. Normalised text has half-width ! ? ; but 。 stays full-width.
-_SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;\n]*|[。！？!?；;\n]+")
+# (no closing mark) is a sentence too.
+_SENTENCE = re.compile(f"[^{SENTENCE_MARKS}]+[{SENTENCE_MARKS}]*|[{SENTENCE_MARKS}]+")
 
 
 def sentence_ends(text: str) -> list[int]:
@@ -81,4 +83,4 @@ def token_windows(sentence_counts: Sequence[int], budget: int, overlap: int) -> 
     return windows
 
 
-__all__ = ["chunk_tokens", "pack_sentences", "sentence_ends", "token_windows"]
+__all__ = ["SENTENCE_MARKS", "chunk_tokens", "pack_sentences", "sentence_ends", "token_windows"]

@@ -12,7 +12,7 @@ import pytest
 from nlp.aspects.extract import AspectExtractor
 from nlp.aspects.polarity import FEATURES, UnitPolarity, opinion_polarity, unit_features
 from nlp.aspects.themes import DemandModel
-from nlp.aspects.units import ends_sentence, sentence_of
+from nlp.aspects.units import sentence_span
 from nlp.config import AspectConfig, ThemeConfig
 from nlp.embed import E5Embedder
 from nlp.errors import ConfigError
@@ -131,11 +131,18 @@ def test_a_unit_is_read_against_its_own_sentence_in_a_long_review(model_pipeline
 
 
 def test_sentences_and_where_they_end() -> None:
-    text = "菜很好吃，环境也很好。就是服务员态度很差！总体还不错"
-    assert sentence_of(text, 0) == sentence_of(text, 5) == "菜很好吃，环境也很好"
-    assert sentence_of(text, text.index("服务员")) == "就是服务员态度很差"
-    assert sentence_of(text, len(text) - 1) == "总体还不错"
-    assert ends_sentence("。") and ends_sentence("！\n") and not ends_sentence("，")
+    text = "菜很好吃，环境也很好。就是服务员态度很差！\n总体还不错"
+
+    def sentence_of(position: int) -> str:
+        begin, end = sentence_span(text, position)
+        return text[begin:end]
+
+    assert sentence_of(0) == sentence_of(5) == "菜很好吃，环境也很好"
+    assert sentence_of(text.index("服务员")) == "就是服务员态度很差"
+    assert sentence_of(len(text) - 1) == "总体还不错"
+    # 。 and ！ with a line break end sentences; ， does not.
+    assert sentence_span(text, 0) == sentence_span(text, text.index("环境"))
+    assert sentence_span(text, 0) != sentence_span(text, text.index("就是"))
 
 
 def test_a_named_thing_is_not_merged_with_a_judgement_across_a_sentence_end(extractor: AspectExtractor) -> None:

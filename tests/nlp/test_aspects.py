@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +18,7 @@ from nlp.sentiment.lexicon import Lexicon
 from nlp.taxonomy import Taxonomy, TaxonomyTheme, load_taxonomy
 from nlp.themes import ThemeCatalog
 from nlp.tokenize import Tokenizer
-from training.absa import read_restaurant
+from training.absa import ABSA, read_restaurant
 
 
 @pytest.fixture(scope="module")
@@ -189,9 +188,6 @@ def test_a_user_taxonomy_of_another_domain(embedder: E5Embedder) -> None:
     [result] = model.transform(results[:1])
     assert [a.theme for a in result.aspects] == ["waiting", "taste"]  # seed in the term, seed in the unit
     assert replace(result, aspects=()).themes == ("waiting", "taste")
-
-
-ABSA = Path(__file__).resolve().parents[3] / "shared" / "data" / "absa"
 
 
 @pytest.mark.skipif(not (ABSA / "chinese_zhang_dev.csv").is_file(), reason="../shared/data/absa is not available")
